@@ -1,0 +1,94 @@
+"""Input validation shared by every public entry point.
+
+Each check raises before any work is done, with a message that names the argument,
+what was expected and what to do about it.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+UNITS = ("binary", "spin")
+
+
+def check_units(units) -> str:
+    """Return ``units`` if it is one of ``"binary"`` (0/1) or ``"spin"`` (±1)."""
+    if units not in UNITS:
+        raise ValueError(
+            f"units: expected one of {UNITS!r}, got {units!r}; use 'binary' for 0/1 units "
+            "(the default) or 'spin' for ±1 units"
+        )
+    return units
+
+
+def check_positive(name: str, value, allow_zero: bool = False) -> float:
+    """Return ``value`` as a float after checking it is a finite number > 0 (or ≥ 0)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    ok = np.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        bound = "≥ 0" if allow_zero else "> 0"
+        raise ValueError(f"{name}: expected a finite number {bound}, got {value!r}")
+    return value
+
+
+def check_int(name: str, value, minimum: int | None = None) -> int:
+    """Return ``value`` as an int after checking it is an integer ≥ ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name}: expected an integer ≥ {minimum}, got {value}")
+    return value
+
+
+def check_seed(seed):
+    """Accept ``None`` or a non-negative integer seed."""
+    if seed is None:
+        return None
+    return check_int("seed", seed, minimum=0)
+
+
+def check_finite_array(name: str, arr, shape=None, ndim=None, dtype=np.float64) -> np.ndarray:
+    """Convert ``arr`` to a finite array of ``dtype`` with the given ``ndim``/``shape``.
+
+    ``shape`` may contain ``None`` for "any length" along that axis.
+    """
+    try:
+        out = np.asarray(arr, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name}: expected a numeric array, got {type(arr).__name__} ({err})") from None
+    if ndim is not None and out.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-d array, got shape {out.shape}")
+    if shape is not None:
+        if out.ndim != len(shape) or any(s is not None and s != o for s, o in zip(shape, out.shape)):
+            want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+            raise ValueError(f"{name}: expected shape {want}, got {out.shape}")
+    if not np.all(np.isfinite(out)):
+        bad = int(np.size(out) - np.count_nonzero(np.isfinite(out)))
+        raise ValueError(f"{name}: expected finite values, found {bad} NaN/inf entries; clean the input first")
+    return out
+
+
+def as_configuration(name: str, x, n_units: int, units: str, dtype=np.float64) -> np.ndarray:
+    """Validate a batch of unit configurations of shape ``(..., n_units)``.
+
+    Binary units must be 0 or 1, spin units −1 or +1.
+    """
+    out = check_finite_array(name, x, dtype=dtype)
+    if out.ndim == 0 or out.shape[-1] != n_units:
+        raise ValueError(
+            f"{name}: expected configurations of shape (..., {n_units}), got {out.shape}; "
+            "the last axis must run over the units of the layer"
+        )
+    allowed = (0.0, 1.0) if units == "binary" else (-1.0, 1.0)
+    if not np.all((out == allowed[0]) | (out == allowed[1])):
+        raise ValueError(
+            f"{name}: {units} units take the values {allowed[0]:g} and {allowed[1]:g} only; "
+            f"binarise the input first (or pass units='{'spin' if units == 'binary' else 'binary'}' "
+            "to the Hamiltonian if that is the convention you use)"
+        )
+    return out
