@@ -1,0 +1,131 @@
+"""The ``ds.rbm`` accessor: one-line statistics on a trajectory Dataset.
+
+Registered on ``import pyrbm``::
+
+    ds = pyrbm.load("run.nc")
+    ds.rbm.tau_int("energy")          # integrated autocorrelation time (steps)
+    ds.rbm.ess("energy")              # effective sample size
+    ds.rbm.rhat("m_visible")          # split R-hat
+    ds.rbm.blocking_error("energy")   # standard error of the mean
+    ds.rbm.landau("u", mode=0)        # -ln P(u_0) as a DataArray
+    ds.rbm.hamiltonian()              # the model stored with the file
+
+Variables with extra dims (e.g. ``mode``) give one value per extra index.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from . import stats
+from .trajectory import HAMILTONIAN_GROUP
+
+__all__ = ["RBMAccessor"]
+
+
+@xr.register_dataset_accessor("rbm")
+class RBMAccessor:
+    """Statistics and the Hamiltonian of a pyrbm trajectory (``ds.rbm``)."""
+
+    def __init__(self, ds: xr.Dataset):
+        self._ds = ds
+
+    def _var(self, var: str) -> xr.DataArray:
+        if not isinstance(var, str):
+            raise TypeError(f"var: expected a variable name (str), got {type(var).__name__}")
+        if var not in self._ds.data_vars:
+            raise ValueError(
+                f"var: no data variable {var!r} in this dataset; available: {sorted(self._ds.data_vars)}"
+            )
+        da = self._ds[var]
+        if "step" not in da.dims:
+            raise ValueError(f"var: {var!r} has dims {da.dims}; statistics need a 'step' dimension")
+        return da
+
+    def tau_int(self, var: str, c: float = 5.0) -> xr.DataArray:
+        """Integrated autocorrelation time of ``var`` in recorded steps (:func:`pyrbm.stats.tau_int`)."""
+        return stats.tau_int(self._var(var), c=c)
+
+    def ess(self, var: str, c: float = 5.0) -> xr.DataArray:
+        """Effective sample size of ``var`` (:func:`pyrbm.stats.ess`)."""
+        return stats.ess(self._var(var), c=c)
+
+    def rhat(self, var: str, rank_normalize: bool = True) -> xr.DataArray:
+        """Split R-hat of ``var`` over chains (:func:`pyrbm.stats.split_rhat`)."""
+        return stats.split_rhat(self._var(var), rank_normalize=rank_normalize)
+
+    def blocking_error(self, var: str) -> xr.DataArray:
+        """Standard error of the mean of ``var`` (:func:`pyrbm.stats.blocking_error`)."""
+        return stats.blocking_error(self._var(var))
+
+    def landau(self, var: str, mode: int | None = 0, bins=50, range=None) -> xr.DataArray:  # noqa: A002
+        r"""Landau profile :math:`-\ln P(m)` of ``var`` pooled over chains and steps.
+
+        Parameters
+        ----------
+        var : str
+            Order-parameter variable, e.g. ``"u"``, ``"order_parameter"``, ``"x"``.
+        mode : int or None, default 0
+            For a variable with a ``mode`` dim: the mode label (the ``mode``
+            coordinate, i.e. the 0-based mode index; the position when there
+            is no coordinate). Ignored for variables without ``mode``.
+        bins, range
+            As in :func:`pyrbm.stats.landau_profile`.
+
+        Returns
+        -------
+        xarray.DataArray
+            ``-ln P`` with dim ``var`` (bin centres as coordinate); NaN in empty bins.
+        """
+        da = self._var(var)
+        if "mode" in da.dims:
+            if mode is None:
+                raise ValueError(f"mode: {var!r} has a 'mode' dim; pick one mode, e.g. mode=0")
+            if "mode" in da.coords:
+                if mode not in da["mode"].values:
+                    raise ValueError(f"mode: {mode!r} not among the recorded modes {da['mode'].values.tolist()}")
+                da = da.sel(mode=mode)
+            else:
+                da = da.isel(mode=mode)
+        extra = [d for d in da.dims if d not in ("chain", "step")]
+        if extra:
+            raise ValueError(f"var: {var!r} has extra dims {extra}; select one index of them first")
+        centres, f = stats.landau_profile(da, bins=bins, range=range)
+        attrs = {"long_name": f"-ln P({var})", "units": "1", "formula": r"F(m)/T = -\ln P(m)"}
+        coord_attrs = {k: da.attrs[k] for k in ("long_name", "units") if k in da.attrs}
+        out = xr.DataArray(f, dims=(var,), coords={var: (var, centres, coord_attrs)}, name="landau", attrs=attrs)
+        if "mode" in self._ds[var].dims:
+            out = out.assign_coords(mode=np.asarray(da["mode"].values) if "mode" in da.coords else mode)
+        return out
+
+    def hamiltonian(self):
+        """The Hamiltonian that made this trajectory.
+
+        Taken from, in order: variables ``W``, ``a``, ``b`` of the dataset
+        itself (a :meth:`Hamiltonian.to_dataset`-like dataset); the
+        ``hamiltonian`` group of the file the dataset was loaded from
+        (``ds.encoding["source"]``).
+
+        Raises
+        ------
+        ValueError
+            Neither is available (save with ``pyrbm.save(ds, path, hamiltonian=ham)``).
+        """
+        from .hamiltonian import Hamiltonian
+        from .trajectory import load_hamiltonian
+
+        ds = self._ds
+        if all(k in ds.variables for k in ("W", "a", "b")):
+            return Hamiltonian(
+                ds["W"].transpose("visible", "hidden").values, ds["a"].values, ds["b"].values,
+                beta=float(ds.attrs.get("beta", 1.0)), units=str(ds.attrs.get("units", "binary")),
+            )
+        source = ds.encoding.get("source")
+        if source:
+            return load_hamiltonian(source)
+        raise ValueError(
+            "this dataset carries no Hamiltonian: it was not loaded from a file with a "
+            f"{HAMILTONIAN_GROUP!r} group and has no W/a/b variables; save it with "
+            "pyrbm.save(ds, path, hamiltonian=ham) and load it with pyrbm.load(path)"
+        )

@@ -1,0 +1,335 @@
+"""Trajectory files: schema validation, bit-exact netCDF round trips, streaming, crash safety."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import tracemalloc
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import pytest
+import xarray as xr
+
+import pyrbm
+import pyrbm.accessor  # noqa: F401  (registers ds.rbm)
+from pyrbm import trajectory as tr
+
+ATTRS = {
+    "schema": "pyrbm.trajectory/1",
+    "pyrbm_version": pyrbm.__version__,
+    "created": "2026-01-01T00:00:00+00:00",
+    "sampler": "gibbs",
+    "units": "binary",
+    "beta": 0.8,
+    "seed": 3,
+    "n_visible": 6,
+    "n_hidden": 4,
+    "thin": 10,
+}
+
+
+@pytest.fixture
+def ham():
+    rng = np.random.default_rng(11)
+    return pyrbm.Hamiltonian(rng.normal(0, 0.7, (6, 4)), rng.normal(0, 0.3, 6), rng.normal(0, 0.3, 4), beta=0.8)
+
+
+def make_ds(ham, n_steps=7, n_chains=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return xr.Dataset(
+        {
+            "v": (("step", "chain", "visible"), rng.integers(0, 2, (n_steps, n_chains, 6)).astype(np.int8),
+                  {"long_name": "visible configuration"}),
+            "h": (("step", "chain", "hidden"), rng.integers(0, 2, (n_steps, n_chains, 4)).astype(np.int8)),
+            "energy": (("step", "chain"), rng.standard_normal((n_steps, n_chains)),
+                       {"long_name": "energy", "units": "energy", "formula": r"E(v,h) = -a^\top v"}),
+            "u": (("step", "chain", "mode"), rng.standard_normal((n_steps, n_chains, 2)).astype(np.float32),
+                  {"long_name": "downhill coordinate", "units": "1"}),
+            "acceptance": ("step", rng.uniform(size=n_steps)),
+        },
+        coords={
+            "step": np.arange(n_steps) * 10,
+            "mode": [0, 1],
+            "singular_value": ("mode", ham.modes.s[:2], {"long_name": "singular value"}),
+        },
+        attrs=dict(ATTRS),
+    )
+
+
+def temporaries(directory):
+    return [p for p in os.listdir(directory) if ".tmp-" in p]
+
+
+# ---------------------------------------------------------------------- save / load
+def test_round_trip_identical_int8_zlib(tmp_path, ham):
+    ds = make_ds(ham)
+    path = pyrbm.trajectory.save(ds, tmp_path / "run.nc", hamiltonian=ham)
+    assert path == tmp_path / "run.nc"
+    back = tr.load(path)
+    xr.testing.assert_identical(back, ds)
+    assert back["v"].dtype == np.int8
+    with netCDF4.Dataset(path) as nc:
+        assert nc.variables["v"].dtype == np.int8 and nc.variables["h"].dtype == np.int8
+        assert all(nc.variables[k].filters()["zlib"] for k in ("v", "h", "energy", "u"))
+        assert "hamiltonian" in nc.groups
+    assert temporaries(tmp_path) == []
+
+
+@pytest.mark.parametrize("units", ["binary", "spin"])
+def test_hamiltonian_group_round_trips_bit_exactly(tmp_path, ham, units):
+    ham = ham.replace(beta=1 / 3, units=units)
+    ds = make_ds(ham)
+    if units == "spin":
+        ds["v"] = 2 * ds["v"] - 1
+        ds["h"] = 2 * ds["h"] - 1
+    ds.attrs["units"] = units
+    path = tr.save(ds, tmp_path / "run.nc", hamiltonian=ham)
+    back = tr.load_hamiltonian(path)
+    for name in ("W", "a", "b"):
+        got, want = getattr(back, name), getattr(ham, name)
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    assert back.beta == ham.beta and back.units == units
+    loaded = tr.load(path)
+    assert loaded.rbm.hamiltonian().W.tobytes() == ham.W.tobytes()
+    xr.testing.assert_identical(loaded, ds)
+
+
+def test_save_stamps_provenance_and_stores_float_configs_as_int8(tmp_path, ham):
+    ds = make_ds(ham)
+    ds.attrs = {"sampler": "gibbs"}
+    ds["v"] = ds["v"].astype(np.float64)
+    path = tr.save(ds, tmp_path / "run.nc", hamiltonian=ham)
+    back = tr.load(path)
+    assert back.attrs["schema"] == "pyrbm.trajectory/1" and back.attrs["pyrbm_version"] == pyrbm.__version__
+    assert back.attrs["units"] == "binary" and back.attrs["beta"] == 0.8
+    assert back.attrs["n_visible"] == 6 and back.attrs["n_hidden"] == 4
+    assert back["v"].dtype == np.int8
+    np.testing.assert_array_equal(back["v"].values, ds["v"].values)
+    assert ds.attrs == {"sampler": "gibbs"}  # the input is not mutated
+    tr.validate(back)
+
+
+def test_load_does_not_hold_the_file(tmp_path, ham):
+    path = tmp_path / "run.nc"
+    tr.save(make_ds(ham, seed=1), path)
+    first = tr.load(path)
+    tr.save(make_ds(ham, seed=2), path, overwrite=True)
+    second = tr.load(path)
+    xr.testing.assert_identical(second, make_ds(ham, seed=2))
+    xr.testing.assert_identical(first, make_ds(ham, seed=1))
+    with tr.load(path, lazy=True) as lazy:
+        assert not lazy["energy"].variable._in_memory
+        np.testing.assert_array_equal(lazy["energy"].values, second["energy"].values)
+
+
+def test_user_observable_lands_with_dims_and_attrs(tmp_path, ham):
+    ds = make_ds(ham)
+    ds["spectrum"] = (("step", "chain", "feature"), np.ones((7, 3, 5)),
+                      {"long_name": "a user measurement", "units": "1", "formula": r"\phi_f(v)"})
+    ds = ds.assign_coords(feature=np.arange(5) * 0.5)
+    back = tr.load(tr.save(ds, tmp_path / "run.nc"))
+    assert back["spectrum"].dims == ("step", "chain", "feature")
+    assert back["spectrum"].attrs["formula"] == r"\phi_f(v)"
+    xr.testing.assert_identical(back, ds)
+
+
+# ---------------------------------------------------------------------- validation
+def test_validate_lists_every_problem():
+    ds = xr.Dataset(
+        {"v": (("step", "chain", "visible"), np.full((2, 1, 3), 0.5)),
+         "u": (("step", "chain", "mode"), np.zeros((2, 1, 2)))},
+        attrs={"schema": "other/9", "flag": True, "cfg": {"a": 1}, "nothing": None, "n_visible": 5},
+    )
+    with pytest.raises(ValueError) as info:
+        tr.validate(ds)
+    msg = str(info.value)
+    for needle in ("pyrbm_version", "created", "'schema' is 'other/9'", "'flag'", "'cfg'", "'nothing'",
+                   "'units'", "singular_value", "'n_visible' = 5", "values 0 and 1"):
+        assert needle in msg, needle
+    with pytest.raises(TypeError, match="ds: expected an xarray.Dataset"):
+        tr.validate({"schema": "pyrbm.trajectory/1"})
+
+
+def test_validate_accepts_good_dataset(ham):
+    ds = make_ds(ham)
+    assert tr.validate(ds) is ds
+
+
+def test_save_refuses_invalid_dataset_before_writing(tmp_path, ham):
+    ds = make_ds(ham)
+    ds.attrs["settings"] = {"k": 1}
+    with pytest.raises(ValueError, match="'settings'"):
+        tr.save(ds, tmp_path / "run.nc")
+    with pytest.raises(ValueError, match="hamiltonian: has 5 visible"):
+        tr.save(make_ds(ham), tmp_path / "run.nc", hamiltonian=pyrbm.Hamiltonian.random(5, 4, seed=0))
+    assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------------- paths
+def test_existing_file_refused_without_overwrite(tmp_path, ham):
+    path = tmp_path / "run.nc"
+    path.write_bytes(b"previous")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        tr.save(make_ds(ham), path)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        tr.TrajectoryWriter(path)
+    assert path.read_bytes() == b"previous"
+
+
+def test_unwritable_or_missing_directory_refused(tmp_path, ham):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        tr.save(make_ds(ham), tmp_path / "missing" / "run.nc")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        tr.TrajectoryWriter(tmp_path / "missing" / "run.nc")
+    ro = Path("/proc/sys")
+    if os.access(ro, os.W_OK):
+        pytest.skip("no unwritable directory available to this user")
+    with pytest.raises(PermissionError, match="not writable"):
+        tr.TrajectoryWriter(ro / "run.nc")
+
+
+def test_load_missing_file_and_missing_hamiltonian(tmp_path, ham):
+    with pytest.raises(FileNotFoundError, match="no file"):
+        tr.load(tmp_path / "nope.nc")
+    path = tr.save(make_ds(ham), tmp_path / "run.nc")
+    with pytest.raises(ValueError, match="no 'hamiltonian' group"):
+        tr.load_hamiltonian(path)
+    with pytest.raises(ValueError, match="carries no Hamiltonian"):
+        make_ds(ham).rbm.hamiltonian()
+
+
+# ---------------------------------------------------------------------- streaming
+def test_writer_equals_in_memory_dataset(tmp_path, ham):
+    ds = make_ds(ham, n_steps=11)
+    with tr.TrajectoryWriter(tmp_path / "run.nc", hamiltonian=ham, attrs=ds.attrs) as w:
+        for start, stop in [(0, 4), (4, 8), (8, 9), (9, 11)]:
+            chunk = ds.isel(step=slice(start, stop))
+            if start == 4:  # dim order of a chunk does not matter
+                chunk = chunk.transpose("chain", "step", ...)
+            w.append(chunk)
+        assert w.n_steps == 11
+    assert w.closed
+    back = tr.load(tmp_path / "run.nc")
+    xr.testing.assert_identical(back, ds)
+    assert tr.load_hamiltonian(tmp_path / "run.nc").W.tobytes() == ham.W.tobytes()
+    with netCDF4.Dataset(tmp_path / "run.nc") as nc:
+        assert nc.dimensions["step"].isunlimited()
+        assert nc.variables["v"].dtype == np.int8
+    assert temporaries(tmp_path) == []
+
+
+def test_writer_memory_is_bounded(tmp_path, ham):
+    n_chains = 400
+    rng = np.random.default_rng(0)
+    chunk = xr.Dataset({"v": (("step", "chain", "visible"), rng.integers(0, 2, (25, n_chains, 6)).astype(np.int8)),
+                        "energy": (("step", "chain"), rng.standard_normal((25, n_chains)))})
+    w = tr.TrajectoryWriter(tmp_path / "run.nc", hamiltonian=ham)
+    w.append(chunk)
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    for _ in range(80):  # 80 x 140 kB = 11 MB streamed
+        w.append(chunk)
+    grown = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    w.close()
+    assert grown < 1_000_000
+    assert tr.load(tmp_path / "run.nc").sizes["step"] == 81 * 25
+
+
+def test_writer_rejects_mismatched_chunks_and_stays_usable(tmp_path, ham):
+    ds = make_ds(ham)
+    w = tr.TrajectoryWriter(tmp_path / "run.nc", attrs=ds.attrs)
+    w.append(ds.isel(step=slice(0, 3)))
+    with pytest.raises(ValueError, match="differ from the first chunk"):
+        w.append(ds.isel(step=slice(3, 5)).drop_vars("energy"))
+    with pytest.raises(ValueError, match="'chain' has size 2"):
+        w.append(ds.isel(step=slice(3, 5), chain=slice(0, 2)))
+    with pytest.raises(ValueError, match="must be the same in every chunk"):
+        w.append(ds.isel(step=slice(3, 5)).assign_coords(singular_value=("mode", [9.0, 8.0])))
+    bad = ds.isel(step=slice(3, 5)).copy(deep=True)
+    bad["v"][0, 0, 0] = 3
+    with pytest.raises(ValueError, match="values 0 and 1"):
+        w.append(bad)
+    with pytest.raises(ValueError, match="'step' dimension"):
+        w.append(ds.isel(step=0))
+    with pytest.raises(TypeError, match="chunk"):
+        w.append(ds["energy"])
+    w.append(ds.isel(step=slice(3, 7)))
+    w.close()
+    xr.testing.assert_identical(tr.load(tmp_path / "run.nc"), ds)
+    with pytest.raises(ValueError, match="closed"):
+        w.append(ds)
+
+
+def test_writer_with_nothing_appended_writes_nothing(tmp_path):
+    with pytest.raises(ValueError, match="no chunk was appended"):
+        with tr.TrajectoryWriter(tmp_path / "run.nc"):
+            pass
+    assert os.listdir(tmp_path) == []
+
+
+def test_writer_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="attrs"):
+        tr.TrajectoryWriter(tmp_path / "run.nc", attrs={"ok": 1, "bad": None})
+    with pytest.raises(TypeError, match="hamiltonian"):
+        tr.TrajectoryWriter(tmp_path / "run.nc", hamiltonian="model.nc")
+    with pytest.raises(TypeError, match="overwrite"):
+        tr.TrajectoryWriter(tmp_path / "run.nc", overwrite="yes")
+
+
+def test_exception_inside_writer_keeps_previous_file(tmp_path, ham):
+    path = tmp_path / "run.nc"
+    tr.save(make_ds(ham, seed=1), path)
+    before = path.read_bytes()
+    ds = make_ds(ham, seed=2)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        with tr.TrajectoryWriter(path, overwrite=True, attrs=ds.attrs) as w:
+            w.append(ds.isel(step=slice(0, 3)))
+            assert len(temporaries(tmp_path)) == 1
+            raise RuntimeError("simulated crash")
+    assert path.read_bytes() == before
+    assert temporaries(tmp_path) == []
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time, numpy as np, xarray as xr
+    from pyrbm.trajectory import TrajectoryWriter
+    chunk = xr.Dataset({"energy": (("step", "chain"), np.zeros((5, 4)))})
+    with TrajectoryWriter(sys.argv[1], overwrite=True) as w:
+        while True:
+            w.append(chunk)
+            if w.n_steps == 10:
+                print("appending", flush=True)
+            time.sleep(0.002)
+    """
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_killed_writer_keeps_previous_file(tmp_path, ham, sig):
+    path = tmp_path / "run.nc"
+    tr.save(make_ds(ham, seed=1), path)
+    before = path.read_bytes()
+    with subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout.readline().strip() == "appending", proc.stderr.read()
+            proc.send_signal(sig)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert path.read_bytes() == before
+    xr.testing.assert_identical(tr.load(path), make_ds(ham, seed=1))
+    if sig == signal.SIGINT:  # KeyboardInterrupt: the writer cleans up itself
+        assert temporaries(tmp_path) == []
+    else:  # a hard kill cannot clean up: the next write to the path removes the orphan
+        assert len(temporaries(tmp_path)) == 1
+        tr.save(make_ds(ham, seed=2), path, overwrite=True)
+        assert temporaries(tmp_path) == []
+        xr.testing.assert_identical(tr.load(path), make_ds(ham, seed=2))
