@@ -3,6 +3,8 @@
 __version__ = "0.1.0"
 
 from . import accessor, stats  # noqa: F401  (accessor registers ds.rbm)
+from .bosons import Bosons  # noqa: F401
+from .freeenergy import MeanFieldResult, exact_log_z, gaussian_log_z, log_likelihood, mean_field, tap  # noqa: F401
 from .hamiltonian import Hamiltonian, ModeBasis  # noqa: F401
 from .observables import (  # noqa: F401
     Energy,
@@ -14,4 +16,5 @@ from .observables import (  # noqa: F401
     as_observable,
     default_observables,
 )
+from .spectra import count_outliers, fit_sigma_w, mp_cdf, mp_edges, mp_pdf  # noqa: F401
 from .trajectory import TrajectoryWriter, load, load_hamiltonian, save, validate  # noqa: F401

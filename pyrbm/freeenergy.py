@@ -1,0 +1,397 @@
+r"""Partition functions and free energies of an RBM: exact, Gaussian-mode, mean field, TAP.
+
+All functions take a :class:`~pyrbm.hamiltonian.Hamiltonian` and return ``ln Z`` in nats
+(dimensionless); the free energy is ``F = −T ln Z`` (energy units). Formulas follow
+PHYSICS.md §1 (exact), §6 (Gaussian modes, naive mean field and TAP).
+
+=====================  ==========================================  ====================
+function               what                                        cost
+=====================  ==========================================  ====================
+``exact_log_z``        enumeration of the smaller layer            2^min(N,M) · max(N,M)
+``log_likelihood``     mean[−βF(v)] − ln Z                         as exact_log_z
+``gaussian_log_z``     Gaussian density of states, per mode        one SVD
+``mean_field``         naive mean field (Gibbs–Bogoliubov bound)   iterations · N M
+``tap``                second-order TAP (Thouless–Anderson–Palmer) iterations · N M
+=====================  ==========================================  ====================
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit
+
+from ._checks import as_configuration, check_finite_array, check_int, check_positive
+
+__all__ = ["EXACT_MAX_UNITS", "MeanFieldResult", "exact_log_z", "log_likelihood", "gaussian_log_z",
+           "mean_field", "tap"]
+
+#: Largest layer that :func:`exact_log_z` enumerates (2^25 ≈ 3.4e7 configurations).
+EXACT_MAX_UNITS = 25
+_BLOCK = 1 << 14  # configurations per vectorised block
+
+
+def _check_ham(ham):
+    # Imported here: hamiltonian.py imports this package lazily and vice versa.
+    from .hamiltonian import Hamiltonian
+
+    if not isinstance(ham, Hamiltonian):
+        raise TypeError(f"ham: expected a pyrbm.Hamiltonian, got {type(ham).__name__}")
+    return ham
+
+
+def _softplus(z):
+    """Overflow-free ``ln(1 + e^z)``."""
+    return np.logaddexp(0.0, z)
+
+
+def _log2cosh(z):
+    """Overflow-free ``ln(2 cosh z)``."""
+    az = np.abs(z)
+    return az + np.log1p(np.exp(-2.0 * az))
+
+
+# ---------------------------------------------------------------------------- exact
+def exact_log_z(ham) -> float:
+    r"""Exact ``ln Z`` by enumerating the smaller layer.
+
+    With ``N ≤ M`` (otherwise the roles swap):
+
+    .. math::  \ln Z = \operatorname{logsumexp}_{v \in \{0,1\}^N}
+               \Big[\beta a^\top v + \sum_j \operatorname{softplus}\big(\beta(b + W^\top v)_j\big)\Big]
+
+    (spin units: ``v ∈ {±1}^N`` and ``ln 2cosh`` in place of softplus). The 2^min(N,M)
+    configurations are generated in vectorised blocks of 16384 and reduced with a running,
+    overflow-safe logsumexp.
+
+    Parameters
+    ----------
+    ham : Hamiltonian
+        With ``min(N, M) ≤ 25`` (:data:`EXACT_MAX_UNITS`).
+
+    Returns
+    -------
+    float
+        ``ln Z`` in nats.
+
+    Raises
+    ------
+    ValueError
+        If ``min(N, M) > 25``: use :func:`gaussian_log_z`, :func:`tap` or annealed
+        importance sampling instead.
+    """
+    ham = _check_ham(ham)
+    n, m = ham.n_visible, ham.n_hidden
+    if min(n, m) > EXACT_MAX_UNITS:
+        raise ValueError(
+            f"ham: exact_log_z enumerates the smaller layer, 2^min(N, M) configurations, and is limited to "
+            f"min(N, M) ≤ {EXACT_MAX_UNITS}; this model has N={n}, M={m}. Use gaussian_log_z, tap or "
+            "annealed importance sampling for larger models")
+    beta, spin = ham.beta, ham.spin
+    if n <= m:
+        n_enum, bias_enum, bias_sum, W = n, ham.a, ham.b, ham.W
+    else:
+        n_enum, bias_enum, bias_sum, W = m, ham.b, ham.a, ham.W.T
+    reduce_other = _log2cosh if spin else _softplus
+    shifts = np.arange(n_enum, dtype=np.int64)
+    total = 1 << n_enum
+    run_max, run_sum = -np.inf, 0.0
+    for start in range(0, total, _BLOCK):
+        idx = np.arange(start, min(start + _BLOCK, total), dtype=np.int64)
+        conf = ((idx[:, None] >> shifts) & 1).astype(np.float64)
+        if spin:
+            conf = 2.0 * conf - 1.0
+        logw = beta * (conf @ bias_enum) + reduce_other(beta * (bias_sum + conf @ W)).sum(axis=1)
+        block_max = logw.max()
+        if block_max > run_max:
+            run_sum = run_sum * np.exp(run_max - block_max)
+            run_max = block_max
+        run_sum += np.exp(logw - run_max).sum()
+    return float(run_max + np.log(run_sum))
+
+
+def log_likelihood(ham, data, log_z: float | None = None) -> float:
+    r"""Mean log-likelihood of visible data, ``mean_n[−βF(v_n)] − ln Z`` (nats per sample).
+
+    Parameters
+    ----------
+    ham : Hamiltonian
+    data : array_like, shape (n_samples, N)
+        Visible configurations in the Hamiltonian's units.
+    log_z : float, optional
+        A precomputed ``ln Z``; by default :func:`exact_log_z` (small models only).
+
+    Returns
+    -------
+    float
+    """
+    ham = _check_ham(ham)
+    data = as_configuration("data", data, ham.n_visible, ham.units)
+    if data.ndim != 2 or data.shape[0] == 0:
+        raise ValueError(f"data: expected a non-empty 2-d array (n_samples, {ham.n_visible}), got shape {data.shape}")
+    if log_z is None:
+        log_z = exact_log_z(ham)
+    else:
+        log_z = float(check_finite_array("log_z", log_z, ndim=0))
+    return float(np.mean(-ham.beta * ham.free_energy(data)) - log_z)
+
+
+# ---------------------------------------------------------------------------- Gaussian
+def gaussian_log_z(ham, basis: str = "xy") -> float:
+    r"""``ln Z`` in the Gaussian-density-of-states (infinite-size) approximation, PHYSICS §6.
+
+    The uniform measure on the units is replaced by a Gaussian of the same mean and
+    covariance in reciprocal space, ``N(x; μ_x, s²I) N(y; μ_y, s²I)``, and the
+    Boltzmann integral is done mode by mode. With ``c_k = βσ_k``:
+
+    ``basis="xy"``:
+
+    .. math::
+        A_k = \frac{1}{2s^2} - \frac{s^2 c_k^2}{2},\quad
+        B_k = \frac{\mu_{y,k}}{s^2} + \beta\tilde b_k + c_k(\mu_{x,k} + s^2\beta\tilde a_k),\quad
+        C_k = -\frac{\mu_{y,k}^2}{2s^2} + \beta\tilde a_k\mu_{x,k} + \frac{s^2\beta^2\tilde a_k^2}{2}
+
+        \ln Z \approx (N+M)\ln 2 + \sum_{k\le K}\Big[\frac{B_k^2}{4A_k} + C_k - \tfrac12\ln(2s^2A_k)\Big]
+        + \sum_{\text{free}}\Big[\beta\tilde a_k\mu_{x,k} + \tfrac{s^2\beta^2\tilde a_k^2}{2}\Big] + (y\ \text{likewise})
+
+    ``basis="uw"`` (about the saddle, ``μ_u = (μ_x − x* + μ_y − y*)/√2``,
+    ``μ_w = (μ_y − y* − μ_x + x*)/√2``):
+
+    .. math::
+        \ln Z \approx (N+M)\ln 2 + \sum_k\Big[-\beta\varepsilon_k
+        + \frac{c_k\mu_{u,k}^2}{2(1-c_ks^2)} - \tfrac12\ln(1-c_ks^2)
+        - \frac{c_k\mu_{w,k}^2}{2(1+c_ks^2)} - \tfrac12\ln(1+c_ks^2)\Big] + \text{free modes}
+
+    Modes with σ_k = 0 have no saddle; the uw form treats them as free modes. The two
+    forms are algebraically identical.
+
+    Parameters
+    ----------
+    ham : Hamiltonian
+    basis : {"xy", "uw"}
+
+    Returns
+    -------
+    float
+        ``ln Z`` (nats).
+
+    Raises
+    ------
+    ValueError
+        If any paired mode has ``βσ_k s² ≥ 1`` (σ_k ≥ 4T binary, σ_k ≥ T spin): the
+        Gaussian integral diverges. The message lists the offending modes.
+    """
+    ham = _check_ham(ham)
+    if basis not in ("xy", "uw"):
+        raise ValueError(f"basis: expected 'xy' or 'uw', got {basis!r}")
+    md = ham.modes
+    beta, s2 = ham.beta, ham.s2
+    sig = md.s
+    K = sig.size
+    c = beta * sig
+    bad = np.flatnonzero(c * s2 >= 1.0)
+    if bad.size:
+        thr = 1.0 / (beta * s2)
+        shown = ", ".join(f"k={k} (sigma={sig[k]:.6g})" for k in bad[:10])
+        more = f" and {bad.size - 10} more" if bad.size > 10 else ""
+        raise ValueError(
+            f"ham: the Gaussian free energy diverges for modes with beta*sigma_k*s2 >= 1, i.e. sigma_k >= "
+            f"threshold {thr:.6g} (= {'T' if ham.spin else '4T'}); unstable modes: {shown}{more}. "
+            "Use exact_log_z (small models), tap or annealed importance sampling instead")
+    at, bt = md.a_tilde, md.b_tilde
+    mux, muy = md.mu_x, md.mu_y
+    free_x = beta * at[K:] * mux[K:] + 0.5 * s2 * beta**2 * at[K:] ** 2
+    free_y = beta * bt[K:] * muy[K:] + 0.5 * s2 * beta**2 * bt[K:] ** 2
+    out = (ham.n_visible + ham.n_hidden) * np.log(2.0) + free_x.sum() + free_y.sum()
+    ak, bk, mxk, myk = at[:K], bt[:K], mux[:K], muy[:K]
+    if basis == "xy":
+        A = 1.0 / (2.0 * s2) - 0.5 * s2 * c**2
+        B = myk / s2 + beta * bk + c * (mxk + s2 * beta * ak)
+        C = -myk**2 / (2.0 * s2) + beta * ak * mxk + 0.5 * s2 * beta**2 * ak**2
+        return float(out + np.sum(B**2 / (4.0 * A) + C - 0.5 * np.log(2.0 * s2 * A)))
+    # uw basis
+    zero = sig <= 0.0
+    if np.any(zero):
+        out += np.sum(beta * ak[zero] * mxk[zero] + 0.5 * s2 * beta**2 * ak[zero] ** 2)
+        out += np.sum(beta * bk[zero] * myk[zero] + 0.5 * s2 * beta**2 * bk[zero] ** 2)
+    p = ~zero
+    x_star, y_star, eps = md.saddle()
+    dmx, dmy = mxk[p] - x_star[p], myk[p] - y_star[p]
+    mu_u = (dmx + dmy) / np.sqrt(2.0)
+    mu_w = (dmy - dmx) / np.sqrt(2.0)
+    cp = c[p]
+    log_zu = cp * mu_u**2 / (2.0 * (1.0 - cp * s2)) - 0.5 * np.log1p(-cp * s2)
+    log_zw = -cp * mu_w**2 / (2.0 * (1.0 + cp * s2)) - 0.5 * np.log1p(cp * s2)
+    return float(out + np.sum(-beta * eps[p] + log_zu + log_zw))
+
+
+# ---------------------------------------------------------------------------- mean field / TAP
+@dataclass(frozen=True)
+class MeanFieldResult:
+    """Outcome of :func:`mean_field` or :func:`tap`.
+
+    Attributes
+    ----------
+    log_z : float
+        Approximate ``ln Z`` (nats) at the last iterate: ``−β F_approx``.
+    free_energy : float
+        ``F = −T ln Z`` (energy units).
+    m_visible, m_hidden : ndarray (N,), (M,)
+        Magnetisations ``⟨v_i⟩``, ``⟨h_j⟩`` (in [0, 1] binary, [−1, 1] spin).
+    n_iter : int
+        Iterations done.
+    converged : bool
+        Whether ``max |Δm| < tol`` was reached within ``max_iter``. When false the numbers
+        are those of the last iterate and are not a fixed point: do not use them.
+    method : str
+        ``"mean_field"`` or ``"tap"``.
+    """
+
+    log_z: float
+    free_energy: float
+    m_visible: np.ndarray
+    m_hidden: np.ndarray
+    n_iter: int
+    converged: bool
+    method: str
+
+
+def _entropy(m, spin):
+    """Entropy (nats) of independent units with means m."""
+    p = (1.0 + m) / 2.0 if spin else m
+    p = np.clip(p, 1e-300, 1.0)
+    q = np.clip(1.0 - p, 1e-300, 1.0)
+    return float(-np.sum(p * np.log(p) + q * np.log(q)))
+
+
+def _iterate(ham, order2, damping, tol, max_iter, init, method):
+    ham = _check_ham(ham)
+    damping = check_positive("damping", damping, allow_zero=True)
+    if damping >= 1.0:
+        raise ValueError(f"damping: expected a number in [0, 1) (fraction of the old iterate kept), got {damping}")
+    tol = check_positive("tol", tol)
+    max_iter = check_int("max_iter", max_iter, minimum=1)
+    beta, spin = ham.beta, ham.spin
+    W, a, b = ham.W, ham.a, ham.b
+    W2 = W * W
+    lo = -1.0 if spin else 0.0
+    if init is None:
+        mv = np.tanh(beta * a) if spin else expit(beta * a)
+        mh = np.tanh(beta * b) if spin else expit(beta * b)
+    else:
+        if not isinstance(init, (tuple, list)) or len(init) != 2:
+            raise TypeError("init: expected a pair (m_visible, m_hidden) of arrays or None")
+        mv = check_finite_array("init[0]", init[0], shape=(ham.n_visible,)).copy()
+        mh = check_finite_array("init[1]", init[1], shape=(ham.n_hidden,)).copy()
+        if np.any(mv < lo) or np.any(mv > 1) or np.any(mh < lo) or np.any(mh > 1):
+            raise ValueError(f"init: magnetisations must lie in [{lo:g}, 1] for {ham.units} units")
+
+    def var(m):  # variance of a unit with mean m
+        return 1.0 - m * m if spin else m - m * m
+
+    def centre(m):  # d var/dm = −2 centre(m): the Onsager reaction term is −β² centre(m) Σ W² var
+        return m if spin else m - 0.5
+
+    act = np.tanh if spin else expit
+
+    def update_h(mv, mh):
+        field = beta * (b + mv @ W)
+        if order2:
+            field = field - beta**2 * centre(mh) * (var(mv) @ W2)
+        return act(field)
+
+    def update_v(mv, mh):
+        field = beta * (a + W @ mh)
+        if order2:
+            field = field - beta**2 * centre(mv) * (W2 @ var(mh))
+        return act(field)
+
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        mh_new = damping * mh + (1.0 - damping) * update_h(mv, mh)
+        mv_new = damping * mv + (1.0 - damping) * update_v(mv, mh_new)
+        delta = max(np.max(np.abs(mh_new - mh)), np.max(np.abs(mv_new - mv)))
+        mv, mh = mv_new, mh_new
+        if not np.isfinite(delta):
+            break
+        if delta < tol:
+            converged = True
+            break
+
+    log_z = _entropy(mv, spin) + _entropy(mh, spin) + beta * (a @ mv + b @ mh + mv @ W @ mh)
+    if order2:
+        log_z += 0.5 * beta**2 * (var(mv) @ W2 @ var(mh))
+    if not converged:
+        warnings.warn(
+            f"{method}: no fixed point within max_iter={max_iter} iterations (last max|Δm| = {delta:.3g} ≥ "
+            f"tol={tol:g}); the returned log_z is that of the last iterate and is not a {method} free energy. "
+            "Increase damping (e.g. 0.5–0.9) or max_iter",
+            RuntimeWarning, stacklevel=3)
+    return MeanFieldResult(log_z=float(log_z), free_energy=float(-log_z / beta), m_visible=mv, m_hidden=mh,
+                           n_iter=n_iter, converged=converged, method=method)
+
+
+_MF_PARAMS = """
+    Parameters
+    ----------
+    ham : Hamiltonian
+    damping : float in [0, 1)
+        Fraction of the old iterate kept: ``m ← damping·m + (1 − damping)·f(m)``.
+    tol : float
+        Convergence when ``max |Δm| < tol`` over both layers.
+    max_iter : int
+        Iteration limit.
+    init : (ndarray (N,), ndarray (M,)) or None
+        Starting magnetisations; default the uncoupled values ``sigmoid(βa)``, ``sigmoid(βb)``
+        (``tanh`` for spin units).
+
+    Returns
+    -------
+    MeanFieldResult
+        ``converged`` false (with a ``RuntimeWarning``) if no fixed point was reached.
+
+    Notes
+    -----
+    Layers are updated alternately (hidden from the current visible, then visible from
+    the new hidden), each with damping.
+"""
+
+
+def mean_field(ham, damping: float = 0.5, tol: float = 1e-10, max_iter: int = 10_000, init=None) -> MeanFieldResult:
+    r"""Naive mean-field ``ln Z`` by damped fixed-point iteration.
+
+    Binary units:
+
+    .. math::
+        m_v = \operatorname{sigmoid}(\beta(a + W m_h)),\qquad m_h = \operatorname{sigmoid}(\beta(b + W^\top m_v)),
+
+        \ln Z_{MF} = S(m_v) + S(m_h) + \beta(a^\top m_v + b^\top m_h + m_v^\top W m_h),
+
+    ``S`` the Bernoulli entropy; spin units use ``tanh`` and the ±1 entropy. At a fixed
+    point ``ln Z_MF ≤ ln Z`` (Gibbs–Bogoliubov).
+    """
+    return _iterate(ham, False, damping, tol, max_iter, init, "mean_field")
+
+
+def tap(ham, damping: float = 0.5, tol: float = 1e-10, max_iter: int = 10_000, init=None) -> MeanFieldResult:
+    r"""Second-order TAP (Thouless–Anderson–Palmer) ``ln Z`` by damped fixed-point iteration.
+
+    Binary units (``var(m) = m − m²``):
+
+    .. math::
+        \ln Z_{TAP} = \ln Z_{MF} + \frac{\beta^2}{2}\sum_{ij} W_{ij}^2\,\mathrm{var}(m_{v,i})\,\mathrm{var}(m_{h,j}),
+
+        m_v = \operatorname{sigmoid}\Big(\beta(a + W m_h) - \beta^2 (m_v - \tfrac12)\,(W^{\circ 2}\,\mathrm{var}(m_h))\Big),
+
+    and symmetrically for ``m_h``. Spin units: ``var(m) = 1 − m²``, ``tanh`` and the
+    Onsager term ``−β² m_v (W^{∘2}(1 − m_h²))``.
+    """
+    return _iterate(ham, True, damping, tol, max_iter, init, "tap")
+
+
+if mean_field.__doc__ and tap.__doc__:  # docstrings are stripped under python -OO
+    mean_field.__doc__ += _MF_PARAMS
+    tap.__doc__ += _MF_PARAMS

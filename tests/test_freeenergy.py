@@ -1,0 +1,252 @@
+"""Partition functions against brute-force enumeration over all (v, h) and closed forms."""
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+from scipy import integrate
+from scipy.special import logsumexp
+
+import pyrbm.freeenergy as fe
+from pyrbm import Hamiltonian
+from pyrbm.freeenergy import exact_log_z, gaussian_log_z, log_likelihood, mean_field, tap
+
+
+def _configs(n, units):
+    c = np.array(list(itertools.product([0.0, 1.0], repeat=n)))
+    return 2 * c - 1 if units == "spin" else c
+
+
+def _brute_log_z(W, a, b, beta, units):
+    """ln Z = logsumexp over every (v, h) of −βE, E = −a.v − b.h − v.W.h."""
+    V, H = _configs(len(a), units), _configs(len(b), units)
+    E = -(V @ a)[:, None] - (H @ b)[None, :] - V @ W @ H.T
+    return logsumexp(-beta * E)
+
+
+def _brute_log_p(W, a, b, beta, units, data):
+    H = _configs(len(b), units)
+    E = -(data @ a)[:, None] - (H @ b)[None, :] - data @ W @ H.T
+    return logsumexp(-beta * E, axis=1) - _brute_log_z(W, a, b, beta, units)
+
+
+def _model(n, m, sigma_w, bias, seed, units="binary", beta=1.0):
+    rng = np.random.default_rng(seed)
+    return Hamiltonian(sigma_w * rng.standard_normal((n, m)), bias * rng.standard_normal(n),
+                       bias * rng.standard_normal(m), beta=beta, units=units)
+
+
+# ----------------------------------------------------------------------------- exact
+@pytest.mark.parametrize("units", ["binary", "spin"])
+@pytest.mark.parametrize("n,m,sigma_w,beta", [(7, 5, 0.7, 1.0), (4, 8, 1.5, 0.6), (6, 6, 0.3, 2.0),
+                                              (3, 9, 200.0, 1.0), (9, 2, 50.0, 1.7)])
+def test_exact_log_z_equals_brute_force(units, n, m, sigma_w, beta):
+    ham = _model(n, m, sigma_w, 0.8, seed=n * 10 + m, units=units, beta=beta)
+    ref = _brute_log_z(ham.W, ham.a, ham.b, beta, units)
+    assert abs(exact_log_z(ham) - ref) < 1e-9 * max(1.0, abs(ref))
+
+
+def test_exact_log_z_block_reduction(monkeypatch):
+    """Several blocks (odd block size) give the same result as brute force."""
+    ham = _model(7, 5, 2.0, 1.0, seed=3)
+    monkeypatch.setattr(fe, "_BLOCK", 7)
+    assert abs(exact_log_z(ham) - _brute_log_z(ham.W, ham.a, ham.b, 1.0, "binary")) < 1e-9
+    ham = _model(5, 7, 2.0, 1.0, seed=4, units="spin")
+    assert abs(exact_log_z(ham) - _brute_log_z(ham.W, ham.a, ham.b, 1.0, "spin")) < 1e-9
+
+
+@pytest.mark.parametrize("units", ["binary", "spin"])
+def test_log_likelihood_equals_brute_force(units):
+    ham = _model(7, 4, 1.0, 0.5, seed=11, units=units, beta=1.3)
+    rng = np.random.default_rng(0)
+    data = (rng.random((25, 7)) < 0.4).astype(float)
+    if units == "spin":
+        data = 2 * data - 1
+    ref = np.mean(_brute_log_p(ham.W, ham.a, ham.b, 1.3, units, data))
+    assert abs(log_likelihood(ham, data) - ref) < 1e-9
+    assert abs(log_likelihood(ham, data, log_z=exact_log_z(ham)) - ref) < 1e-9
+
+
+def test_exact_refuses_too_large_before_work():
+    ham = Hamiltonian.random(26, 40, seed=0)
+    with pytest.raises(ValueError, match="25"):
+        exact_log_z(ham)
+    with pytest.raises(ValueError, match="25"):
+        log_likelihood(ham, np.zeros((2, 26)))
+    with pytest.raises(TypeError, match="ham"):
+        exact_log_z(np.zeros((3, 3)))
+    small = Hamiltonian.random(4, 3, seed=0)
+    with pytest.raises(ValueError, match="data"):
+        log_likelihood(small, np.full((2, 4), 0.5))
+    with pytest.raises(ValueError, match="data"):
+        log_likelihood(small, np.zeros((2, 5)))
+
+
+# ----------------------------------------------------------------------------- Gaussian
+def _one_mode_gaussian_reference(sigma, at, bt, mux, muy, s2, beta):
+    """2-D numerical integral of N(x; μx, s²) N(y; μy, s²) e^{β(ãx + b̃y + σxy)} (+ ln 4)."""
+    sd = np.sqrt(s2)
+    f = lambda y, x: (np.exp(-((x - mux) ** 2 + (y - muy) ** 2) / (2 * s2) + beta * (at * x + bt * y + sigma * x * y))
+                      / (2 * np.pi * s2))
+    val, _ = integrate.dblquad(f, mux - 14 * sd, mux + 14 * sd, muy - 14 * sd, muy + 14 * sd,
+                               epsabs=1e-13, epsrel=1e-11)
+    return 2 * np.log(2.0) + np.log(val)
+
+
+@pytest.mark.parametrize("units,w,a,b,beta", [("binary", 2.1, 0.7, -0.4, 1.0), ("binary", -1.5, -0.3, 0.9, 1.8),
+                                              ("spin", 0.6, 0.3, -0.2, 1.0)])
+def test_gaussian_log_z_is_the_gaussian_integral(units, w, a, b, beta):
+    """1×1 model: x = ±v; both forms equal a direct numerical 2-D Gaussian integral."""
+    ham = Hamiltonian([[w]], [a], [b], beta=beta, units=units)
+    md = ham.modes
+    ref = _one_mode_gaussian_reference(md.s[0], md.a_tilde[0], md.b_tilde[0], md.mu_x[0], md.mu_y[0], ham.s2, beta)
+    assert abs(gaussian_log_z(ham, "xy") - ref) < 1e-8
+    assert abs(gaussian_log_z(ham, "uw") - ref) < 1e-8
+
+
+def test_gaussian_free_modes_closed_form():
+    """W = 0: every mode is free; ln Z = (N+M) ln 2 + Σ [β a_i μ + s² β² a_i²/2] exactly (Gaussian
+    moment generating function), independent of the basis."""
+    a, b = np.array([0.3, -0.2, 0.5]), np.array([0.1, 0.4])
+    for units, mu, s2 in (("binary", 0.5, 0.25), ("spin", 0.0, 1.0)):
+        ham = Hamiltonian(np.zeros((3, 2)), a, b, beta=1.4, units=units)
+        ref = 5 * np.log(2) + np.sum(1.4 * np.r_[a, b] * mu + s2 * 1.4**2 * np.r_[a, b] ** 2 / 2)
+        assert abs(gaussian_log_z(ham, "xy") - ref) < 1e-12
+        assert abs(gaussian_log_z(ham, "uw") - ref) < 1e-12
+
+
+@pytest.mark.parametrize("n,m", [(8, 6), (6, 8)])
+def test_gaussian_approaches_exact_and_error_grows_with_sigma_w(n, m):
+    rng = np.random.default_rng(2024)
+    Z = rng.standard_normal((n, m))
+    a, b = 0.01 * rng.standard_normal(n), 0.01 * rng.standard_normal(m)
+    errors = []
+    for sigma_w in (0.01, 0.05, 0.1, 0.3):
+        ham = Hamiltonian(sigma_w * Z, a, b)
+        exact = _brute_log_z(ham.W, a, b, 1.0, "binary")
+        gxy, guw = gaussian_log_z(ham, "xy"), gaussian_log_z(ham, "uw")
+        assert abs(gxy - guw) < 1e-10
+        errors.append(abs(gxy - exact))
+    assert errors[0] < 1e-6, errors
+    assert all(e2 > e1 for e1, e2 in zip(errors, errors[1:])), errors
+
+
+def test_gaussian_bases_agree_with_biases_and_spin():
+    for units, sigma_w in (("binary", 0.4), ("spin", 0.1)):
+        for n, m in ((8, 6), (5, 9)):
+            ham = _model(n, m, sigma_w, 1.0, seed=n + m, units=units, beta=0.9)
+            assert abs(gaussian_log_z(ham, "xy") - gaussian_log_z(ham, "uw")) < 1e-9
+
+
+def test_gaussian_refuses_unstable_modes_by_index():
+    ham = Hamiltonian.from_modes([5.0, 4.5, 1.0], 4, 3, seed=1)
+    with pytest.raises(ValueError, match=r"k=0 \(sigma=5\).*k=1 \(sigma=4\.5\)") as err:
+        gaussian_log_z(ham)
+    assert "k=2" not in str(err.value) and "threshold 4" in str(err.value)
+    with pytest.raises(ValueError, match="k=0"):
+        gaussian_log_z(ham, basis="uw")
+    # at T = 2 the threshold is 8: the same couplings are stable
+    assert np.isfinite(gaussian_log_z(ham.replace(beta=0.5)))
+    spin = Hamiltonian.from_modes([1.2, 0.5], 2, 2, seed=0, units="spin")
+    with pytest.raises(ValueError, match=r"threshold 1 .*k=0 \(sigma=1.2\)"):
+        gaussian_log_z(spin)
+
+
+def test_gaussian_bad_basis():
+    with pytest.raises(ValueError, match="basis"):
+        gaussian_log_z(Hamiltonian.random(3, 2, seed=0), basis="pq")
+
+
+# ----------------------------------------------------------------------------- mean field / TAP
+def _tap_functional(mv, mh, ham, order2):
+    """−βF of naive MF / TAP written out for binary units."""
+    def ent(m):
+        return -np.sum(m * np.log(m) + (1 - m) * np.log(1 - m))
+    beta, W = ham.beta, ham.W
+    val = ent(mv) + ent(mh) + beta * (ham.a @ mv + ham.b @ mh + mv @ W @ mh)
+    if order2:
+        val += 0.5 * beta**2 * ((mv - mv**2) @ (W**2) @ (mh - mh**2))
+    return val
+
+
+@pytest.mark.parametrize("sigma_w", [0.01, 0.05, 0.1])
+def test_tap_beats_naive_mean_field_at_weak_coupling(sigma_w):
+    ham = _model(8, 6, sigma_w, 0.5, seed=5, beta=1.0)
+    exact = _brute_log_z(ham.W, ham.a, ham.b, 1.0, "binary")
+    mf, tp = mean_field(ham), tap(ham)
+    assert mf.converged and tp.converged and mf.n_iter < 200 and tp.n_iter < 200
+    assert mf.log_z <= exact + 1e-12            # Gibbs–Bogoliubov bound
+    assert abs(tp.log_z - exact) < abs(mf.log_z - exact) / 5
+    # fixed points of the stated equations and the returned value is the functional there
+    np.testing.assert_allclose(mf.m_visible, 1 / (1 + np.exp(-(ham.a + ham.W @ mf.m_hidden))), atol=1e-9)
+    np.testing.assert_allclose(mf.m_hidden, 1 / (1 + np.exp(-(ham.b + ham.W.T @ mf.m_visible))), atol=1e-9)
+    assert abs(mf.log_z - _tap_functional(mf.m_visible, mf.m_hidden, ham, False)) < 1e-10
+    assert abs(tp.log_z - _tap_functional(tp.m_visible, tp.m_hidden, ham, True)) < 1e-10
+    assert abs(tp.free_energy + tp.log_z) < 1e-12
+
+
+def test_tap_fixed_point_is_stationary():
+    """Finite-difference gradient of the TAP functional vanishes at the returned magnetisations."""
+    ham = _model(6, 5, 0.8, 0.5, seed=8)
+    tp = tap(ham, tol=1e-12)
+    assert tp.converged
+    h = 1e-6
+    for layer in (0, 1):
+        m = [tp.m_visible.copy(), tp.m_hidden.copy()]
+        for i in range(m[layer].size):
+            up = [x.copy() for x in m]
+            dn = [x.copy() for x in m]
+            up[layer][i] += h
+            dn[layer][i] -= h
+            g = (_tap_functional(*up, ham, True) - _tap_functional(*dn, ham, True)) / (2 * h)
+            assert abs(g) < 1e-6
+
+
+def test_mean_field_exact_without_coupling():
+    ham = Hamiltonian(np.zeros((4, 3)), [0.5, -1, 2, 0], [0.3, 0, -0.7], beta=1.5)
+    ref = np.sum(np.logaddexp(0, 1.5 * np.r_[ham.a, ham.b]))
+    for f in (mean_field, tap):
+        r = f(ham)
+        assert r.converged and abs(r.log_z - ref) < 1e-10
+    spin = ham.replace(units="spin")
+    ref = np.sum(np.log(2 * np.cosh(1.5 * np.r_[ham.a, ham.b])))
+    assert abs(mean_field(spin).log_z - ref) < 1e-10
+
+
+def test_spin_tap_closer_than_mean_field():
+    ham = _model(7, 5, 0.05, 0.3, seed=9, units="spin")
+    exact = _brute_log_z(ham.W, ham.a, ham.b, 1.0, "spin")
+    mf, tp = mean_field(ham), tap(ham)
+    assert mf.converged and tp.converged
+    assert mf.log_z <= exact + 1e-12
+    assert abs(tp.log_z - exact) < abs(mf.log_z - exact) / 5
+    np.testing.assert_allclose(mf.m_visible, np.tanh(ham.a + ham.W @ mf.m_hidden), atol=1e-9)
+
+
+def test_non_convergence_is_reported():
+    """Strong coupling, no damping: the undamped TAP map cycles; reported, with a warning."""
+    ham = _model(8, 6, 3.0, 0.0, seed=2)
+    with pytest.warns(RuntimeWarning, match="no fixed point"):
+        bad = tap(ham, damping=0.0, max_iter=500)
+    assert not bad.converged and bad.n_iter == 500
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        good = tap(ham, damping=0.9, max_iter=5000)
+    assert good.converged and good.n_iter < 5000
+
+
+def test_mean_field_bad_input():
+    ham = Hamiltonian.random(3, 2, seed=0)
+    with pytest.raises(ValueError, match="damping"):
+        mean_field(ham, damping=1.0)
+    with pytest.raises(ValueError, match="damping"):
+        tap(ham, damping=-0.1)
+    with pytest.raises(ValueError, match="max_iter"):
+        tap(ham, max_iter=0)
+    with pytest.raises(ValueError, match="tol"):
+        tap(ham, tol=0.0)
+    with pytest.raises(ValueError, match="init"):
+        tap(ham, init=(np.full(3, 1.5), np.full(2, 0.5)))
+    with pytest.raises(ValueError, match="init"):
+        tap(ham, init=(np.full(4, 0.5), np.full(2, 0.5)))
