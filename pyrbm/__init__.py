@@ -16,5 +16,6 @@ from .observables import (  # noqa: F401
     as_observable,
     default_observables,
 )
+from .samplers import GibbsSampler, LangevinSampler, ReplicaExchangeSampler, SamplerState  # noqa: F401
 from .spectra import count_outliers, fit_sigma_w, mp_cdf, mp_edges, mp_pdf  # noqa: F401
 from .trajectory import TrajectoryWriter, load, load_hamiltonian, save, validate  # noqa: F401

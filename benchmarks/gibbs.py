@@ -1,0 +1,199 @@
+"""Block-Gibbs throughput: pyrbm against the machine's BLAS limit and its peers.
+
+For a 784 x 500 RBM with 1,000 and 10,000 chains, in float32 and float64, prints the
+rate in chain-sweeps per second (one sweep: h ~ p(h|v), then v ~ p(v|h)) of
+
+* ``blas``   the two matrix products of a sweep alone (numpy matmul with out=), the
+             ceiling for any sampler that uses dense products;
+* ``pyrbm``  ``GibbsSampler.advance`` (BLAS products + fused numba kernels);
+* ``numpy``  a plain numpy implementation (matmul, exp, random, compare);
+* ``torch``  the same on the CPU in PyTorch, when it is installed, with
+             ``torch.bernoulli`` (``torch``) and with ``rand < p`` (``torch_rand``).
+
+Each rate is the best of ``--repeats`` rounds in which all implementations are timed
+in turn (the machine may be shared).  The BLAS library and thread counts
+are printed first; the last line is a one-line summary of the ratios.
+
+Usage: ``python benchmarks/gibbs.py [--chains 1000 10000] [--seconds 2] [--repeats 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+try:  # imported before pyrbm so that PyTorch keeps its own default thread settings
+    import torch
+except ImportError:
+    torch = None
+
+import numba
+import numpy as np
+
+import pyrbm
+from pyrbm.samplers import GibbsSampler
+
+N_VISIBLE, N_HIDDEN = 784, 500
+
+
+def _calibrate(fn, seconds):
+    """Number of sweeps that takes about ``seconds`` (after a warm-up call)."""
+    fn(1)  # warm-up: compilation, thread pools, page faults
+    t0 = time.perf_counter()
+    fn(1)
+    per = max(time.perf_counter() - t0, 1e-6)
+    return max(1, int(seconds / per))
+
+
+def best_rates(runners, n_chains, seconds, repeats):
+    """Chain-sweeps per second of each runner: best of ``repeats`` rounds.
+
+    The runners are timed in turn within each round, so a burst of load from other
+    processes on a shared machine does not favour one of them.
+    """
+    ks = {name: _calibrate(fn, seconds) for name, fn in runners.items()}
+    best = dict.fromkeys(runners, 0.0)
+    for _ in range(repeats):
+        for name, fn in runners.items():
+            t0 = time.perf_counter()
+            fn(ks[name])
+            best[name] = max(best[name], ks[name] * n_chains / (time.perf_counter() - t0))
+    return best
+
+
+def bench_blas(ham, n_chains, dtype):
+    W = np.array(ham.W, dtype=dtype)
+    r = np.random.default_rng(0)
+    v = (r.random((n_chains, N_VISIBLE)) < 0.5).astype(dtype)
+    h = (r.random((n_chains, N_HIDDEN)) < 0.5).astype(dtype)
+    fh = np.empty((n_chains, N_HIDDEN), dtype)
+    fv = np.empty((n_chains, N_VISIBLE), dtype)
+
+    def run(k):
+        for _ in range(k):
+            np.matmul(v, W, out=fh)
+            np.matmul(h, W.T, out=fv)
+
+    return run
+
+
+def bench_pyrbm(ham, n_chains, dtype):
+    sampler = GibbsSampler(n_chains, seed=0, dtype=dtype)
+    holder = {"state": sampler.init_state(ham)}
+
+    def run(k):
+        holder["state"] = sampler.advance(ham, holder["state"], k)
+
+    return run
+
+
+def bench_numpy(ham, n_chains, dtype):
+    W = np.array(ham.W, dtype=dtype)
+    a, b = np.array(ham.a, dtype=dtype), np.array(ham.b, dtype=dtype)
+    r = np.random.default_rng(0)
+    v = (r.random((n_chains, N_VISIBLE)) < 0.5).astype(dtype)
+    state = {"v": v}
+
+    def run(k):
+        v = state["v"]
+        for _ in range(k):
+            ph = 1.0 / (1.0 + np.exp(-(v @ W + b)))
+            h = (r.random(ph.shape, dtype=dtype) < ph).astype(dtype)
+            pv = 1.0 / (1.0 + np.exp(-(h @ W.T + a)))
+            v = (r.random(pv.shape, dtype=dtype) < pv).astype(dtype)
+        state["v"] = v
+
+    return run
+
+
+def bench_torch(ham, n_chains, dtype, idiom="bernoulli"):
+    tdt = torch.float32 if dtype == np.float32 else torch.float64
+    W = torch.tensor(np.array(ham.W), dtype=tdt)
+    a, b = torch.tensor(ham.a, dtype=tdt), torch.tensor(ham.b, dtype=tdt)
+    gen = torch.Generator().manual_seed(0)
+    state = {"v": torch.bernoulli(torch.full((n_chains, N_VISIBLE), 0.5, dtype=tdt), generator=gen)}
+
+    if idiom == "bernoulli":
+        def draw(p):
+            return torch.bernoulli(p, generator=gen)
+    else:
+        def draw(p):
+            return (torch.rand(p.shape, dtype=tdt, generator=gen) < p).to(tdt)
+
+    @torch.no_grad()
+    def run(k):
+        v = state["v"]
+        for _ in range(k):
+            h = draw(torch.sigmoid(v @ W + b))
+            v = draw(torch.sigmoid(h @ W.T + a))
+        state["v"] = v
+
+    return run
+
+
+def machine_info():
+    lines = [f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
+             f"load average {os.getloadavg()[0]:.2f} (other processes share these cores)"]
+    try:
+        from threadpoolctl import threadpool_info
+
+        for info in threadpool_info():
+            lines.append(f"threadpool: {info.get('internal_api')} {info.get('version')} "
+                         f"arch={info.get('architecture')} threads={info.get('num_threads')} "
+                         f"({info.get('user_api')})")
+    except ImportError:
+        lines.append("threadpool: threadpoolctl not installed")
+    lines.append(f"numba {numba.__version__}: {numba.get_num_threads()} threads, "
+                 f"threading layer {numba.config.THREADING_LAYER}; numpy {np.__version__}; "
+                 f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '<unset>')}")
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chains", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--seconds", type=float, default=2.0, help="target duration of one timing")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    for line in machine_info():
+        print(line)
+    have_torch = torch is not None
+    if have_torch:
+        print(f"torch {torch.__version__}: {torch.get_num_threads()} threads")
+    else:
+        print("torch: not installed (pip install torch to compare)")
+
+    ham = pyrbm.Hamiltonian.random(N_VISIBLE, N_HIDDEN, sigma_w=0.01, seed=0)
+    names = ["blas", "pyrbm", "numpy"] + (["torch", "torch_rand"] if have_torch else [])
+    print("chain-sweeps/s of a %dx%d RBM (torch: torch.bernoulli(p); torch_rand: rand(p.shape) < p)"
+          % (N_VISIBLE, N_HIDDEN))
+    print(f"{'dtype':>8} {'chains':>7} " + " ".join(f"{n:>10}" for n in names))
+    results = {}
+    for dtype in (np.float32, np.float64):
+        for n_chains in args.chains:
+            runners = {"blas": bench_blas(ham, n_chains, dtype), "pyrbm": bench_pyrbm(ham, n_chains, dtype),
+                       "numpy": bench_numpy(ham, n_chains, dtype)}
+            if have_torch:
+                runners["torch"] = bench_torch(ham, n_chains, dtype, "bernoulli")
+                runners["torch_rand"] = bench_torch(ham, n_chains, dtype, "rand")
+            row = best_rates(runners, n_chains, args.seconds, args.repeats)
+            results[(np.dtype(dtype).name, n_chains)] = row
+            print(f"{np.dtype(dtype).name:>8} {n_chains:>7} " + " ".join(f"{row[n]:>10.0f}" for n in names),
+                  flush=True)
+
+    parts = []
+    for (dt, n_chains), row in results.items():
+        txt = (f"{dt} C={n_chains}: pyrbm/blas={row['pyrbm'] / row['blas']:.2f} "
+               f"pyrbm/numpy={row['pyrbm'] / row['numpy']:.1f}")
+        if have_torch:
+            txt += (f" pyrbm/torch={row['pyrbm'] / row['torch']:.1f}"
+                    f" pyrbm/torch_rand={row['pyrbm'] / row['torch_rand']:.1f}")
+        parts.append(txt)
+    print("SUMMARY gibbs (targets float32: pyrbm/blas >= 0.75, pyrbm/torch >= 4): " + "; ".join(parts))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,264 @@
+"""Random streams and fused Gibbs kernels against independent references.
+
+References: the stream words recomputed with Python integers from the documented
+formula, ``numpy.exp``/``scipy.special.expit`` for the exponential and the sigmoid,
+binomial statistics (scipy) for the Bernoulli draws.
+"""
+
+import numba
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.special import expit
+
+from pyrbm._kernels import gibbs, rng
+
+MASK = (1 << 64) - 1
+
+
+# ----------------------------------------------------------------------------- references
+def _splitmix(z):
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+    return z ^ (z >> 31)
+
+
+def _ror(x, k):
+    return ((x >> k) | (x << (64 - k))) & MASK
+
+
+def _nasam(x):
+    x ^= _ror(x, 25) ^ _ror(x, 47)
+    x = (x * 0x9E6C63D0676A9A99) & MASK
+    x ^= (x >> 23) ^ (x >> 51)
+    x = (x * 0x9E6D62D06F6A9A9B) & MASK
+    return x ^ (x >> 23) ^ (x >> 51)
+
+
+def _ref_stream(seed, c):
+    base = _splitmix((seed ^ 0x6A09E667F3BCC909) & MASK)
+    key = _splitmix((base + (2 * c + 1) * 0x9E3779B97F4A7C15) & MASK)
+    gamma = _splitmix((base + (2 * c + 2) * 0x9E3779B97F4A7C15) & MASK) | 1
+    if bin(gamma ^ (gamma >> 1)).count("1") < 24:
+        gamma ^= 0xAAAAAAAAAAAAAAAA
+    return key, gamma
+
+
+def _ref_word(key, gamma, n):
+    return _nasam((key + n * gamma) & MASK)
+
+
+def _ref_u32(bits32):
+    return (2 * (bits32 >> 9) + 1) * 2.0 ** -24
+
+
+def _ref_u64(word):
+    return (2 * (word >> 12) + 1) * 2.0 ** -53
+
+
+def _ref_samples(seed, field, bias, beta, spin, n0=0, dtype=np.float64):
+    """Row samples from the documented stream layout, with p from scipy's expit."""
+    C, n = field.shape
+    lam = 2.0 if spin else 1.0
+    out = np.empty((C, n))
+    for c in range(C):
+        key, gamma = _ref_stream(seed, c)
+        p = expit(lam * beta * (field[c].astype(np.float64) + bias))
+        if dtype == np.float32:
+            m = n // 2
+            u = np.empty(n)
+            for j in range(m):
+                w = _ref_word(key, gamma, n0 + j)
+                u[j], u[j + m] = _ref_u32(w & 0xFFFFFFFF), _ref_u32(w >> 32)
+            if n % 2:
+                u[n - 1] = _ref_u32(_ref_word(key, gamma, n0 + m) & 0xFFFFFFFF)
+        else:
+            u = np.array([_ref_u64(_ref_word(key, gamma, n0 + j)) for j in range(n)])
+        out[c] = np.where(u < p, 1.0, -1.0 if spin else 0.0)
+    return out
+
+
+# ----------------------------------------------------------------------------- streams
+def test_streams_match_the_documented_splitmix_derivation():
+    st = rng.make_streams(2024, 6)
+    assert st.dtype == np.uint64 and st.shape == (6, 4)
+    for c in range(6):
+        key, gamma = _ref_stream(2024, c)
+        assert int(st[c, 0]) == key and int(st[c, 1]) == gamma
+        assert int(st[c, 2]) == 0 and int(st[c, 1]) % 2 == 1
+    # chain c's stream depends on (seed, c) only
+    assert np.array_equal(rng.make_streams(2024, 3), st[:3])
+    assert not np.array_equal(rng.make_streams(2025, 6)[:, :2], st[:, :2])
+
+
+@pytest.mark.parametrize("seed", [-1, 2 ** 64, 1.5, "7", True])
+def test_streams_refuse_bad_seeds(seed):
+    with pytest.raises((TypeError, ValueError), match="seed"):
+        rng.make_streams(seed, 2)
+
+
+def test_streams_refuse_bad_chain_count():
+    with pytest.raises(ValueError, match="n_chains"):
+        rng.make_streams(0, -1)
+
+
+@numba.njit
+def _draw_uniforms(state, n):
+    out = np.empty((state.shape[0], n))
+    for c in range(state.shape[0]):
+        for i in range(n):
+            out[c, i] = rng.uniform(state, c)
+    return out
+
+
+def test_scalar_uniform_draws_follow_the_stream_and_are_uniform():
+    st = rng.make_streams(5, 3)
+    u = _draw_uniforms(st, 4000)
+    assert np.all(st[:, 2] == 4000)
+    key, gamma = _ref_stream(5, 1)
+    assert u[1, 17] == _ref_u64(_ref_word(key, gamma, 17))
+    assert np.all((u > 0) & (u < 1))
+    for c in range(3):
+        assert stats.kstest(u[c], "uniform").pvalue > 1e-3
+    # streams of neighbouring chains are uncorrelated
+    r = np.corrcoef(u)[np.triu_indices(3, 1)]
+    assert np.all(np.abs(r) < 5 / np.sqrt(4000))
+
+
+# ----------------------------------------------------------------------------- exp and sigmoid
+@numba.njit
+def _exp_both(x32, x64):
+    o32 = np.empty_like(x32)
+    o64 = np.empty_like(x64)
+    for i in range(x32.size):
+        o32[i] = gibbs.exp32(x32[i])
+    for i in range(x64.size):
+        o64[i] = gibbs.exp64(x64[i])
+    return o32, o64
+
+
+def test_polynomial_exponentials_match_numpy():
+    x32 = np.linspace(-87.0, 87.0, 100_001).astype(np.float32)
+    x64 = np.linspace(-708.0, 708.0, 100_001)
+    e32, e64 = _exp_both(x32, x64)
+    assert np.max(np.abs(e32 / np.exp(x32.astype(np.float64)) - 1)) < 2.5e-7
+    assert np.max(np.abs(e64 / np.exp(x64) - 1)) < 1e-15
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 3e-7), (np.float64, 1e-15)])
+@pytest.mark.parametrize("spin", [False, True])
+def test_prob_layer_is_the_sigmoid(dtype, tol, spin):
+    r = np.random.default_rng(0)
+    field = (20 * r.normal(size=(33, 17))).astype(dtype)
+    bias = r.normal(size=17)
+    beta = np.linspace(0.1, 3.0, 33)
+    out = np.empty_like(field)
+    gibbs.prob_layer(field, bias, beta, spin, out)
+    ref = expit((2.0 if spin else 1.0) * beta[:, None] * (field.astype(np.float64) + bias.astype(dtype)))
+    assert out.dtype == dtype
+    assert np.max(np.abs(out - ref)) < tol
+
+
+# ----------------------------------------------------------------------------- Bernoulli draws
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spin", [False, True])
+def test_samples_equal_the_reference_stream_construction(dtype, spin):
+    r = np.random.default_rng(1)
+    C, n = 4, 9  # odd n exercises the unpaired last unit of float32 rows
+    field = r.normal(size=(C, n)).astype(dtype)
+    bias = r.normal(size=n)
+    st = rng.make_streams(77, C)
+    out = np.empty_like(field)
+    gibbs.sample_layer(field, bias, 0.8, spin, st, out)
+    ref = _ref_samples(77, field, bias.astype(dtype), 0.8, spin, dtype=dtype)
+    assert np.array_equal(out, ref)
+    used = (n + 1) // 2 if dtype == np.float32 else n
+    assert np.all(st[:, 2] == used)
+    # second call continues the stream
+    gibbs.sample_layer(field, bias, 0.8, spin, st, out)
+    ref2 = _ref_samples(77, field, bias.astype(dtype), 0.8, spin, n0=used, dtype=dtype)
+    assert np.array_equal(out, ref2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spin", [False, True])
+def test_bernoulli_frequencies_match_the_sigmoid(dtype, spin):
+    C = 40_000
+    t = np.linspace(-4, 4, 9)
+    field = np.tile(t, (C, 1)).astype(dtype)
+    bias = np.full(9, 0.25)
+    st = rng.make_streams(3, C)
+    out = np.empty_like(field)
+    gibbs.sample_layer(field, bias, 0.6, spin, st, out)
+    assert set(np.unique(out)) <= ({-1.0, 1.0} if spin else {0.0, 1.0})
+    k = np.sum(out == 1.0, axis=0)
+    p = expit((2.0 if spin else 1.0) * 0.6 * (t + 0.25))
+    pvals = [stats.binomtest(int(ki), C, pi).pvalue for ki, pi in zip(k, p)]
+    # Bonferroni over 9 columns x 4 parametrisations
+    assert min(pvals) > 1e-4 / 36
+
+
+def test_extreme_fields_give_deterministic_units():
+    field = np.array([[-1e30, -200.0, 200.0, 1e30]] * 1000, dtype=np.float32)
+    out = np.empty_like(field)
+    gibbs.sample_layer(field, np.zeros(4), 1.0, False, rng.make_streams(0, 1000), out)
+    assert np.all(out == [0, 0, 1, 1])
+
+
+def _run_rows(dtype, threads):
+    old = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        r = np.random.default_rng(2)
+        field = r.normal(size=(64, 37)).astype(dtype)
+        st = rng.make_streams(11, 64)
+        out = np.empty_like(field)
+        res = []
+        for _ in range(3):
+            gibbs.sample_layer(field, np.zeros(37), 1.0, False, st, out)
+            res.append(out.copy())
+        return np.stack(res), st
+    finally:
+        numba.set_num_threads(old)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_identical_for_one_and_two_threads(dtype):
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba was started with a single thread")
+    a, sa = _run_rows(dtype, 1)
+    b, sb = _run_rows(dtype, 2)
+    assert np.array_equal(a, b) and np.array_equal(sa, sb)
+
+
+def test_in_place_and_misaligned_buffers_give_identical_samples():
+    r = np.random.default_rng(4)
+    field = r.normal(size=(16, 101)).astype(np.float32)
+    ref = np.empty_like(field)
+    gibbs.sample_layer(field, np.ones(101), 1.3, True, rng.make_streams(9, 16), ref)
+    # in place: out is field
+    f2 = field.copy()
+    gibbs.sample_layer(f2, np.ones(101), 1.3, True, rng.make_streams(9, 16), f2)
+    assert np.array_equal(f2, ref)
+    # rows starting at an address that is not 16-byte aligned
+    raw = np.empty(16 * 101 + 1, dtype=np.float32)
+    f3 = raw[1:].reshape(16, 101)
+    f3[...] = field
+    o3 = np.empty_like(raw)[1:].reshape(16, 101)
+    gibbs.sample_layer(f3, np.ones(101), 1.3, True, rng.make_streams(9, 16), o3)
+    assert np.array_equal(o3, ref)
+
+
+def test_sample_layer_refuses_mismatched_arguments():
+    f = np.zeros((3, 4), np.float32)
+    st = rng.make_streams(0, 3)
+    with pytest.raises(ValueError, match="out"):
+        gibbs.sample_layer(f, np.zeros(4), 1.0, False, st, np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="bias"):
+        gibbs.sample_layer(f, np.zeros(5), 1.0, False, st, f)
+    with pytest.raises(ValueError, match="streams"):
+        gibbs.sample_layer(f, np.zeros(4), 1.0, False, st[:2], f)
+    with pytest.raises(ValueError, match="beta"):
+        gibbs.sample_layer(f, np.zeros(4), np.ones(2), False, st, f)
+    with pytest.raises(TypeError, match="field"):
+        gibbs.sample_layer(f.astype(np.int32), np.zeros(4), 1.0, False, st, f)
