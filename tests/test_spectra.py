@@ -73,14 +73,18 @@ def _check_init_spectra(spectra, wrong_scale):
     return ks
 
 
-def test_random_initialisations_follow_marchenko_pastur():
-    _check_init_spectra(_pooled_init_spectra(30), wrong_scale=1.05)
+@pytest.fixture(scope="module")
+def init_spectra():
+    return _pooled_init_spectra(200)
+
+
+def test_random_initialisations_follow_marchenko_pastur(init_spectra):
+    _check_init_spectra(init_spectra, wrong_scale=1.02)
 
 
 @pytest.mark.slow
-def test_many_random_initialisations_follow_marchenko_pastur():
-    spectra = _pooled_init_spectra(200)
-    _check_init_spectra(spectra, wrong_scale=1.02)
+def test_extremes_of_random_initialisations_follow_tracy_widom(init_spectra):
+    spectra = init_spectra
     # per-matrix extremes in Tracy–Widom units look like TW1 (mean −1.21, sd 1.27)
     lo, hi = mp_edges(784, 500, 0.01)
     d_lo, d_hi = edge_fluctuation(784, 500, 0.01)
