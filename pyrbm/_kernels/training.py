@@ -1,0 +1,351 @@
+r"""Fused kernels around the matrix products of one RBM training update (CD-k / PCD-k).
+
+The update keeps the large matrix products in BLAS (``h @ W.T`` and the stacked weight
+gradient ``[v⁺; v⁻]ᵀ [p⁺/B; −p⁻/C]``) and does everything else here, each in one pass:
+
+* :func:`binary_prob_scaled`: hidden probabilities of binary rows by a gather over their
+  active units (about 13 % of the pixels of binarised MNIST), exact up to summation order,
+
+  .. math::  p_{rj} = \sigma\Big(b_j + \sum_{i:\,v_{ri}=1} W_{ij}\Big),\qquad ps = s\,p;
+
+* :func:`prob_scaled`: the same from a precomputed product (dense data);
+* :func:`bernoulli`: samples from probabilities with the per-chain streams of
+  :mod:`pyrbm._kernels.rng`;
+* :func:`update_dense`: weight decay, bias gradients and the optimiser step, SGD with
+  momentum (:math:`m \leftarrow \mu m + \eta g,\ \theta \leftarrow \theta + m`) or Adam
+  (bias-corrected moments), in one pass over the parameters.
+
+Every sum runs in a fixed order and parallel loops split independent rows, so results
+are reproducible bit for bit whatever the number of threads. Kernels are compiled with numba's
+``error_model="numpy"``: the default Python error model checks every float division for
+zero, which keeps the sigmoid loops from vectorising (about 8x slower).
+
+This module imports only numpy, numba and math.
+"""
+
+import numba
+import numpy as np
+from numba import prange, types
+from numba.extending import overload
+
+from .gibbs import exp32, exp64
+from .rng import mix64, u32_to_unit32, u64_to_unit64
+
+__all__ = ["binary_prob_scaled", "prob_scaled", "bernoulli", "update_dense", "hyper",
+           "OPT_SGD", "OPT_ADAM"]
+
+OPT_SGD = 0
+OPT_ADAM = 1
+_S32 = np.uint64(32)
+
+
+def _sigmoid(x):  # pragma: no cover - replaced by the overload below inside numba
+    raise NotImplementedError
+
+
+@overload(_sigmoid, inline="always")
+def _sigmoid_ov(x):
+    if x == types.float32:
+        def impl(x):
+            return np.float32(1.0) / (np.float32(1.0) + exp32(-x))
+        return impl
+
+    def impl(x):
+        return 1.0 / (1.0 + exp64(-x))
+    return impl
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _bernoulli_f32(p, streams, out):
+    C, n = p.shape
+    m = n // 2
+    odd = n - 2 * m
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    for c in range(C):
+        key = streams[c, 0]
+        gamma = streams[c, 1]
+        n0 = streams[c, 2]
+        base = key + n0 * gamma
+        pr = p[c]
+        o = out[c]
+        for j in range(m):
+            r = mix64(base + np.uint64(j) * gamma)
+            o[j] = one if u32_to_unit32(r) < pr[j] else zero
+            o[j + m] = one if u32_to_unit32(r >> _S32) < pr[j + m] else zero
+        if odd:
+            r = mix64(base + np.uint64(m) * gamma)
+            o[n - 1] = one if u32_to_unit32(r) < pr[n - 1] else zero
+        streams[c, 2] = n0 + np.uint64(m + odd)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _bernoulli_f64(p, streams, out):
+    C, n = p.shape
+    for c in range(C):
+        key = streams[c, 0]
+        gamma = streams[c, 1]
+        n0 = streams[c, 2]
+        base = key + n0 * gamma
+        pr = p[c]
+        o = out[c]
+        for j in range(n):
+            u = u64_to_unit64(mix64(base + np.uint64(j) * gamma))
+            o[j] = 1.0 if u < pr[j] else 0.0
+        streams[c, 2] = n0 + np.uint64(n)
+
+
+def bernoulli(p, streams, out):
+    """``out[c, j] = 1 if u < p[c, j] else 0``, u uniform from chain c's stream.
+
+    Parameters
+    ----------
+    p : ndarray (C, n), float32 or float64, C-contiguous
+        Probabilities.
+    streams : ndarray of uint64 (C, 4)
+        Per-chain streams (:func:`pyrbm._kernels.rng.make_streams`). As in
+        :mod:`pyrbm._kernels.gibbs`, float32 takes two 23-bit uniforms per 64-bit word
+        (counter advances by ceil(n/2)), float64 one 52-bit uniform per word (by n).
+    out : ndarray (C, n), same dtype; receives the 0/1 samples (may be ``p``).
+    """
+    if p.dtype == np.float32:
+        _bernoulli_f32(p, streams, out)
+    else:
+        _bernoulli_f64(p, streams, out)
+    return out
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _step(x, g, m1, m2, opt, hp):
+    """One optimiser step (ascent) of a parameter vector x with gradient g."""
+    lr, mom = hp[0], hp[1]
+    if opt == 0:
+        if mom != 0:
+            for j in range(x.shape[0]):
+                m1[j] = mom * m1[j] + lr * g[j]
+                x[j] += m1[j]
+        else:
+            for j in range(x.shape[0]):
+                x[j] += lr * g[j]
+    else:
+        b1, b2, eps, c1, c2, ob1, ob2 = hp[3], hp[4], hp[5], hp[6], hp[7], hp[8], hp[9]
+        for j in range(x.shape[0]):
+            m1[j] = b1 * m1[j] + ob1 * g[j]
+            m2[j] = b2 * m2[j] + ob2 * g[j] * g[j]
+            x[j] += lr * (m1[j] * c1) / (np.sqrt(m2[j] * c2) + eps)
+
+
+def hyper(dtype, n_pos, n_neg, lr, momentum, weight_decay, beta1=0.9, beta2=0.999, eps=1e-8,
+          t=1):
+    """Constants of one update as an array of the parameters' dtype (see :func:`update_dense`).
+
+    Layout: lr, momentum, weight decay, beta1, beta2, eps, 1/(1-beta1^t), 1/(1-beta2^t),
+    1-beta1, 1-beta2, 1/n_pos, 1/n_neg.
+    """
+    c1 = 1.0 / (1.0 - beta1 ** t)
+    c2 = 1.0 / (1.0 - beta2 ** t)
+    return np.array([lr, momentum, weight_decay, beta1, beta2, eps, c1, c2,
+                     1.0 - beta1, 1.0 - beta2, 1.0 / n_pos, 1.0 / n_neg], dtype=dtype)
+
+
+# ---------------------------------------------------------------------------
+# dense path: the matrix products in BLAS, everything around them fused here
+# ---------------------------------------------------------------------------
+@numba.njit(cache=True, error_model="numpy")
+def prob_scaled(field, bias, p, ps, s):
+    r"""``p = σ(field + bias)`` and ``ps = s·p`` in one pass (rows of ``field``).
+
+    Parameters
+    ----------
+    field : ndarray (R, M)   products ``v @ W`` (float32 or float64)
+    bias : ndarray (M,)
+    p, ps : ndarray (R, M)   outputs (``p`` may be ``field``)
+    s : float                scale of the second output (e.g. 1/B, or -1/C)
+    """
+    R, M = field.shape
+    for r in range(R):
+        f = field[r]
+        pr = p[r]
+        qr = ps[r]
+        for j in range(M):
+            x = _sigmoid(f[j] + bias[j])
+            pr[j] = x
+            qr[j] = x * s
+
+
+@numba.njit(cache=True, error_model="numpy")
+def update_dense(W, a, b, G, V2, P2s, n_pos, mW1, mW2, ma1, ma2, mb1, mb2, opt, hp):
+    r"""Optimiser step from the stacked-phase product, in place.
+
+    ``G = V2ᵀ P2s`` with ``V2 = [v⁺; v⁻]`` (B + C rows, 0/1) and
+    ``P2s = [p⁺/B; −p⁻/C]`` is the weight gradient without decay; the visible-bias
+    gradient is ``⟨v⁺⟩ − ⟨v⁻⟩`` (rows ``< n_pos`` weighted 1/B, the rest −1/C) and the
+    hidden-bias gradient the column sums of ``P2s``. ``hp``: :func:`hyper`.
+    """
+    N, M = W.shape
+    R = V2.shape[0]
+    wd = hp[2]
+    inv_b = hp[10]
+    inv_c = hp[11]
+    g = np.empty(M, dtype=W.dtype)
+    for i in range(N):
+        w = W[i]
+        gi = G[i]
+        for j in range(M):
+            g[j] = gi[j] - wd * w[j]
+        _step(w, g, mW1[i], mW2[i], opt, hp)
+    ga = np.zeros(N, dtype=W.dtype)
+    for r in range(R):
+        s = inv_b if r < n_pos else -inv_c
+        vr = V2[r]
+        for i in range(N):
+            ga[i] += s * vr[i]
+    _step(a, ga, ma1, ma2, opt, hp)
+    gb = np.zeros(M, dtype=W.dtype)
+    for r in range(R):
+        pr = P2s[r]
+        for j in range(M):
+            gb[j] += pr[j]
+    _step(b, gb, mb1, mb2, opt, hp)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _gather_row(v, W, bias, o, q, s, act):
+    """o = sigmoid(bias + sum of the rows of W where v != 0), q = s o."""
+    N = v.shape[0]
+    M = W.shape[1]
+    n_act = 0
+    for i in range(N):  # branch-free compaction of the active units
+        act[n_act] = i
+        n_act += v[i] != 0
+    for j in range(M):
+        o[j] = bias[j]
+    k = 0
+    while k + 4 <= n_act:
+        w0 = W[act[k]]
+        w1 = W[act[k + 1]]
+        w2 = W[act[k + 2]]
+        w3 = W[act[k + 3]]
+        for j in range(M):
+            o[j] += (w0[j] + w1[j]) + (w2[j] + w3[j])
+        k += 4
+    while k < n_act:
+        w0 = W[act[k]]
+        for j in range(M):
+            o[j] += w0[j]
+        k += 1
+    for j in range(M):
+        x = _sigmoid(o[j])
+        o[j] = x
+        q[j] = x * s
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy")
+def binary_prob_scaled(V, W, bias, p, ps, s):
+    r"""Hidden probabilities of binary rows by a gather over their active units.
+
+    For every row ``r`` of ``V`` (values 0/1), with :math:`A_r = \{i : V_{ri} = 1\}`:
+
+    .. math::  p_{rj} = \sigma\Big(b_j + \sum_{i \in A_r} W_{ij}\Big),\qquad ps_{rj} = s\,p_{rj}
+
+    exactly ``σ(V @ W + b)`` up to the order of the sum (rows of W are added four at a
+    time, in increasing ``i``). Costs ``|A_r|·M`` additions per row instead of ``N·M``.
+    Rows are independent: the result does not depend on the number of threads.
+
+    Parameters
+    ----------
+    V : ndarray (R, N)  binary rows (float32/float64)
+    W : ndarray (N, M)
+    bias : ndarray (M,)
+    p, ps : ndarray (R, M)  outputs
+    s : float  scale of ``ps``
+    """
+    R, N = V.shape
+    n_blocks = min(R, 64)
+    for blk in prange(n_blocks):
+        act = np.empty(N, dtype=np.int64)
+        for r in range(blk * R // n_blocks, (blk + 1) * R // n_blocks):
+            _gather_row(V[r], W, bias, p[r], ps[r], s, act)
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy")
+def update_sparse(W, a, b, V2, P2s, n_pos, mW1, mW2, ma1, ma2, mb1, mb2, opt, hp, act, col, blk):
+    r"""Weight gradient by a gather over active units, fused with the optimiser step.
+
+    Same result as ``G = V2ᵀ P2s`` followed by :func:`update_dense`, without forming
+    ``G``: for every visible unit ``i`` the rows ``r`` of ``V2`` with ``V2[r, i] = 1``
+    are listed (a transpose of the active units), and
+
+    .. math::  G_{ij} = \sum_{r:\,V2_{ri}=1} P2s_{rj},
+
+    summed four rows at a time in increasing ``r``; the row of ``W`` is updated at once.
+    Costs ``nnz(V2)·M`` additions instead of ``(B + C)·N·M``.
+
+    Parameters
+    ----------
+    act : int64 work array (N,)
+    col : int64 work array (N + 1,)
+    blk : int64 work array (>= nnz(V2))
+    Other parameters as in :func:`update_dense`.
+    """
+    N, M = W.shape
+    R = V2.shape[0]
+    wd = hp[2]
+    inv_b = hp[10]
+    inv_c = hp[11]
+    # Transpose the active units: rows of each column, in increasing order.
+    for i in range(N + 1):
+        col[i] = 0
+    for r in range(R):
+        v = V2[r]
+        for i in range(N):
+            col[i + 1] += v[i] != 0
+    for i in range(N):
+        col[i + 1] += col[i]
+    fill = col[:N].copy()
+    for r in range(R):
+        v = V2[r]
+        n_act = 0
+        for i in range(N):
+            act[n_act] = i
+            n_act += v[i] != 0
+        for k in range(n_act):
+            i = act[k]
+            blk[fill[i]] = r
+            fill[i] += 1
+    ga = np.empty(N, dtype=W.dtype)
+    n_blocks = min(N, 64)
+    for blk_i in prange(n_blocks):
+        g = np.empty(M, dtype=W.dtype)
+        for i in range(blk_i * N // n_blocks, (blk_i + 1) * N // n_blocks):
+            k0 = col[i]
+            k1 = col[i + 1]
+            w = W[i]
+            for j in range(M):
+                g[j] = -wd * w[j]
+            k = k0
+            while k + 4 <= k1:
+                p0 = P2s[blk[k]]
+                p1 = P2s[blk[k + 1]]
+                p2 = P2s[blk[k + 2]]
+                p3 = P2s[blk[k + 3]]
+                for j in range(M):
+                    g[j] += (p0[j] + p1[j]) + (p2[j] + p3[j])
+                k += 4
+            while k < k1:
+                p0 = P2s[blk[k]]
+                for j in range(M):
+                    g[j] += p0[j]
+                k += 1
+            _step(w, g, mW1[i], mW2[i], opt, hp)
+            n_p = 0
+            for k in range(k0, k1):
+                n_p += blk[k] < n_pos
+            ga[i] = n_p * inv_b - (k1 - k0 - n_p) * inv_c
+    _step(a, ga, ma1, ma2, opt, hp)
+    gb = np.zeros(M, dtype=W.dtype)
+    for r in range(R):
+        pr = P2s[r]
+        for j in range(M):
+            gb[j] += pr[j]
+    _step(b, gb, mb1, mb2, opt, hp)

@@ -1,0 +1,784 @@
+r"""Training binary RBMs by contrastive divergence (CD-k) and persistent CD (PCD-k).
+
+One update on a batch of B data vectors :math:`v^+` and C negative chains :math:`v^-`:
+
+.. math::
+
+    p^+ = \sigma(b + W^\top v^+),\qquad
+    h \sim \mathrm{Bernoulli}(p^-_{\text{prev}}) \ (\text{PCD}) \text{ or } \mathrm{Bernoulli}(p^+)\ (\text{CD}),
+
+then k Gibbs sweeps :math:`v^- \sim \sigma(a + W h)`, :math:`p^- = \sigma(b + W^\top v^-)`
+(with :math:`h \sim p^-` between sweeps), and a step along the log-likelihood gradient
+
+.. math::
+
+    \nabla_W = \tfrac1B {v^+}^\top p^+ - \tfrac1C {v^-}^\top p^- - \lambda W,\quad
+    \nabla_a = \langle v^+\rangle - \langle v^-\rangle,\quad
+    \nabla_b = \langle p^+\rangle - \langle p^-\rangle,
+
+by SGD with momentum or Adam. In PCD the chains persist between updates and the
+first hidden sample of an update is drawn from the probabilities the previous update
+computed (the previous model's conditional), so each update costs exactly k visible and
+k hidden half-sweeps. The visible half-sweep is a BLAS product ``h @ W.T`` followed by
+the fused sampling kernel :func:`pyrbm._kernels.gibbs.sample_layer`; hidden fields of
+binary visible rows are exact gathers over their active units (sparse data such as
+MNIST) or BLAS products (dense data); the whole weight gradient is one BLAS product
+``[v⁺; v⁻]ᵀ[p⁺/B; −p⁻/C]``; sigmoids, sampling, bias gradients and the optimiser step are
+fused numba kernels (:mod:`pyrbm._kernels.training`) that take the cores, while BLAS runs
+on the calling thread (see :func:`kernel_threads`).
+
+Initialisation follows the paper (:meth:`Hamiltonian.from_data`): :math:`W_{ij}\sim
+N(0, \sigma_w^2)`, :math:`\sigma_w = 0.01`, :math:`a_i = \mathrm{logit}(\bar v_i)` with the
+pixel means clipped to :math:`[10^{-6}, 1-10^{-6}]`, :math:`b = 0`.
+
+Reproducibility: every random number is a function of the seed. The data order of
+epoch e is a permutation drawn from ``SeedSequence([seed, 2, e])``, the chains own
+counter-based streams (:mod:`pyrbm._kernels.rng`), and every sum runs in a fixed order;
+a run interrupted and resumed from a checkpoint is bit-for-bit the uninterrupted run.
+
+Checkpoints are ``.npz`` files (numpy's zip of arrays, exact for every dtype including
+the uint64 stream states) written to a temporary name and renamed into place, so a crash
+during a write leaves the previous checkpoint intact. They hold the parameters, the
+optimiser moments, the persistent chains and their streams, the update counter, the
+previous singular vectors and the history so far.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import numba
+import numpy as np
+import xarray as xr
+from scipy.special import expit
+
+from . import __version__
+from ._checks import check_int, check_positive, check_seed
+from ._io import atomic_path, check_writable
+from ._kernels import training as _kt
+from ._kernels.gibbs import sample_layer
+from ._kernels.rng import make_streams
+from .datasets import validate_data
+from .freeenergy import exact_log_z
+from .hamiltonian import Hamiltonian, _fix_signs
+from .spectra import count_outliers
+
+__all__ = ["Trainer", "train_replicas", "combine_histories", "load_checkpoint", "HISTORY_SCHEMA"]
+
+HISTORY_SCHEMA = "pyrbm.history/1"
+CHECKPOINT_FORMAT = "pyrbm.checkpoint/1"
+#: Largest min(N, M) for which the history records the exact log-likelihood.
+EXACT_LL_MAX = 20
+#: Fraction of active units below which v @ W is a gather instead of a BLAS product.
+_GATHER_DENSITY = 0.25
+#: Multiply-adds per matrix product below which the numba kernels run single-threaded.
+_PARALLEL_WORK = 1 << 20
+_TAG_INIT, _TAG_CHAINS, _TAG_ORDER, _TAG_MONITOR = 0, 1, 2, 3
+
+# Settings that change the trajectory of a run: a resumed run must use the same.
+_DYNAMIC = ("method", "k", "optimizer", "lr", "momentum", "batch_size", "n_chains", "seed",
+            "dtype", "record_every", "record_params", "weight_decay", "sigma_w", "monitor_size",
+            "beta1", "beta2", "eps")
+
+
+def _subseed(seed: int, *tags: int) -> int:
+    """A 63-bit integer seed derived from ``(seed, *tags)``."""
+    return int(np.random.SeedSequence([seed, *tags]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def _softplus(z):
+    return np.logaddexp(0.0, z)
+
+
+class Trainer:
+    r"""CD-k / PCD-k trainer of binary RBMs with a per-epoch history in reciprocal space.
+
+    Parameters
+    ----------
+    method : {"pcd", "cd"}
+        Persistent chains (PCD) or chains restarted at the batch (CD).
+    k : int
+        Gibbs sweeps per update.
+    optimizer : {"sgd", "adam"}
+        SGD with momentum, or Adam (``beta1``, ``beta2``, ``eps``).
+    lr : float, optional
+        Learning rate; default 0.01 (SGD) or 1e-3 (Adam).
+    momentum : float
+        SGD momentum in [0, 1).
+    batch_size : int
+        Data vectors per update B; an epoch is ``n_samples // batch_size`` updates (the
+        remainder of the shuffled data is left out of that epoch).
+    n_epochs : int
+        Epochs to train (a resumed run continues up to this many).
+    n_chains : int, optional
+        Persistent chains C (PCD; default ``batch_size``). CD uses one chain per batch vector.
+    seed : int, optional
+        Seed of everything random; ``None`` draws one (recorded in the history).
+    dtype : {numpy.float32, numpy.float64}
+        Precision of the parameters and the sampling.
+    record_every : int, optional
+        Record the history every this many updates; default every epoch. The state at
+        initialisation is always recorded.
+    record_params : bool
+        Also record ``W``, ``a``, ``b`` at every record.
+    progress : bool, optional
+        Progress bar (tqdm) with epoch, updates/s and the top singular value; default:
+        shown when standard error is a terminal.
+    weight_decay : float
+        L2 penalty λ on W.
+    sigma_w : float
+        Standard deviation of the initial couplings (paper: 0.01).
+    monitor_size : int
+        Data vectors (a fixed random subset) on which the reconstruction error,
+        pseudo-log-likelihood and exact log-likelihood are evaluated.
+    beta1, beta2, eps : float
+        Adam constants.
+
+    Examples
+    --------
+    >>> trainer = Trainer(method="pcd", k=1, lr=0.01, batch_size=100, n_epochs=5, seed=0)
+    >>> ham, history = trainer.fit(data, n_hidden=100)        # doctest: +SKIP
+    >>> history.singular_value.plot(x="epoch", hue="mode")    # doctest: +SKIP
+    """
+
+    def __init__(self, method: str = "pcd", k: int = 1, optimizer: str = "sgd", lr: float | None = None,
+                 momentum: float = 0.0, batch_size: int = 100, n_epochs: int = 10,
+                 n_chains: int | None = None, seed: int | None = None, dtype=np.float32,
+                 record_every: int | None = None, record_params: bool = False,
+                 progress: bool | None = None, weight_decay: float = 0.0, sigma_w: float = 0.01,
+                 monitor_size: int = 1000, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8):
+        if method not in ("pcd", "cd"):
+            raise ValueError(f"method: expected 'pcd' or 'cd', got {method!r}")
+        if optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer: expected 'sgd' or 'adam', got {optimizer!r}")
+        self.method = method
+        self.optimizer = optimizer
+        self.k = check_int("k", k, minimum=1)
+        self.lr = check_positive("lr", (0.01 if optimizer == "sgd" else 1e-3) if lr is None else lr)
+        self.momentum = check_positive("momentum", momentum, allow_zero=True)
+        if self.momentum >= 1:
+            raise ValueError(f"momentum: expected a number in [0, 1), got {momentum!r}")
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.n_epochs = check_int("n_epochs", n_epochs, minimum=0)
+        if n_chains is not None:
+            n_chains = check_int("n_chains", n_chains, minimum=1)
+            if method == "cd" and n_chains != self.batch_size:
+                raise ValueError(f"n_chains: CD runs one chain per batch vector (batch_size="
+                                 f"{self.batch_size}); leave n_chains=None or use method='pcd'")
+        self.n_chains = self.batch_size if n_chains is None or method == "cd" else n_chains
+        seed = check_seed(seed)
+        self.seed = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else seed
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype: expected numpy.float32 or numpy.float64, got {dtype}")
+        self.dtype = dtype
+        self.record_every = None if record_every is None else check_int("record_every", record_every, minimum=1)
+        if not isinstance(record_params, (bool, np.bool_)):
+            raise TypeError(f"record_params: expected True or False, got {record_params!r}")
+        self.record_params = bool(record_params)
+        if progress is not None and not isinstance(progress, (bool, np.bool_)):
+            raise TypeError(f"progress: expected True, False or None (auto), got {progress!r}")
+        self.progress = progress
+        self.weight_decay = check_positive("weight_decay", weight_decay, allow_zero=True)
+        self.sigma_w = check_positive("sigma_w", sigma_w)
+        self.monitor_size = check_int("monitor_size", monitor_size, minimum=1)
+        self.beta1 = check_positive("beta1", beta1, allow_zero=True)
+        self.beta2 = check_positive("beta2", beta2, allow_zero=True)
+        if self.beta1 >= 1 or self.beta2 >= 1:
+            raise ValueError(f"beta1, beta2: expected numbers in [0, 1), got {beta1!r}, {beta2!r}")
+        self.eps = check_positive("eps", eps)
+
+    # ------------------------------------------------------------------ settings
+    def settings(self) -> dict:
+        """The settings as a flat dict of str/int/float (netCDF-attribute safe)."""
+        out = {}
+        for key in ("method", "k", "optimizer", "lr", "momentum", "batch_size", "n_epochs",
+                    "n_chains", "seed", "record_every", "record_params", "weight_decay",
+                    "sigma_w", "monitor_size", "beta1", "beta2", "eps"):
+            val = getattr(self, key)
+            if val is None:
+                val = 0 if key == "record_every" else val
+            out[key] = int(val) if isinstance(val, bool) else val
+        out["dtype"] = self.dtype.name
+        return out
+
+    def replace(self, **changes) -> "Trainer":
+        """A copy with some settings changed (e.g. ``seed``)."""
+        kw = {k: getattr(self, k) for k in (
+            "method", "k", "optimizer", "lr", "momentum", "batch_size", "n_epochs", "seed",
+            "dtype", "record_every", "record_params", "progress", "weight_decay", "sigma_w",
+            "monitor_size", "beta1", "beta2", "eps")}
+        kw["n_chains"] = None if self.method == "cd" else self.n_chains
+        kw.update(changes)
+        return Trainer(**kw)
+
+    def __repr__(self) -> str:
+        s = self.settings()
+        return "Trainer(" + ", ".join(f"{k}={v!r}" for k, v in s.items()) + ")"
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, data, n_hidden: int, resume=None, checkpoint=None):
+        r"""Train an RBM on binary data.
+
+        Parameters
+        ----------
+        data : array_like, shape (n_samples, N)
+            Binary (0/1) training data, e.g. :func:`pyrbm.datasets.mnist`.
+        n_hidden : int
+            Number of hidden units M.
+        resume : path-like, optional
+            A checkpoint written by an earlier ``fit(..., checkpoint=...)`` with the same
+            data and settings (``n_epochs`` may grow); training continues from it.
+        checkpoint : path-like, optional
+            Where to write the full training state (``.npz``), atomically, at every record
+            and at the end.
+
+        Returns
+        -------
+        hamiltonian : Hamiltonian
+            The trained model (float64 parameters, β = 1, binary units).
+        history : xarray.Dataset
+            Dims ``epoch`` (records; coordinate ``epoch`` = updates / updates per epoch,
+            and ``n_updates``) and ``mode`` (singular pairs by descending σ). Variables:
+            ``singular_value``, ``a_tilde``, ``b_tilde``, ``saddle_energy`` (ε_k = ã_k b̃_k/σ_k),
+            ``saddle_energy_total`` (Σ_k ε_k), ``n_above_mp`` (modes above the
+            Marčenko–Pastur edge of the initialisation), ``n_above_4T`` (σ_k > 4T),
+            ``mode_overlap`` (|u_k(t)·u_k(t−1)| with the previous record),
+            ``reconstruction_error``, ``pseudo_log_likelihood``, ``log_likelihood``
+            (exact, only when min(N, M) ≤ 20), optionally ``W``, ``a``, ``b``.
+        """
+        data = validate_data(data, name="data")
+        n_hidden = check_int("n_hidden", n_hidden, minimum=1)
+        n_samples, n_visible = data.shape
+        if self.batch_size > n_samples:
+            raise ValueError(f"batch_size: {self.batch_size} is larger than the data set "
+                             f"({n_samples} samples); lower batch_size")
+        if checkpoint is not None:
+            checkpoint = check_writable(checkpoint, overwrite=True)
+        fingerprint = _fingerprint(data)
+        state = None
+        if resume is not None:
+            state = load_checkpoint(resume)
+            self._check_resume(state, resume, n_visible, n_hidden, fingerprint)
+
+        with kernel_threads(max(self.batch_size, self.n_chains), n_visible, n_hidden):
+            run = _Run(self, data, n_hidden, fingerprint, state)
+            run.train(checkpoint)
+        return run.hamiltonian(), run.history()
+
+    def _check_resume(self, state, path, n_visible, n_hidden, fingerprint):
+        n_ck, m_ck = state["W"].shape
+        if n_ck != n_visible:
+            raise ValueError(f"data has {n_visible} features (columns) but the checkpoint {path} "
+                             f"holds a model with n_visible={n_ck}; pass the data it was trained on")
+        cfg = state["config"]
+        mine = self.settings()
+        diff = [f"{k}: checkpoint {cfg.get(k)!r} vs now {mine[k]!r}" for k in _DYNAMIC
+                if cfg.get(k) != mine[k]]
+        if m_ck != n_hidden:
+            diff.append(f"n_hidden: checkpoint {m_ck} vs now {n_hidden}")
+        if state["fingerprint"] != fingerprint:
+            diff.append("data: the training data differ from the checkpoint's")
+        if diff:
+            raise ValueError(f"resume: {path} was written by a different run; resume with the same "
+                             "data, n_hidden and settings (only n_epochs and progress may change):\n  "
+                             + "\n  ".join(diff))
+
+
+@contextlib.contextmanager
+def kernel_threads(n_rows: int = 0, n_visible: int = 0, n_hidden: int = 0):
+    """Thread settings of the training loop, for the duration of the block.
+
+    BLAS runs on the calling thread and the numba kernels (gathers, sampling, fused
+    update) take the cores. Two busy-waiting pools (OpenMP for numba, pthreads for
+    OpenBLAS) stall each other on a few cores (measured on 2 cores, 784x500, batch 100:
+    5x slower per update), and a single BLAS thread also keeps the rounding of the
+    products, hence the results, independent of the machine's core count (the numba
+    kernels split their work so that the thread count never changes a result). Tiny
+    models (``n_rows·N·M < 2^20``) run everything on the calling thread. Without
+    ``threadpoolctl`` BLAS keeps its threads and the numba kernels run single-threaded.
+    """
+    threads = numba.get_num_threads()
+    limit = contextlib.nullcontext()
+    use = 1 if n_rows * n_visible * n_hidden < _PARALLEL_WORK else threads
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional dependency
+        use = 1
+    else:
+        limit = threadpool_limits(1, user_api="blas")
+    numba.set_num_threads(use)
+    try:
+        with limit:
+            yield
+    finally:
+        numba.set_num_threads(threads)
+
+
+def _fingerprint(data: np.ndarray) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(data.shape).encode())
+    h.update(np.ascontiguousarray(data != 0).tobytes())
+    return h.hexdigest()
+
+
+class _Run:
+    """The mutable state of one training run (parameters, moments, chains, history)."""
+
+    def __init__(self, tr: Trainer, data: np.ndarray, n_hidden: int, fingerprint: str, state=None):
+        self.tr = tr
+        dt = tr.dtype
+        self.n_samples, self.N = data.shape
+        self.M = n_hidden
+        self.K = min(self.N, self.M)
+        self.fingerprint = fingerprint
+        self.updates_per_epoch = self.n_samples // tr.batch_size
+        self.C = tr.n_chains
+        self.data = data
+        # Monitoring subset (fixed) and the unit flipped for each sample's pseudo-likelihood.
+        mrng = np.random.default_rng(_subseed(tr.seed, _TAG_MONITOR))
+        n_mon = min(self.n_samples, tr.monitor_size)
+        rows = np.sort(mrng.permutation(self.n_samples)[:n_mon]) if n_mon < self.n_samples \
+            else np.arange(self.n_samples)
+        self.monitor = np.asarray(data[rows], dtype=np.float64)
+        self.flip = mrng.integers(0, self.N, n_mon)
+        self.mp_edge = tr.sigma_w * (np.sqrt(self.N) + np.sqrt(self.M))
+
+        B, C, N, M = tr.batch_size, self.C, self.N, self.M
+        # Products with binary rows as gathers over active units when the data are sparse
+        # enough for that to beat BLAS (a fixed choice per run: results stay reproducible).
+        self.gather = bool(np.count_nonzero(data) < _GATHER_DENSITY * data.size)
+        # Stacked phases: rows < B hold the batch, rows >= B the negative chains.
+        self.V2 = np.zeros((B + C, N), dtype=dt)
+        self.v_pos, self.v_neg = self.V2[:B], self.V2[B:]
+        self.P2s = np.empty((B + C, M), dtype=dt)     # [p+/B; -p-/C]
+        self._s_pos, self._s_neg = dt.type(1.0 / B), dt.type(-1.0 / C)
+        if state is None:
+            ham0 = Hamiltonian.from_data(data, n_hidden, sigma_w=tr.sigma_w,
+                                         seed=_subseed(tr.seed, _TAG_INIT))
+            self.W = np.ascontiguousarray(ham0.W, dtype=dt)
+            self.a = np.ascontiguousarray(ham0.a, dtype=dt)
+            self.b = np.ascontiguousarray(ham0.b, dtype=dt)
+            self.mom = {k: np.zeros_like(v) for k, v in
+                        (("mW1", self.W), ("mW2", self.W), ("ma1", self.a), ("ma2", self.a),
+                         ("mb1", self.b), ("mb2", self.b))}
+            self.streams = make_streams(_subseed(tr.seed, _TAG_CHAINS), C)
+            self.p_neg = np.zeros((C, M), dtype=dt)
+            if tr.method == "pcd":
+                # Chains start from the independent-unit model of the data, v ~ sigmoid(a),
+                # and their hidden probabilities under the initial model.
+                sample_layer(np.zeros((C, N), dtype=dt), self.a, 1.0, False,
+                             self.streams, self.v_neg)
+                self._hidden(self.v_neg, self.p_neg, self.P2s[B:], self._s_neg)
+            self.update = 0
+            self.prev_U = None
+            self.records = []
+        else:
+            self.W, self.a, self.b = state["W"], state["a"], state["b"]
+            self.mom = {k: state[k] for k in ("mW1", "mW2", "ma1", "ma2", "mb1", "mb2")}
+            self.streams = state["streams"]
+            self.v_neg[:] = state["v_neg"]
+            self.p_neg = state["p_neg"]
+            self.update = int(state["update"])
+            self.prev_U = state["prev_U"]
+            self.records = state["records"]
+        # Work buffers.
+        self.p_pos = np.empty((B, M), dtype=dt)
+        self.h = np.empty((C, M), dtype=dt)
+        self.field_v = np.empty((C, N), dtype=dt)
+        if self.gather:
+            self._act = np.empty(N, dtype=np.int64)
+            self._col = np.empty(N + 1, dtype=np.int64)
+            self._blk = np.empty((B + C) * N, dtype=np.int64)
+        else:
+            self.G = np.empty((N, M), dtype=dt)
+        self._order_epoch = -1
+        self._order = None
+
+    # -------------------------------------------------------------- one update
+    def _rows(self, update: int) -> np.ndarray:
+        epoch, pos = divmod(update, self.updates_per_epoch)
+        if epoch != self._order_epoch:
+            rng = np.random.default_rng(_subseed(self.tr.seed, _TAG_ORDER, epoch))
+            self._order = rng.permutation(self.n_samples).astype(np.int64)
+            self._order_epoch = epoch
+        B = self.tr.batch_size
+        return self._order[pos * B:(pos + 1) * B]
+
+    def _hidden(self, v, p, ps, s):
+        """p = sigmoid(v W + b), ps = s p for binary rows v (gather or BLAS)."""
+        if self.gather:
+            _kt.binary_prob_scaled(v, self.W, self.b, p, ps, s)
+        else:
+            np.matmul(v, self.W, out=p)
+            _kt.prob_scaled(p, self.b, p, ps, s)
+
+    def step(self):
+        """One CD-k/PCD-k parameter update on the next batch.
+
+        Per update: the positive hidden probabilities ``σ(b + v⁺W)``; per sweep a BLAS
+        product ``hWᵀ``, the fused visible sampling and ``σ(b + v⁻W)``; one BLAS product
+        ``G = [v⁺; v⁻]ᵀ[p⁺/B; −p⁻/C]`` for the whole weight gradient; then one fused pass
+        for weight decay, bias gradients and the optimiser step. Products ``vW`` with
+        binary rows are gathers over the active units when the data are sparse.
+        """
+        tr = self.tr
+        B, C = tr.batch_size, self.C
+        rows = self._rows(self.update)
+        self.v_pos[:] = self.data[rows]
+        self._hidden(self.v_pos, self.p_pos, self.P2s[:B], self._s_pos)
+        _kt.bernoulli(self.p_pos if tr.method == "cd" else self.p_neg, self.streams, self.h)
+        for sweep in range(tr.k):
+            np.matmul(self.h, self.W.T, out=self.field_v)
+            sample_layer(self.field_v, self.a, 1.0, False, self.streams, self.v_neg)
+            self._hidden(self.v_neg, self.p_neg, self.P2s[B:], self._s_neg)
+            if sweep + 1 < tr.k:
+                _kt.bernoulli(self.p_neg, self.streams, self.h)
+        hp = _kt.hyper(tr.dtype, B, C, tr.lr, tr.momentum, tr.weight_decay,
+                       tr.beta1, tr.beta2, tr.eps, t=self.update + 1)
+        m = self.mom
+        opt = _kt.OPT_ADAM if tr.optimizer == "adam" else _kt.OPT_SGD
+        if self.gather:
+            _kt.update_sparse(self.W, self.a, self.b, self.V2, self.P2s, B,
+                              m["mW1"], m["mW2"], m["ma1"], m["ma2"], m["mb1"], m["mb2"], opt, hp,
+                              self._act, self._col, self._blk)
+        else:
+            np.matmul(self.V2.T, self.P2s, out=self.G)
+            _kt.update_dense(self.W, self.a, self.b, self.G, self.V2, self.P2s, B,
+                             m["mW1"], m["mW2"], m["ma1"], m["ma2"], m["mb1"], m["mb2"], opt, hp)
+        self.update += 1
+
+    # -------------------------------------------------------------- loop
+    def _is_record(self, update: int) -> bool:
+        every = self.tr.record_every or self.updates_per_epoch
+        return update % every == 0
+
+    def train(self, checkpoint):
+        tr = self.tr
+        total = tr.n_epochs * self.updates_per_epoch
+        if not self.records:
+            self.record()
+        show = tr.progress if tr.progress is not None else sys.stderr.isatty()
+        bar = None
+        if show and self.update < total:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=total, initial=self.update, unit="upd", dynamic_ncols=True,
+                       desc="training", leave=True)
+            bar.set_postfix(self._postfix())
+        saved = False
+        try:
+            while self.update < total:
+                self.step()
+                saved = False
+                if bar is not None:
+                    bar.update(1)
+                if self._is_record(self.update):
+                    self.record()
+                    if checkpoint is not None:
+                        self.save(checkpoint)
+                        saved = True
+                    if bar is not None:
+                        bar.set_postfix(self._postfix())
+        finally:
+            if bar is not None:
+                bar.close()
+        if checkpoint is not None and not saved:
+            self.save(checkpoint)
+
+    def _postfix(self):
+        r = self.records[-1]
+        return {"epoch": f"{r['epoch']:.2f}", "sigma_1": f"{r['singular_value'][0]:.3g}"}
+
+    # -------------------------------------------------------------- records
+    def record(self):
+        tr = self.tr
+        W = self.W.astype(np.float64)
+        a = self.a.astype(np.float64)
+        b = self.b.astype(np.float64)
+        U, s, Vt = np.linalg.svd(W, full_matrices=False)
+        sign = _fix_signs(U)
+        U = U * sign
+        V = Vt.T * sign
+        a_t = U.T @ a
+        b_t = V.T @ b
+        with np.errstate(divide="ignore", invalid="ignore"):
+            eps = np.where(s > 0, a_t * b_t / s, np.nan)
+        overlap = (np.abs(np.sum(U * self.prev_U, axis=0)) if self.prev_U is not None
+                   else np.full(self.K, np.nan))
+        self.prev_U = U
+        mon = self.monitor
+        field = mon @ W + b
+        recon = expit(expit(field) @ W.T + a)
+        rec_err = float(np.mean((mon - recon) ** 2))
+        free = -(mon @ a) - _softplus(field).sum(axis=1)
+        rows = np.arange(mon.shape[0])
+        d = 1.0 - 2.0 * mon[rows, self.flip]  # change of the flipped unit
+        field_f = field + d[:, None] * W[self.flip]
+        free_f = -(mon @ a) - d * a[self.flip] - _softplus(field_f).sum(axis=1)
+        pll = float(self.N * np.mean(-np.logaddexp(0.0, -(free_f - free))))
+        ll = np.nan
+        if self.K <= EXACT_LL_MAX:
+            ll = float(np.mean(-free) - exact_log_z(Hamiltonian(W, a, b)))
+        rec = {
+            "update": self.update,
+            "epoch": self.update / self.updates_per_epoch,
+            "singular_value": s,
+            "a_tilde": a_t,
+            "b_tilde": b_t,
+            "saddle_energy": eps,
+            "saddle_energy_total": float(np.nansum(eps)),
+            "n_above_mp": count_outliers(s, self.N, self.M, tr.sigma_w),
+            "n_above_4T": int(np.count_nonzero(s > 4.0)),
+            "mode_overlap": overlap,
+            "reconstruction_error": rec_err,
+            "pseudo_log_likelihood": pll,
+            "log_likelihood": ll,
+        }
+        if tr.record_params:
+            rec.update(W=W, a=a, b=b)
+        self.records.append(rec)
+
+    def hamiltonian(self) -> Hamiltonian:
+        return Hamiltonian(self.W.astype(np.float64), self.a.astype(np.float64),
+                           self.b.astype(np.float64))
+
+    def history(self) -> xr.Dataset:
+        return _history_dataset(self.records, self.tr, self.N, self.M, self.n_samples,
+                                self.updates_per_epoch, self.mp_edge)
+
+    # -------------------------------------------------------------- checkpoints
+    def save(self, path):
+        arrays = {"W": self.W, "a": self.a, "b": self.b, "streams": self.streams,
+                  "v_neg": self.v_neg, "p_neg": self.p_neg, "update": np.int64(self.update),
+                  "prev_U": self.prev_U if self.prev_U is not None else np.zeros((0, 0)),
+                  "meta": np.array(json.dumps({
+                      "format": CHECKPOINT_FORMAT, "config": self.tr.settings(),
+                      "fingerprint": self.fingerprint, "pyrbm_version": __version__,
+                      "record_keys": sorted(self.records[0]) if self.records else [],
+                      "n_records": len(self.records)}))}
+        arrays.update(self.mom)
+        for key in (self.records[0] if self.records else ()):
+            arrays["rec__" + key] = np.stack([np.asarray(r[key]) for r in self.records])
+        _write_npz(path, arrays)
+
+
+def _write_npz(path, arrays: dict):
+    """Write ``arrays`` to ``path`` (.npz) atomically.
+
+    Temporary files left beside ``path`` by killed processes are removed first.
+    """
+    from .trajectory import _sweep_stale_temporaries
+
+    _sweep_stale_temporaries(Path(path))
+    with atomic_path(path, overwrite=True) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+def load_checkpoint(path) -> dict:
+    """Read a training checkpoint (``.npz``) written by :meth:`Trainer.fit`.
+
+    Returns
+    -------
+    dict
+        ``W, a, b, mW1, mW2, ma1, ma2, mb1, mb2, streams, v_neg, p_neg, update, prev_U,
+        records, config, fingerprint``.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"resume: expected a path to a checkpoint, got {type(path).__name__}")
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"resume: no checkpoint at {path}; pass the path given as "
+                                "checkpoint= to an earlier fit")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrs = {k: z[k] for k in z.files}
+        meta = json.loads(str(arrs.pop("meta")))
+    except Exception as err:  # noqa: BLE001 - any reading problem means not a checkpoint
+        raise ValueError(f"resume: {path} is not a readable pyrbm checkpoint ({err})") from None
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"resume: {path} has format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
+    n_rec = meta["n_records"]
+    records = [{} for _ in range(n_rec)]
+    for key in meta["record_keys"]:
+        stacked = arrs.pop("rec__" + key)
+        for i in range(n_rec):
+            val = stacked[i]
+            records[i][key] = val.item() if val.ndim == 0 else val
+    for r in records:
+        r["update"] = int(r["update"])
+    prev_U = arrs.pop("prev_U")
+    state = {k: np.ascontiguousarray(v) if v.ndim else v for k, v in arrs.items()}
+    state.update(update=int(state["update"]), prev_U=None if prev_U.size == 0 else prev_U,
+                 records=records, config=meta["config"], fingerprint=meta["fingerprint"])
+    return state
+
+
+# ---------------------------------------------------------------------- history
+_VARS = {
+    "singular_value": (("mode",), "singular value sigma_k of W", "energy"),
+    "a_tilde": (("mode",), "visible bias in reciprocal space, U^T a", "energy"),
+    "b_tilde": (("mode",), "hidden bias in reciprocal space, V^T b", "energy"),
+    "saddle_energy": (("mode",), "saddle energy eps_k = a~_k b~_k / sigma_k", "energy"),
+    "saddle_energy_total": ((), "total saddle energy sum_k eps_k", "energy"),
+    "n_above_mp": ((), "modes above the Marchenko-Pastur edge of the initialisation "
+                       "(plus 6 Tracy-Widom widths, pyrbm.spectra.count_outliers)", "1"),
+    "n_above_4T": ((), "modes with sigma_k > 4T (non-convergent in the Gaussian limit)", "1"),
+    "mode_overlap": (("mode",), "|u_k(t) . u_k(t-1)| with the previous record", "1"),
+    "reconstruction_error": ((), "mean squared error of v - sigmoid(a + W sigmoid(b + W^T v)), monitored data", "1"),
+    "pseudo_log_likelihood": ((), "N log sigmoid(F(v~) - F(v)), one fixed flipped unit per monitored sample", "nats"),
+    "log_likelihood": ((), "exact mean log-likelihood of the monitored data (min(N, M) <= 20)", "nats"),
+    "W": (("visible", "hidden"), "coupling W_ij", "energy"),
+    "a": (("visible",), "visible bias a_i", "energy"),
+    "b": (("hidden",), "hidden bias b_j", "energy"),
+}
+
+
+def _history_dataset(records, tr: Trainer, N, M, n_samples, upe, mp_edge) -> xr.Dataset:
+    K = min(N, M)
+    data_vars = {}
+    for name, (dims, long_name, units) in _VARS.items():
+        if name not in records[0]:
+            continue
+        if name == "log_likelihood" and K > EXACT_LL_MAX:
+            continue
+        values = np.stack([np.asarray(r[name]) for r in records])
+        data_vars[name] = (("epoch",) + dims, values, {"long_name": long_name, "units": units})
+    attrs = {"schema": HISTORY_SCHEMA, "pyrbm_version": __version__,
+             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+             "n_visible": N, "n_hidden": M, "n_samples": n_samples, "updates_per_epoch": upe,
+             "mp_edge": float(mp_edge), "threshold_4T": 4.0, "beta": 1.0, "units": "binary"}
+    attrs.update({f"trainer_{k}": v for k, v in tr.settings().items()})
+    attrs["seed"] = tr.seed
+    return xr.Dataset(
+        data_vars,
+        coords={"epoch": ("epoch", np.array([r["epoch"] for r in records], dtype=float),
+                          {"long_name": "epoch (updates / updates per epoch)"}),
+                "n_updates": ("epoch", np.array([r["update"] for r in records], dtype=np.int64),
+                           {"long_name": "parameter updates so far"}),
+                "mode": ("mode", np.arange(K), {"long_name": "singular pair, by descending sigma"})},
+        attrs=attrs)
+
+
+def save_history(history: xr.Dataset, path, hamiltonian=None, overwrite: bool = False) -> Path:
+    """Write a training history (and optionally the model, group ``hamiltonian``) atomically."""
+    path = check_writable(path, overwrite)
+    with atomic_path(path, overwrite) as tmp:
+        history.to_netcdf(tmp, mode="w", format="NETCDF4", engine="netcdf4")
+        if hamiltonian is not None:
+            hamiltonian.to_dataset().to_netcdf(tmp, mode="a", group="hamiltonian", engine="netcdf4")
+    return path
+
+
+# ---------------------------------------------------------------------- replicas
+def _train_one(trainer: Trainer, data, n_hidden: int, seed: int, out_dir: str):
+    tr = trainer.replace(seed=seed, progress=False)
+    ham, hist = tr.fit(data, n_hidden)
+    stem = Path(out_dir) / f"rbm_M{n_hidden}_seed{seed}"
+    hpath = save_history(hist, f"{stem}_history.nc", hamiltonian=ham, overwrite=True)
+    mpath = ham.save(f"{stem}_model.nc", overwrite=True)
+    return str(hpath), str(mpath)
+
+
+def train_replicas(data, n_hidden, seeds, trainer: Trainer | None = None, out_dir="runs",
+                   executor=None):
+    """Train every (hidden size, seed) combination, one pair of files per replica.
+
+    Parameters
+    ----------
+    data : array_like, shape (n_samples, N)
+        Binary training data.
+    n_hidden : sequence of int
+        Hidden sizes M.
+    seeds : sequence of int
+        One replica per seed (for every hidden size).
+    trainer : Trainer, optional
+        Settings shared by all replicas (its seed is replaced); default ``Trainer()``.
+    out_dir : path-like
+        Directory (created) receiving ``rbm_M{M}_seed{seed}_history.nc`` (history, with the
+        final model in group ``hamiltonian``) and ``rbm_M{M}_seed{seed}_model.nc``.
+    executor : concurrent.futures.Executor-like, optional
+        Anything with ``submit(fn, *args)`` returning futures (process pool,
+        ``dask.distributed.Client``); default: serial in this process.
+
+    Returns
+    -------
+    list of str
+        Paths of the history files, in (n_hidden, seed) order; see :func:`combine_histories`.
+    """
+    data = validate_data(data, name="data")
+    sizes = [check_int("n_hidden", m, minimum=1) for m in np.atleast_1d(n_hidden).tolist()]
+    seeds = [check_seed(s) for s in np.atleast_1d(seeds).tolist()]
+    if not sizes or not seeds or any(s is None for s in seeds):
+        raise ValueError("n_hidden, seeds: expected non-empty lists of integers")
+    trainer = Trainer() if trainer is None else trainer
+    if not isinstance(trainer, Trainer):
+        raise TypeError(f"trainer: expected a pyrbm.Trainer, got {type(trainer).__name__}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(m, s) for m in sizes for s in seeds]
+    if executor is None:
+        results = [_train_one(trainer, data, m, s, str(out)) for m, s in jobs]
+    else:
+        futures = [executor.submit(_train_one, trainer, data, m, s, str(out)) for m, s in jobs]
+        results = [f.result() for f in futures]
+    return [h for h, _ in results]
+
+
+def combine_histories(paths) -> xr.Dataset:
+    """Stack histories of several replicas along ``n_hidden`` and ``replica``.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        History files (from :func:`train_replicas` or :func:`save_history`).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``(n_hidden, replica, epoch, mode)``; ``replica`` indexes the seeds of each
+        hidden size in the order given, with coordinate ``seed(n_hidden, replica)`` (-1 where
+        a size has fewer replicas). The mode axis (and the epoch axis) are padded with NaN
+        where sizes differ; variables with ``visible``/``hidden`` dims are dropped.
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("paths: expected at least one history file")
+    groups: dict[int, list] = {}
+    for p in paths:
+        if not p.is_file():
+            raise FileNotFoundError(f"paths: no history file at {p}")
+        with xr.open_dataset(p, engine="netcdf4") as ds:
+            ds = ds.load()
+        if ds.attrs.get("schema") != HISTORY_SCHEMA:
+            raise ValueError(f"paths: {p} is not a training history (schema {ds.attrs.get('schema')!r})")
+        ds = ds.drop_vars([v for v in ds.data_vars if {"visible", "hidden"} & set(ds[v].dims)])
+        ds = ds.reset_coords("n_updates", drop=True)
+        groups.setdefault(int(ds.attrs["n_hidden"]), []).append(ds)
+    sizes = sorted(groups)
+    n_rep = max(len(g) for g in groups.values())
+    per_size = []
+    seeds = np.full((len(sizes), n_rep), -1, dtype=np.int64)
+    for i, m in enumerate(sizes):
+        for r, ds in enumerate(groups[m]):
+            seeds[i, r] = int(ds.attrs.get("seed", -1))
+        stacked = xr.concat([ds.assign_attrs({}) for ds in groups[m]], dim="replica", join="outer",
+                            combine_attrs="drop")
+        per_size.append(stacked)
+    out = xr.concat(per_size, dim="n_hidden", join="outer", combine_attrs="drop")
+    edges = [float(groups[m][0].attrs.get("mp_edge", np.nan)) for m in sizes]
+    out = out.assign_coords(n_hidden=("n_hidden", sizes), replica=np.arange(n_rep),
+                            seed=(("n_hidden", "replica"), seeds),
+                            mp_edge=("n_hidden", edges, {"long_name": "Marchenko-Pastur edge at initialisation"}))
+    first = groups[sizes[0]][0].attrs
+    out.attrs = {k: v for k, v in first.items()
+                 if k not in ("n_hidden", "seed", "trainer_seed", "created", "mp_edge")}
+    out.attrs["schema"] = HISTORY_SCHEMA
+    return out

@@ -1,0 +1,124 @@
+"""Train a binary RBM and record its reciprocal-space history.
+
+Quick run (default, well under a minute on 2 cores): 784 x 100, PCD-1, SGD lr 0.01, batch 100, on
+20,000 MNIST images for 10 epochs -- or, when the MNIST files are not found (via
+$PYRBM_DATA or the user cache), on the embedded synthetic hierarchy
+(``pyrbm.datasets.hierarchical``, 784 units, 7 planted features). The script says
+which.
+
+Paper scale (PHYSICS.md section 9): ``--paper`` = 59,500 images, 500 hidden units,
+batch 500, 500 persistent chains, k = 500 sweeps, Adam lr 1e-3, 100 epochs.
+
+Writes into ``--out`` (default ``runs/``) a directory ``train_<data>_M<M>_seed<seed>``
+holding ``history.nc`` (the history, with the final model in group ``hamiltonian``),
+``model.nc``, ``checkpoint.npz`` (resume with ``--resume``) and ``summary.txt``.
+
+    python simulations/train.py                       # quick
+    python simulations/train.py --n-hidden 500 --epochs 20 --samples 0   # all images
+    python simulations/train.py --paper
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pyrbm.datasets import hierarchical, mnist
+from pyrbm.training import Trainer, save_history
+
+
+def load_data(kind: str, n_samples: int, seed: int):
+    """Return (data, description). kind: auto | mnist | synthetic."""
+    if kind in ("auto", "mnist"):
+        try:
+            data = mnist("train")
+        except FileNotFoundError as err:
+            if kind == "mnist":
+                raise
+            print(f"MNIST not found ({str(err).splitlines()[0]}); "
+                  "training on the embedded synthetic hierarchy instead", file=sys.stderr)
+        else:
+            if n_samples:
+                rows = np.random.default_rng(seed).permutation(len(data))[:n_samples]
+                data = data[np.sort(rows)]
+            return data, f"MNIST train, {len(data)} images binarised at 0.5"
+    n = n_samples or 10000
+    h = hierarchical(n_samples=n, n_visible=784, depth=3, branching=2, noise=0.05, seed=seed)
+    return h.data, (f"synthetic hierarchy: {n} samples, 784 units, depth 3, branching 2, "
+                    f"noise 0.05, 7 planted features (variances "
+                    + ", ".join(f"{v:.2f}" for v in h.variances) + ")")
+
+
+def summary(history, description: str, elapsed: float) -> str:
+    a = history.attrs
+    lines = [
+        f"data: {description}",
+        f"model: {a['n_visible']} x {a['n_hidden']}, {a['trainer_method']}-{a['trainer_k']}, "
+        f"{a['trainer_optimizer']} lr {a['trainer_lr']}, batch {a['trainer_batch_size']}, "
+        f"chains {a['trainer_n_chains']}, seed {a['seed']}",
+        f"training time: {elapsed:.1f} s ({a['updates_per_epoch']} updates per epoch)",
+        f"Marchenko-Pastur edge at initialisation: {a['mp_edge']:.4f}; threshold 4T = 4",
+        "",
+        f"{'epoch':>7} {'sigma_1..5':>34} {'>MP':>4} {'>4T':>4} {'recon':>8} {'PLL':>9}",
+    ]
+    for i in range(history.sizes["epoch"]):
+        r = history.isel(epoch=i)
+        top = " ".join(f"{x:6.2f}" for x in r.singular_value.values[:5])
+        lines.append(f"{float(r.epoch):7.2f} {top:>34} {int(r.n_above_mp):4d} {int(r.n_above_4T):4d} "
+                     f"{float(r.reconstruction_error):8.5f} {float(r.pseudo_log_likelihood):9.2f}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", choices=("auto", "mnist", "synthetic"), default="auto")
+    p.add_argument("--samples", type=int, default=20000, help="training images (0: all)")
+    p.add_argument("--n-hidden", type=int, default=100)
+    p.add_argument("--method", choices=("pcd", "cd"), default="pcd")
+    p.add_argument("-k", type=int, default=1)
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--momentum", type=float, default=0.0)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--n-chains", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--record-every", type=int, default=None, help="updates between records (default: epoch)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs")
+    p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
+    p.add_argument("--paper", action="store_true", help="the paper's settings (hours)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    args = p.parse_args(argv)
+    if args.paper:
+        args.samples, args.n_hidden, args.batch_size, args.n_chains = 59500, 500, 500, 500
+        args.k, args.optimizer, args.lr, args.epochs = 500, "adam", 1e-3, 100
+
+    data, description = load_data(args.data, args.samples, args.seed)
+    tag = "mnist" if description.startswith("MNIST") else "synthetic"
+    print(f"training on {description}")
+    trainer = Trainer(method=args.method, k=args.k, optimizer=args.optimizer, lr=args.lr,
+                      momentum=args.momentum, batch_size=args.batch_size, n_epochs=args.epochs,
+                      n_chains=args.n_chains, seed=args.seed, record_every=args.record_every,
+                      progress=args.progress)
+    out = Path(args.out) / f"train_{tag}_M{args.n_hidden}_seed{args.seed}"
+    out.mkdir(parents=True, exist_ok=True)
+    ck = out / "checkpoint.npz"
+    t0 = time.perf_counter()
+    ham, history = trainer.fit(data, args.n_hidden, checkpoint=ck,
+                               resume=ck if args.resume and ck.exists() else None)
+    elapsed = time.perf_counter() - t0
+    history.attrs["data"] = description
+    save_history(history, out / "history.nc", hamiltonian=ham, overwrite=True)
+    ham.save(out / "model.nc", overwrite=True)
+    text = summary(history, description, elapsed)
+    (out / "summary.txt").write_text(text)
+    print(text, end="")
+    print(f"wrote {out}/history.nc, model.nc, checkpoint.npz, summary.txt")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,450 @@
+"""Tests of pyrbm.training: learning on planted features (exact log-likelihood, mode order),
+MNIST spectra, the fused update against the plain gradient formula, bit-exact resume,
+crash-safe checkpoints, replicas and bad input."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy.special import expit, logsumexp
+
+import pyrbm.training as training
+from pyrbm._kernels import training as kt
+from pyrbm._kernels.rng import make_streams
+from pyrbm.datasets import hierarchical, mnist
+from pyrbm.training import Trainer, combine_histories, load_checkpoint, train_replicas
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return hierarchical(n_samples=2000, n_visible=20, depth=2, branching=2, noise=0.05, seed=0)
+
+
+def _brute_log_likelihood(W, a, b, data):
+    """Exact mean log-likelihood by enumerating all hidden configurations (reference)."""
+    M = W.shape[1]
+    h = ((np.arange(2**M)[:, None] >> np.arange(M)) & 1).astype(float)
+    log_z = logsumexp(h @ b + np.logaddexp(0.0, a + h @ W.T).sum(axis=1))
+    free = -(data @ a) - np.logaddexp(0.0, data @ W + b).sum(axis=1)
+    return np.mean(-free) - log_z
+
+
+# --------------------------------------------------------------------------- learning
+
+
+@pytest.fixture(scope="module")
+def planted_run(planted):
+    tr = Trainer(method="pcd", k=5, lr=0.05, batch_size=50, n_epochs=10, seed=1, record_every=10,
+                 monitor_size=2000, record_params=True, progress=False)
+    return tr.fit(planted.data, n_hidden=8)
+
+
+def test_exact_log_likelihood_rises(planted, planted_run):
+    ham, hist = planted_run
+    ll = hist.log_likelihood.values
+    data = planted.data.astype(float)
+    # The recorded value is the exact one (independent enumeration over the hidden layer).
+    W, a, b = (hist[k].values[-1] for k in ("W", "a", "b"))
+    assert ll[-1] == pytest.approx(_brute_log_likelihood(W, a, b, data), abs=1e-6)
+    np.testing.assert_allclose(W, ham.W, rtol=1e-7)
+    # Initial model: independent units with the data means (LL of that product model).
+    p = data.mean(0)
+    ll_indep = np.mean(data @ np.log(p) + (1 - data) @ np.log1p(-p))
+    assert ll[0] == pytest.approx(ll_indep, abs=0.02)
+    assert ll[-1] > ll[0] + 4.0          # -12.8 -> about -7.5 nats
+    assert np.mean(ll[-10:]) > np.mean(ll[:10]) + 3.0
+
+
+def test_planted_features_leave_the_bulk_in_planted_order(planted, planted_run):
+    _, hist = planted_run
+    edge = hist.attrs["mp_edge"]
+    assert edge == pytest.approx(0.01 * (np.sqrt(20) + np.sqrt(8)))
+    # Strength of each planted direction in W: |W^T d_f|, per record.
+    g = np.linalg.norm(np.einsum("fi,tij->tfj", planted.directions, hist.W.values), axis=2)
+    crossed = g > edge
+    assert crossed[-1].all()
+    first = crossed.argmax(axis=0)
+    assert first[0] < first[1] < first[2], first
+    # The trained model's top three singular vectors are the planted directions, in order.
+    U = np.linalg.svd(hist.W.values[-1])[0]
+    overlap = np.abs(planted.directions @ U[:, :3])
+    assert np.all(np.diag(overlap) > 0.9), overlap
+    # Exactly the three planted modes leave the Marchenko-Pastur bulk.
+    assert hist.n_above_mp.values[0] == 0 and hist.n_above_mp.values[-1] == 3
+    # The leading mode is stable between records once learned.
+    assert hist.mode_overlap.values[-1, 0] > 0.99
+
+
+def test_history_variables_are_consistent(planted_run):
+    ham, hist = planted_run
+    K = 8
+    assert hist.sizes == {"epoch": 41, "mode": K, "visible": 20, "hidden": K}
+    s = hist.singular_value.values
+    np.testing.assert_allclose(s[-1], np.linalg.svd(ham.W, compute_uv=False), rtol=1e-6)
+    modes = ham.modes
+    np.testing.assert_allclose(np.abs(hist.a_tilde.values[-1]), np.abs(modes.a_tilde[:K]), rtol=1e-5, atol=1e-9)
+    eps = hist.a_tilde * hist.b_tilde / hist.singular_value
+    np.testing.assert_allclose(hist.saddle_energy, eps)
+    np.testing.assert_allclose(hist.saddle_energy_total, eps.sum("mode"))
+    np.testing.assert_array_equal(hist.n_above_4T, (s > 4).sum(axis=1))
+    assert np.isnan(hist.mode_overlap.values[0]).all()
+    assert np.all((hist.mode_overlap.values[1:] >= 0) & (hist.mode_overlap.values[1:] <= 1 + 1e-9))
+    np.testing.assert_allclose(hist.epoch.values, hist.n_updates.values / 40)
+    for name in ("reconstruction_error", "pseudo_log_likelihood"):
+        assert hist[name].dims == ("epoch",) and np.isfinite(hist[name]).all()
+    assert hist.reconstruction_error.values[-1] < hist.reconstruction_error.values[0]
+
+
+def test_mnist_top_mode_leaves_the_bulk_and_exceeds_4():
+    try:
+        data = mnist("train")[:2000]
+    except FileNotFoundError as err:
+        pytest.fail(f"MNIST is required: set PYRBM_DATA to the directory of the IDX files\n{err}")
+    ham, hist = Trainer(method="pcd", k=1, lr=0.05, batch_size=100, n_epochs=5, seed=0,
+                        progress=False).fit(data, n_hidden=64)
+    s = hist.singular_value.values
+    edge = 0.01 * (np.sqrt(784) + np.sqrt(64))
+    assert s[0, 0] < edge * 1.05                  # initialisation: inside the bulk
+    assert s[-1, 0] > 4.0 and hist.n_above_4T.values[-1] >= 1
+    assert hist.n_above_mp.values[0] == 0 and hist.n_above_mp.values[-1] >= 5
+    assert hist.sizes == {"epoch": 6, "mode": 64}
+    for name in ("singular_value", "a_tilde", "b_tilde", "saddle_energy", "saddle_energy_total",
+                 "n_above_mp", "n_above_4T", "mode_overlap", "reconstruction_error",
+                 "pseudo_log_likelihood"):
+        assert name in hist, name
+    assert "log_likelihood" not in hist   # min(N, M) = 64 is too large to enumerate
+    assert hist.pseudo_log_likelihood.values[-1] > hist.pseudo_log_likelihood.values[0]
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hidden_probabilities_gather_equals_dense_formula(dtype):
+    rng = np.random.default_rng(0)
+    R, N, M = 9, 37, 11
+    V = (rng.random((R, N)) < 0.3).astype(dtype)
+    V[0] = 0          # no active unit
+    V[1] = 1          # all active
+    V[2, :3] = 1      # fewer than four
+    W = rng.normal(0, 0.5, (N, M)).astype(dtype)
+    b = rng.normal(0, 0.5, M).astype(dtype)
+    want = expit(V.astype(float) @ W.astype(float) + b)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    for kernel, args in ((kt.binary_prob_scaled, (V, W)), (kt.prob_scaled, (V @ W,))):
+        p, ps = np.empty((R, M), dtype), np.empty((R, M), dtype)
+        kernel(*args, b, p, ps, dtype(-0.25))
+        np.testing.assert_allclose(p, want, rtol=tol, atol=tol)
+        np.testing.assert_allclose(ps, -0.25 * want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+@pytest.mark.parametrize("kernel", ["dense", "sparse"])
+def test_fused_update_matches_the_gradient_formula(dtype, opt, kernel):
+    rng = np.random.default_rng(0)
+    N, M, B, C = 13, 7, 9, 5
+    V2 = (rng.random((B + C, N)) < 0.3).astype(dtype)
+    W = rng.normal(0, 0.3, (N, M)).astype(dtype)
+    a = rng.normal(0, 0.3, N).astype(dtype)
+    b = rng.normal(0, 0.3, M).astype(dtype)
+    P = expit(V2.astype(float) @ W.astype(float) + b)
+    scale = np.r_[np.full(B, 1.0 / B), np.full(C, -1.0 / C)]
+    P2s = (P * scale[:, None]).astype(dtype)
+    G = V2.T @ P2s
+    lr, mom, wd, t = 0.1, 0.5, 0.01, 3
+    mom1 = [rng.normal(0, 0.1, x.shape).astype(dtype) for x in (W, a, b)]
+    mom2 = [rng.random(x.shape).astype(dtype) * 0.01 for x in (W, a, b)]
+    # Reference: the textbook gradient in float64 from the unstacked phases.
+    Vp, Vn, Pp, Pn = V2[:B].astype(float), V2[B:].astype(float), P[:B], P[B:]
+    grads = [Vp.T @ Pp / B - Vn.T @ Pn / C - wd * W.astype(float),
+             Vp.mean(0) - Vn.mean(0), Pp.mean(0) - Pn.mean(0)]
+    ref = []
+    for x, g, m1, m2 in zip((W, a, b), grads, mom1, mom2):
+        x, m1, m2 = x.astype(float), m1.astype(float), m2.astype(float)
+        if opt == "sgd":
+            ref.append(x + mom * m1 + lr * g)
+        else:
+            m1 = 0.9 * m1 + 0.1 * g
+            m2 = 0.999 * m2 + 0.001 * g * g
+            ref.append(x + lr * (m1 / (1 - 0.9**t)) / (np.sqrt(m2 / (1 - 0.999**t)) + 1e-8))
+    hp = kt.hyper(dtype, B, C, lr, mom if opt == "sgd" else 0.0, wd, t=t)
+    moments = (mom1[0], mom2[0], mom1[1], mom2[1], mom1[2], mom2[2])
+    code = kt.OPT_ADAM if opt == "adam" else kt.OPT_SGD
+    if kernel == "dense":
+        kt.update_dense(W, a, b, G, V2, P2s, B, *moments, code, hp)
+    else:
+        work = (np.empty(N, np.int64), np.empty(N + 1, np.int64), np.empty((B + C) * N, np.int64))
+        kt.update_sparse(W, a, b, V2, P2s, B, *moments, code, hp, *work)
+    tol = 2e-6 if dtype == np.float32 else 1e-12
+    for got, want in zip((W, a, b), ref):
+        np.testing.assert_allclose(got, want, rtol=tol * 10, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bernoulli_kernel_frequencies(dtype):
+    C, n, reps = 2000, 7, 2
+    p = np.tile(np.linspace(0.05, 0.95, n), (C, 1)).astype(dtype)
+    streams = make_streams(11, C)
+    out = np.empty_like(p)
+    acc = np.zeros(n)
+    for _ in range(reps):
+        kt.bernoulli(p, streams, out)
+        assert set(np.unique(out)) <= {0.0, 1.0}
+        acc += out.sum(axis=0)
+    freq = acc / (reps * C)
+    se = np.sqrt(p[0] * (1 - p[0]) / (reps * C))
+    assert np.all(np.abs(freq - p[0]) < 5 * se)
+    # Counters advance as documented (two float32 draws per word).
+    assert np.all(streams[:, 2] == reps * (4 if dtype == np.float32 else 7))
+
+
+# --------------------------------------------------------------------------- resume
+
+
+def _small_trainer(**kw):
+    base = dict(method="pcd", k=2, optimizer="adam", lr=0.01, batch_size=40, n_epochs=3, seed=3,
+                record_every=7, record_params=True, monitor_size=300, progress=False)
+    base.update(kw)
+    return Trainer(**base)
+
+
+def _assert_same_run(r1, r2):
+    (h1, d1), (h2, d2) = r1, r2
+    np.testing.assert_array_equal(h1.W, h2.W)
+    np.testing.assert_array_equal(h1.a, h2.a)
+    np.testing.assert_array_equal(h1.b, h2.b)
+    assert set(d1.variables) == set(d2.variables)
+    for name in d1.variables:
+        np.testing.assert_array_equal(d1[name].values, d2[name].values, err_msg=name)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("kw, sparse", [(dict(), False), (dict(), True),
+                                        (dict(method="cd", optimizer="sgd", momentum=0.5, k=1), True)])
+def test_interrupted_and_resumed_run_is_bit_identical(planted, tmp_path, monkeypatch, kw, sparse):
+    data = planted.data[:1000]  # 25 updates per epoch; records every 7 (mid-epoch)
+    if sparse:  # about 10 % active units: products are gathers (dense data: BLAS)
+        data = data * (np.random.default_rng(5).random(data.shape) < 0.2).astype(np.uint8)
+        assert data.mean() < training._GATHER_DENSITY
+    else:
+        assert data.mean() > training._GATHER_DENSITY
+    full = _small_trainer(**kw).fit(data, n_hidden=6)
+    ck = tmp_path / "state.npz"
+    original = training._Run.step
+
+    def failing_step(self):
+        if self.update == 40:   # last checkpoint at update 35; updates 35..39 are lost
+            raise _Interrupt
+        original(self)
+
+    monkeypatch.setattr(training._Run, "step", failing_step)
+    with pytest.raises(_Interrupt):
+        _small_trainer(**kw).fit(data, n_hidden=6, checkpoint=ck)
+    monkeypatch.setattr(training._Run, "step", original)
+    state = load_checkpoint(ck)
+    assert state["update"] == 35 and len(state["records"]) == 6
+    resumed = _small_trainer(**kw).fit(data, n_hidden=6, resume=ck, checkpoint=ck)
+    _assert_same_run(full, resumed)
+    # Continuing a finished run to more epochs equals training that long at once.
+    longer = _small_trainer(n_epochs=4, **kw)
+    _assert_same_run(longer.fit(data, n_hidden=6), longer.fit(data, n_hidden=6, resume=ck))
+
+
+def test_resume_refuses_a_different_run(planted, tmp_path):
+    data = planted.data[:400]
+    ck = tmp_path / "c.npz"
+    _small_trainer(n_epochs=1).fit(data, n_hidden=4, checkpoint=ck)
+    with pytest.raises(ValueError, match="lr"):
+        _small_trainer(lr=0.02).fit(data, n_hidden=4, resume=ck)
+    with pytest.raises(ValueError, match="data"):
+        _small_trainer().fit(1 - data, n_hidden=4, resume=ck)
+    with pytest.raises(ValueError, match="data has 19 features"):
+        _small_trainer().fit(data[:, :19], n_hidden=4, resume=ck)
+    with pytest.raises(FileNotFoundError, match="resume"):
+        _small_trainer().fit(data, n_hidden=4, resume=tmp_path / "missing.npz")
+
+
+def test_failure_during_checkpoint_write_keeps_previous(planted, tmp_path, monkeypatch):
+    data = planted.data[:400]
+    ck = tmp_path / "c.npz"
+    _small_trainer(n_epochs=1).fit(data, n_hidden=4, checkpoint=ck)
+    before = load_checkpoint(ck)
+
+    def broken_savez(fh, **arrays):
+        fh.write(b"PK\x03\x04 half a zip file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(training.np, "savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        _small_trainer(n_epochs=2).fit(data, n_hidden=4, resume=ck, checkpoint=ck)
+    monkeypatch.undo()
+    after = load_checkpoint(ck)
+    assert after["update"] == before["update"]
+    np.testing.assert_array_equal(after["W"], before["W"])
+    assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]
+
+
+_KILL_SCRIPT = textwrap.dedent("""
+    import os, signal, sys
+    import numpy as np
+    import pyrbm.training as training
+    from pyrbm.datasets import hierarchical
+    data = hierarchical(n_samples=2000, n_visible=20, depth=2, noise=0.05, seed=0).data[:1000]
+    writes = [0]
+    real_savez = np.savez
+    def savez(fh, **arrays):
+        writes[0] += 1
+        if writes[0] < 3:
+            return real_savez(fh, **arrays)
+        import io
+        buf = io.BytesIO()
+        real_savez(buf, **arrays)
+        raw = buf.getvalue()
+        fh.write(raw[: len(raw) // 2])
+        fh.flush()
+        os.fsync(fh.fileno())
+        os.kill(os.getpid(), signal.SIGKILL)   # killed in the middle of the third write
+    training.np.savez = savez
+    tr = training.Trainer(method="pcd", k=2, optimizer="adam", lr=0.01, batch_size=40, n_epochs=3,
+                          seed=3, record_every=7, record_params=True, monitor_size=300, progress=False)
+    tr.fit(data, n_hidden=6, checkpoint=sys.argv[1])
+""")
+
+
+def test_kill_during_checkpoint_write_leaves_previous_loadable(planted, tmp_path):
+    ck = tmp_path / "state.npz"
+    script = tmp_path / "run.py"
+    script.write_text(_KILL_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), str(ck)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    state = load_checkpoint(ck)         # the second checkpoint, intact
+    assert state["update"] == 14
+    # A stale temporary file is left by the killed process; it is never the checkpoint.
+    assert any(p.name.startswith(".state.npz.tmp-") for p in tmp_path.iterdir())
+    full = _small_trainer().fit(planted.data[:1000], n_hidden=6)
+    resumed = _small_trainer().fit(planted.data[:1000], n_hidden=6, resume=ck, checkpoint=ck)
+    _assert_same_run(full, resumed)
+    assert not any(p.name.startswith(".state.npz.tmp-") for p in tmp_path.iterdir())
+
+
+# --------------------------------------------------------------------------- replicas
+
+
+def test_train_replicas_and_combine(planted, tmp_path):
+    tr = Trainer(batch_size=50, n_epochs=2, lr=0.05, monitor_size=200, progress=False)
+    paths = train_replicas(planted.data[:500], n_hidden=[3, 5], seeds=[0, 1], trainer=tr,
+                           out_dir=tmp_path / "reps")
+    assert len(paths) == 4
+    assert sorted(p.name for p in (tmp_path / "reps").iterdir()) == sorted(
+        f"rbm_M{m}_seed{s}_{kind}.nc" for m in (3, 5) for s in (0, 1) for kind in ("history", "model"))
+    combo = combine_histories(paths)
+    assert dict(combo.sizes) == {"n_hidden": 2, "replica": 2, "epoch": 3, "mode": 5}
+    assert combo.n_hidden.values.tolist() == [3, 5]
+    np.testing.assert_array_equal(combo.seed.values, [[0, 1], [0, 1]])
+    np.testing.assert_allclose(combo.mp_edge, 0.01 * (np.sqrt(20) + np.sqrt([3, 5])))
+    sv = combo.singular_value
+    assert np.isnan(sv.sel(n_hidden=3).values[..., 3:]).all()
+    assert np.isfinite(sv.sel(n_hidden=5).values).all()
+    # Each replica is the run of its seed.
+    _, h = tr.replace(seed=1).fit(planted.data[:500], n_hidden=3)
+    np.testing.assert_array_equal(sv.sel(n_hidden=3, replica=1).values[:, :3], h.singular_value.values)
+    with xr.open_dataset(paths[0], group="hamiltonian") as g:
+        assert g.W.shape == (20, 3)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_data_is_refused_before_training(monkeypatch):
+    def no_training(*args, **kwargs):  # pragma: no cover - must not be reached
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(training, "_Run", no_training)
+    tr = Trainer(batch_size=2, n_epochs=1, progress=False)
+    good = np.zeros((4, 5), dtype=np.uint8)
+    cases = [
+        (np.full((4, 5), 0.3), r"data must be binary"),
+        (np.where(np.eye(4, 5) > 0, np.nan, 0.0), r"data holds .* non-finite"),
+        (np.zeros((0, 5)), r"data is empty"),
+        (np.arange(10) % 10 + 2, r"labels without images"),
+        ((good, np.arange(4)), r"tuple"),
+        (np.zeros((3, 4, 5)), r"data must be 2-D"),
+    ]
+    for bad, msg in cases:
+        with pytest.raises((ValueError, TypeError), match=msg):
+            tr.fit(bad, n_hidden=3)
+    with pytest.raises(ValueError, match="batch_size"):
+        Trainer(batch_size=10).fit(good, n_hidden=3)
+    with pytest.raises(ValueError, match="n_hidden"):
+        tr.fit(good, n_hidden=0)
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="method"):
+        Trainer(method="pt")
+    with pytest.raises(ValueError, match="optimizer"):
+        Trainer(optimizer="rmsprop")
+    with pytest.raises(ValueError, match="lr"):
+        Trainer(lr=-1.0)
+    with pytest.raises(ValueError, match="momentum"):
+        Trainer(momentum=1.0)
+    with pytest.raises(ValueError, match="n_chains"):
+        Trainer(method="cd", batch_size=10, n_chains=20)
+    with pytest.raises(ValueError, match="dtype"):
+        Trainer(dtype=np.int32)
+    with pytest.raises(TypeError, match="k"):
+        Trainer(k=1.5)
+
+
+def test_progress_bar_only_when_asked_or_interactive(planted, capfd):
+    data = planted.data[:200]
+    tr = Trainer(batch_size=50, n_epochs=2, monitor_size=50, seed=0)
+    tr.fit(data, n_hidden=3)                     # progress=None: stderr is not a terminal here
+    tr.replace(progress=False).fit(data, n_hidden=3)
+    assert capfd.readouterr().err == ""
+    tr.replace(progress=True).fit(data, n_hidden=3)
+    err = capfd.readouterr().err
+    assert "8/8" in err and "upd/s" in err and "sigma_1" in err and "epoch" in err
+
+
+def test_result_does_not_depend_on_the_number_of_threads(monkeypatch):
+    rng = np.random.default_rng(2)
+    data = (rng.random((600, 64)) < 0.15).astype(np.uint8)   # sparse: gathers
+    tr = Trainer(batch_size=300, n_chains=300, n_epochs=2, k=2, seed=4, monitor_size=100,
+                 record_params=True, progress=False)
+    assert 300 * 64 * 64 >= training._PARALLEL_WORK
+    threaded = tr.fit(data, n_hidden=64)
+    monkeypatch.setattr(training, "_PARALLEL_WORK", 1 << 62)   # everything on one thread
+    _assert_same_run(threaded, tr.fit(data, n_hidden=64))
+
+
+def test_simulation_script_writes_history_and_summary(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "simulations" / "train.py"
+    spec = importlib.util.spec_from_file_location("sim_train", path)
+    sim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sim)
+    monkeypatch.setenv("PYRBM_DATA", str(tmp_path / "no_mnist_here"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    sim.main(["--samples", "300", "--n-hidden", "8", "--epochs", "2", "--batch-size", "50",
+              "--out", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert "synthetic hierarchy" in captured.out and "MNIST not found" in captured.err
+    out = tmp_path / "train_synthetic_M8_seed0"
+    assert {p.name for p in out.iterdir()} == {"history.nc", "model.nc", "checkpoint.npz", "summary.txt"}
+    with xr.open_dataset(out / "history.nc") as h:
+        assert h.sizes["epoch"] == 3 and h.attrs["schema"] == training.HISTORY_SCHEMA
+    text = (out / "summary.txt").read_text()
+    assert "sigma_1..5" in text and ">MP" in text and ">4T" in text and len(text.splitlines()) == 9
