@@ -31,16 +31,27 @@ from pyrbm.datasets import hierarchical, mnist
 from pyrbm.training import Trainer, save_history
 
 
-def load_data(kind: str, n_samples: int, seed: int):
-    """Return (data, description). kind: auto | mnist | synthetic."""
+def load_data(kind: str, n_samples: int, seed: int, download: bool = True):
+    """Return (data, description). kind: auto | mnist | synthetic.
+
+    ``auto`` uses MNIST when the files are found (``$PYRBM_DATA``, the user cache) or can
+    be downloaded (md5-checked), and the embedded synthetic hierarchy otherwise.
+    """
     if kind in ("auto", "mnist"):
         try:
-            data = mnist("train")
-        except FileNotFoundError as err:
+            try:
+                data = mnist("train")
+            except FileNotFoundError:
+                if not download:
+                    raise
+                print("MNIST not found locally; trying to download it (md5-checked)", file=sys.stderr)
+                data = mnist("train", download=True)
+        except OSError as err:  # FileNotFoundError, or a failed download
             if kind == "mnist":
                 raise
-            print(f"MNIST not found ({str(err).splitlines()[0]}); "
-                  "training on the embedded synthetic hierarchy instead", file=sys.stderr)
+            reason = " ".join(str(err).split())[:160]
+            print(f"MNIST unavailable ({reason}); training on the embedded synthetic hierarchy instead",
+                  file=sys.stderr)
         else:
             if n_samples:
                 rows = np.random.default_rng(seed).permutation(len(data))[:n_samples]
@@ -76,6 +87,8 @@ def summary(history, description: str, elapsed: float) -> str:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", choices=("auto", "mnist", "synthetic"), default="auto")
+    p.add_argument("--download", action=argparse.BooleanOptionalAction, default=True,
+                   help="fetch MNIST from the canonical mirrors when it is not found locally")
     p.add_argument("--samples", type=int, default=20000, help="training images (0: all)")
     p.add_argument("--n-hidden", type=int, default=100)
     p.add_argument("--method", choices=("pcd", "cd"), default="pcd")
@@ -97,7 +110,7 @@ def main(argv=None):
         args.samples, args.n_hidden, args.batch_size, args.n_chains = 59500, 500, 500, 500
         args.k, args.optimizer, args.lr, args.epochs = 500, "adam", 1e-3, 100
 
-    data, description = load_data(args.data, args.samples, args.seed)
+    data, description = load_data(args.data, args.samples, args.seed, args.download)
     tag = "mnist" if description.startswith("MNIST") else "synthetic"
     print(f"training on {description}")
     trainer = Trainer(method=args.method, k=args.k, optimizer=args.optimizer, lr=args.lr,
