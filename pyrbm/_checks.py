@@ -46,10 +46,29 @@ def check_int(name: str, value, minimum: int | None = None) -> int:
 
 
 def check_seed(seed):
-    """Accept ``None`` or a non-negative integer seed."""
+    """Accept ``None`` or an integer seed in [0, 2**64)."""
     if seed is None:
         return None
-    return check_int("seed", seed, minimum=0)
+    seed = check_int("seed", seed, minimum=0)
+    if seed >= 2**64:
+        raise ValueError(f"seed: expected an integer in [0, 2**64), got {seed}")
+    return seed
+
+
+def fresh_seed() -> int:
+    """A seed from the operating system's entropy (record it so the run can be repeated)."""
+    return int(np.random.SeedSequence().entropy % (2**63))
+
+
+def check_float_dtype(dtype) -> np.dtype:
+    """Accept numpy.float32 or numpy.float64 (any spelling numpy understands)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"dtype: expected numpy.float32 or numpy.float64, got {dtype!r}")
+    return dt
 
 
 def check_finite_array(name: str, arr, shape=None, ndim=None, dtype=np.float64) -> np.ndarray:

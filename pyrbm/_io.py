@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -42,11 +43,36 @@ def temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
+_TMP_RE = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}$")
+
+
+def sweep_stale_temporaries(path: Path) -> None:
+    """Remove temporary files for ``path`` left by processes that no longer exist.
+
+    A process killed hard (SIGKILL, power loss) cannot clean up after itself; its
+    temporary file is removed by the next atomic write to the same path.
+    """
+    parent = path.parent if str(path.parent) else Path(".")
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(parent):
+            m = _TMP_RE.match(entry.name)
+            if not m or m.group("name") != path.name or int(m.group("pid")) == os.getpid():
+                continue
+            try:
+                os.kill(int(m.group("pid")), 0)
+            except ProcessLookupError:
+                with contextlib.suppress(OSError):
+                    os.remove(entry.path)
+            except OSError:
+                pass
+
+
 @contextlib.contextmanager
 def atomic_path(path, overwrite: bool = False):
     """Yield a temporary path; on success fsync it and rename it to ``path``.
 
-    On an exception the temporary file is removed and any existing ``path`` is untouched.
+    On an exception the temporary file is removed and any existing ``path`` is untouched;
+    temporaries of ``path`` left by killed processes are removed first.
 
     Examples
     --------
@@ -54,6 +80,7 @@ def atomic_path(path, overwrite: bool = False):
     ...     ds.to_netcdf(tmp)
     """
     path = check_writable(path, overwrite)
+    sweep_stale_temporaries(path)
     tmp = temporary_name(path)
     try:
         yield tmp

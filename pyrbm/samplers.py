@@ -36,7 +36,8 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
-from ._checks import as_configuration, check_finite_array, check_int, check_positive
+from ._checks import (as_configuration, check_finite_array, check_float_dtype, check_int, check_positive,
+                      check_seed, fresh_seed)
 from ._io import check_writable
 from ._kernels import gibbs as _gk
 from ._kernels import langevin as _lk
@@ -57,33 +58,6 @@ _CHUNK_BYTES = 8 * 2 ** 20  # records buffered before a streamed write
 # =============================================================================
 # checks
 # =============================================================================
-def _check_dtype(dtype) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"dtype: expected numpy.float32 or numpy.float64, got {dtype!r}")
-    return dt
-
-
-def _check_seed(seed):
-    """``None`` or an integer in [0, 2**64)."""
-    if seed is None:
-        return None
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed: expected a non-negative integer or None, got {type(seed).__name__} {seed!r}")
-    seed = int(seed)
-    if not 0 <= seed < 2 ** 64:
-        raise ValueError(f"seed: expected an integer in [0, 2**64), got {seed}")
-    return seed
-
-
-def _fresh_seed() -> int:
-    """A seed from the operating system's entropy (recorded, so runs can be repeated)."""
-    return int(np.random.SeedSequence().entropy % (2 ** 63))
-
-
 def _check_ham(ham) -> Hamiltonian:
     if not isinstance(ham, Hamiltonian):
         raise TypeError(f"ham: expected a pyrbm.Hamiltonian, got {type(ham).__name__}")
@@ -368,8 +342,8 @@ class GibbsSampler:
 
     def __init__(self, n_chains: int, seed: int | None = None, dtype=np.float32):
         self.n_chains = check_int("n_chains", n_chains, minimum=1)
-        self.seed = _check_seed(seed)
-        self.dtype = _check_dtype(dtype)
+        self.seed = check_seed(seed)
+        self.dtype = check_float_dtype(dtype)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(n_chains={self.n_chains}, seed={self.seed}, dtype={self.dtype.name})"
@@ -403,8 +377,8 @@ class GibbsSampler:
             At step 0.
         """
         ham = _check_ham(ham)
-        seed = _check_seed(seed)
-        seed = seed if seed is not None else (self.seed if self.seed is not None else _fresh_seed())
+        seed = check_seed(seed)
+        seed = seed if seed is not None else (self.seed if self.seed is not None else fresh_seed())
         rows = self._n_rows()
         if v0 is not None:
             v0 = as_configuration("v0", v0, ham.n_visible, ham.units, dtype=self.dtype)
@@ -783,9 +757,9 @@ class LangevinSampler:
         self.n_chains = check_int("n_chains", n_chains, minimum=1)
         self.dt = check_positive("dt", dt)
         self.T = None if T is None else check_positive("T", T)
-        self.seed = _check_seed(seed)
+        self.seed = check_seed(seed)
         self.quartic = _check_bool("quartic", quartic)
-        self.dtype = _check_dtype(dtype)
+        self.dtype = check_float_dtype(dtype)
         self.bound = check_positive("bound", bound)
 
     def __repr__(self) -> str:
@@ -816,8 +790,8 @@ class LangevinSampler:
         """
         ham = _check_ham(ham)
         self._check_dt(ham)
-        seed = _check_seed(seed)
-        seed = seed if seed is not None else (self.seed if self.seed is not None else _fresh_seed())
+        seed = check_seed(seed)
+        seed = seed if seed is not None else (self.seed if self.seed is not None else fresh_seed())
         md = ham.modes
         n, m = ham.n_visible, ham.n_hidden
         streams = _rng.make_streams(seed, self.n_chains)

@@ -59,7 +59,7 @@ import xarray as xr
 from scipy.special import expit
 
 from . import __version__
-from ._checks import check_int, check_positive, check_seed
+from ._checks import check_float_dtype, check_int, check_positive, check_seed, fresh_seed
 from ._io import atomic_path, check_writable
 from ._kernels import training as _kt
 from ._kernels.gibbs import sample_layer
@@ -68,6 +68,7 @@ from .datasets import validate_data
 from .freeenergy import exact_log_z
 from .hamiltonian import Hamiltonian, _fix_signs
 from .spectra import count_outliers
+from .trajectory import write_netcdf
 
 __all__ = ["Trainer", "train_replicas", "combine_histories", "load_checkpoint", "HISTORY_SCHEMA"]
 
@@ -174,11 +175,8 @@ class Trainer:
                                  f"{self.batch_size}); leave n_chains=None or use method='pcd'")
         self.n_chains = self.batch_size if n_chains is None or method == "cd" else n_chains
         seed = check_seed(seed)
-        self.seed = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else seed
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype: expected numpy.float32 or numpy.float64, got {dtype}")
-        self.dtype = dtype
+        self.seed = fresh_seed() if seed is None else seed
+        self.dtype = check_float_dtype(dtype)
         self.record_every = None if record_every is None else check_int("record_every", record_every, minimum=1)
         if not isinstance(record_params, (bool, np.bool_)):
             raise TypeError(f"record_params: expected True or False, got {record_params!r}")
@@ -570,13 +568,7 @@ class _Run:
 
 
 def _write_npz(path, arrays: dict):
-    """Write ``arrays`` to ``path`` (.npz) atomically.
-
-    Temporary files left beside ``path`` by killed processes are removed first.
-    """
-    from .trajectory import _sweep_stale_temporaries
-
-    _sweep_stale_temporaries(Path(path))
+    """Write ``arrays`` to ``path`` (.npz) atomically."""
     with atomic_path(path, overwrite=True) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -669,12 +661,7 @@ def _history_dataset(records, tr: Trainer, N, M, n_samples, upe, mp_edge) -> xr.
 
 def save_history(history: xr.Dataset, path, hamiltonian=None, overwrite: bool = False) -> Path:
     """Write a training history (and optionally the model, group ``hamiltonian``) atomically."""
-    path = check_writable(path, overwrite)
-    with atomic_path(path, overwrite) as tmp:
-        history.to_netcdf(tmp, mode="w", format="NETCDF4", engine="netcdf4")
-        if hamiltonian is not None:
-            hamiltonian.to_dataset().to_netcdf(tmp, mode="a", group="hamiltonian", engine="netcdf4")
-    return path
+    return write_netcdf(history, check_writable(path, overwrite), hamiltonian, overwrite)
 
 
 # ---------------------------------------------------------------------- replicas

@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import os
-import re
 import warnings
 from numbers import Integral, Real
 from pathlib import Path
@@ -309,33 +308,6 @@ def _encoding(ds: xr.Dataset, chunk_dim: str | None = None) -> dict:
     return enc
 
 
-_TMP_RE = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}$")
-
-
-def _sweep_stale_temporaries(path: Path) -> None:
-    """Remove temporary files for ``path`` left by processes that no longer exist.
-
-    A process killed hard (SIGKILL, power loss) cannot clean up after itself; its
-    temporary file is removed by the next write to the same path.
-    """
-    parent = path.parent if str(path.parent) else Path(".")
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(parent):
-            m = _TMP_RE.match(entry.name)
-            if not m or m.group("name") != path.name:
-                continue
-            pid = int(m.group("pid"))
-            if pid == os.getpid():
-                continue
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                with contextlib.suppress(OSError):
-                    os.remove(entry.path)
-            except (PermissionError, OSError):
-                pass
-
-
 # ----------------------------------------------------------------------------
 # save / load
 # ----------------------------------------------------------------------------
@@ -381,12 +353,20 @@ def save(ds: xr.Dataset, path, hamiltonian=None, overwrite: bool = False) -> Pat
     hamiltonian = _check_hamiltonian(hamiltonian)
     path = check_writable(path, overwrite)
     ds = _prepare(ds, hamiltonian)
-    _sweep_stale_temporaries(path)
+    return write_netcdf(ds, path, hamiltonian, overwrite, encoding=_encoding(ds))
+
+
+def write_netcdf(ds: xr.Dataset, path, hamiltonian=None, overwrite: bool = False, encoding=None) -> Path:
+    """Write ``ds`` (and ``hamiltonian`` in the group ``hamiltonian``) to netCDF4, atomically.
+
+    The low-level writer behind :func:`save` and the training history files; it does not
+    validate against the trajectory schema.
+    """
     with atomic_path(path, overwrite) as tmp:
-        ds.to_netcdf(tmp, mode="w", format="NETCDF4", engine="netcdf4", encoding=_encoding(ds))
+        ds.to_netcdf(tmp, mode="w", format="NETCDF4", engine="netcdf4", encoding=encoding)
         if hamiltonian is not None:
             hamiltonian.to_dataset().to_netcdf(tmp, mode="a", group=HAMILTONIAN_GROUP, engine="netcdf4")
-    return path
+    return Path(path)
 
 
 def _check_existing(path) -> Path:
@@ -577,7 +557,6 @@ class TrajectoryWriter:
         ds.attrs = {**chunk.attrs, **self._attrs}
         ds = _prepare(ds, self._hamiltonian)
         encoding = _encoding(ds, chunk_dim="step")
-        _sweep_stale_temporaries(self.path)
         self._ctx = atomic_path(self.path, self._overwrite)
         self._tmp = self._ctx.__enter__()
         try:

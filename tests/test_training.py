@@ -400,7 +400,7 @@ def test_bad_settings_are_refused():
         Trainer(momentum=1.0)
     with pytest.raises(ValueError, match="n_chains"):
         Trainer(method="cd", batch_size=10, n_chains=20)
-    with pytest.raises(ValueError, match="dtype"):
+    with pytest.raises(TypeError, match="dtype"):
         Trainer(dtype=np.int32)
     with pytest.raises(TypeError, match="k"):
         Trainer(k=1.5)
