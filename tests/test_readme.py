@@ -29,3 +29,18 @@ def test_main_job_script_exists():
     main = quickstart_commands()[0]
     scripts = re.findall(r"(simulations/\S+\.py)", main)
     assert scripts and all((ROOT / s).is_file() for s in scripts)
+
+
+def test_tour_runs(tmp_path, monkeypatch):
+    """Every line of the README's tour runs as written (with plotting switched off)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    text = (ROOT / "README.md").read_text()
+    code = re.search(r"## A short tour.*?```python\n(.*?)```", text, flags=re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "README.md tour", "exec"), namespace)
+    assert (tmp_path / "run.nc").is_file()
+    assert namespace["history"].sizes["mode"] == 64
+    assert namespace["lds"].sizes["mode"] == 10
