@@ -1,12 +1,15 @@
-"""pyrbm: Restricted Boltzmann Machines as Hamiltonians of coupled modes in reciprocal space."""
+"""pyrbm: Restricted Boltzmann Machines as Hamiltonians of coupled modes in reciprocal space.
+
+Data flows one way: ``datasets → Trainer → Hamiltonian → Sampler.run → xr.Dataset → analysis``.
+"""
 
 __version__ = "0.1.0"
 
-from . import accessor, datasets, stats  # noqa: F401  (accessor registers ds.rbm)
-from .bosons import Bosons  # noqa: F401
-from .freeenergy import MeanFieldResult, exact_log_z, gaussian_log_z, log_likelihood, mean_field, tap  # noqa: F401
-from .hamiltonian import Hamiltonian, ModeBasis  # noqa: F401
-from .observables import (  # noqa: F401
+from . import accessor, datasets, stats  # accessor registers the ``ds.rbm`` namespace
+from .bosons import Bosons
+from .freeenergy import MeanFieldResult, exact_log_z, gaussian_log_z, log_likelihood, mean_field, tap
+from .hamiltonian import Hamiltonian, ModeBasis
+from .observables import (
     Energy,
     FreeEnergy,
     Magnetization,
@@ -16,7 +19,19 @@ from .observables import (  # noqa: F401
     as_observable,
     default_observables,
 )
-from .samplers import GibbsSampler, LangevinSampler, ReplicaExchangeSampler, SamplerState  # noqa: F401
-from .spectra import count_outliers, fit_sigma_w, mp_cdf, mp_edges, mp_pdf  # noqa: F401
-from .training import Trainer, combine_histories, train_replicas  # noqa: F401
-from .trajectory import TrajectoryWriter, load, load_hamiltonian, save, validate  # noqa: F401
+from .samplers import GibbsSampler, LangevinSampler, ReplicaExchangeSampler, SamplerState
+from .spectra import count_outliers, fit_sigma_w, mp_cdf, mp_edges, mp_pdf
+from .training import Trainer, combine_histories, train_replicas
+from .trajectory import TrajectoryWriter, load, load_hamiltonian, save, validate
+
+__all__ = [
+    "__version__", "accessor", "datasets", "stats",
+    "Hamiltonian", "ModeBasis", "Bosons",
+    "exact_log_z", "log_likelihood", "gaussian_log_z", "mean_field", "tap", "MeanFieldResult",
+    "mp_edges", "mp_pdf", "mp_cdf", "fit_sigma_w", "count_outliers",
+    "GibbsSampler", "ReplicaExchangeSampler", "LangevinSampler", "SamplerState",
+    "Observable", "Energy", "FreeEnergy", "Magnetization", "ModeProjection", "OrderParameter",
+    "as_observable", "default_observables",
+    "save", "load", "load_hamiltonian", "validate", "TrajectoryWriter",
+    "Trainer", "train_replicas", "combine_histories",
+]
