@@ -362,6 +362,20 @@ def test_train_replicas_and_combine(planted, tmp_path):
         assert g.W.shape == (20, 3)
 
 
+def test_train_replicas_on_a_dask_cluster_equals_serial(planted, tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    tr = Trainer(batch_size=50, n_epochs=1, lr=0.05, monitor_size=200, progress=False)
+    data = planted.data[:300]
+    serial = train_replicas(data, n_hidden=[4], seeds=[0, 1], trainer=tr, out_dir=tmp_path / "serial")
+    with distributed.Client(processes=False, n_workers=2, threads_per_worker=1,
+                            dashboard_address=None) as client:
+        remote = train_replicas(data, n_hidden=[4], seeds=[0, 1], trainer=tr, out_dir=tmp_path / "dask",
+                                executor=client)
+    a, b = combine_histories(serial), combine_histories(remote)
+    np.testing.assert_array_equal(a.singular_value.values, b.singular_value.values)
+    np.testing.assert_array_equal(a.reconstruction_error.values, b.reconstruction_error.values)
+
+
 # --------------------------------------------------------------------------- bad input
 
 
