@@ -7,10 +7,27 @@ half-written file under the final name.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
+import threading
 import uuid
 from pathlib import Path
+
+
+#: The HDF5/netCDF-C libraries are not thread-safe: pyrbm serialises its own file access.
+NETCDF_LOCK = threading.RLock()
+
+
+def netcdf_serialised(func):
+    """Run ``func`` holding :data:`NETCDF_LOCK` (threads of one process, e.g. dask workers)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with NETCDF_LOCK:
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 def check_writable(path, overwrite: bool = False) -> Path:

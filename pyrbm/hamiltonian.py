@@ -31,7 +31,7 @@ from ._checks import (
     check_seed,
     check_units,
 )
-from ._io import atomic_path
+from ._io import atomic_path, netcdf_serialised
 
 SCHEMA = "pyrbm.hamiltonian/1"
 _LOGIT_CLIP = 1e-6
@@ -311,6 +311,7 @@ class Hamiltonian:
         return cls(ds["W"].transpose("visible", "hidden").values, ds["a"].values, ds["b"].values,
                    beta=float(ds.attrs.get("beta", 1.0)), units=str(ds.attrs.get("units", "binary")))
 
+    @netcdf_serialised
     def save(self, path, overwrite: bool = False) -> Path:
         """Write a netCDF4 file atomically (bit-exact float64 round trip)."""
         with atomic_path(path, overwrite) as tmp:
@@ -318,6 +319,7 @@ class Hamiltonian:
         return Path(path)
 
     @classmethod
+    @netcdf_serialised
     def load(cls, path, group: str | None = None) -> "Hamiltonian":
         """Read a Hamiltonian written by :meth:`save` (or stored in ``group`` of a trajectory)."""
         with xr.open_dataset(path, engine="netcdf4", group=group) as ds:

@@ -361,9 +361,9 @@ class _Run:
         if state is None:
             ham0 = Hamiltonian.from_data(data, n_hidden, sigma_w=tr.sigma_w,
                                          seed=_subseed(tr.seed, _TAG_INIT))
-            self.W = np.ascontiguousarray(ham0.W, dtype=dt)
-            self.a = np.ascontiguousarray(ham0.a, dtype=dt)
-            self.b = np.ascontiguousarray(ham0.b, dtype=dt)
+            self.W = np.array(ham0.W, dtype=dt)  # a writable copy (the Hamiltonian is read-only)
+            self.a = np.array(ham0.a, dtype=dt)
+            self.b = np.array(ham0.b, dtype=dt)
             self.mom = {k: np.zeros_like(v) for k, v in
                         (("mW1", self.W), ("mW2", self.W), ("ma1", self.a), ("ma2", self.a),
                          ("mb1", self.b), ("mb2", self.b))}

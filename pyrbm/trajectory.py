@@ -44,7 +44,7 @@ import xarray as xr
 
 from . import __version__
 from ._checks import check_units
-from ._io import atomic_path, check_writable
+from ._io import atomic_path, check_writable, netcdf_serialised
 
 __all__ = [
     "SCHEMA",
@@ -356,6 +356,7 @@ def save(ds: xr.Dataset, path, hamiltonian=None, overwrite: bool = False) -> Pat
     return write_netcdf(ds, path, hamiltonian, overwrite, encoding=_encoding(ds))
 
 
+@netcdf_serialised
 def write_netcdf(ds: xr.Dataset, path, hamiltonian=None, overwrite: bool = False, encoding=None) -> Path:
     """Write ``ds`` (and ``hamiltonian`` in the group ``hamiltonian``) to netCDF4, atomically.
 
@@ -378,6 +379,7 @@ def _check_existing(path) -> Path:
     return path
 
 
+@netcdf_serialised
 def load(path, lazy: bool = False) -> xr.Dataset:
     """Read a trajectory written by :func:`save` or :class:`TrajectoryWriter`.
 
@@ -411,6 +413,7 @@ def load(path, lazy: bool = False) -> xr.Dataset:
     return ds
 
 
+@netcdf_serialised
 def load_hamiltonian(path):
     """Read the Hamiltonian stored in a trajectory file's ``hamiltonian`` group.
 
@@ -552,6 +555,7 @@ class TrajectoryWriter:
         else:
             self._append_more(chunk)
 
+    @netcdf_serialised
     def _append_first(self, chunk: xr.Dataset) -> None:
         ds = chunk.copy(deep=False)
         ds.attrs = {**chunk.attrs, **self._attrs}
@@ -577,6 +581,7 @@ class TrajectoryWriter:
         self._units = ds.attrs.get("units")
         self._n_steps = ds.sizes["step"]
 
+    @netcdf_serialised
     def _append_more(self, chunk: xr.Dataset) -> None:
         problems = []
         names = set(chunk.variables)
@@ -629,6 +634,7 @@ class TrajectoryWriter:
         self._n_steps = n0 + k
 
     # -- finishing --------------------------------------------------------------
+    @netcdf_serialised
     def close(self) -> Path:
         """Finish the file: write the Hamiltonian group and rename into place.
 

@@ -60,6 +60,17 @@ def test_exact_log_likelihood_rises(planted, planted_run):
     assert np.mean(ll[-10:]) > np.mean(ll[:10]) + 3.0
 
 
+def test_float64_training_learns_like_float32(planted, planted_run):
+    tr = Trainer(method="pcd", k=5, lr=0.05, batch_size=50, n_epochs=10, seed=1, record_every=10,
+                 monitor_size=2000, progress=False, dtype=np.float64)
+    ham, hist = tr.fit(planted.data, n_hidden=8)
+    assert ham.W.dtype == np.float64 and hist.attrs["trainer_dtype"] == "float64"
+    ll32, ll64 = planted_run[1].log_likelihood.values, hist.log_likelihood.values
+    assert ll64[-1] == pytest.approx(_brute_log_likelihood(ham.W, ham.a, ham.b, planted.data.astype(float)),
+                                     abs=1e-9)
+    assert ll64[-1] > ll64[0] + 4.0 and abs(np.mean(ll64[-10:]) - np.mean(ll32[-10:])) < 0.5
+
+
 def test_planted_features_leave_the_bulk_in_planted_order(planted, planted_run):
     _, hist = planted_run
     edge = hist.attrs["mp_edge"]

@@ -15,8 +15,9 @@ with :math:`\\lambda = 1` for binary units and :math:`\\lambda = 2` for spin uni
 from chain ``c``'s counter-based stream (see :mod:`pyrbm._kernels.rng`).  The test
 :math:`u < \\sigma(t)` is evaluated as :math:`u + u e^{-t} < 1` (one fused multiply-add).
 
-The exponential is a Cody-Waite range reduction plus a Taylor polynomial (error below
-one float32 ulp for float32, about one float64 ulp for float64) written with plain
+The exponential (:func:`pyrbm._kernels.ieee.exp32` and ``exp64``) is a Cody-Waite range
+reduction plus a Taylor polynomial (error below one float32 ulp for float32, about one
+float64 ulp for float64) written with plain
 IEEE arithmetic and explicit fused multiply-adds (``llvm.fma``, exactly rounded), so the
 loop vectorises without ``fastmath`` and gives bit-identical results in vector and scalar
 code paths (hence for every thread count, every buffer alignment and every split of a
@@ -29,122 +30,27 @@ This module imports only numpy, numba and math.
 
 import numba
 import numpy as np
-from numba import prange, types
-from numba.extending import intrinsic
+from numba import prange
 
-from .rng import STREAM_WIDTH, mix64, u32_to_unit32, u64_to_unit64
+from .ieee import exp, exp64, fma, like, sigmoid
+from .rng import STREAM_WIDTH, mix64, row_start, u32_to_unit32, u64_to_unit64, uniform, unit32_pair
 
-__all__ = ["sample_layer", "prob_layer", "joint_energy", "swap_replicas", "exp32", "exp64"]
-
-_S23 = np.uint64(23)
-_S32 = np.uint64(32)
-
-
-# ---------------------------------------------------------------------------
-# bit casts (needed to build 2**n without a libm call)
-# ---------------------------------------------------------------------------
-@intrinsic
-def _i32_as_f32(typingctx, x):
-    if x != types.int32:
-        return None
-    sig = types.float32(types.int32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float32))
-
-    return sig, codegen
-
-
-@intrinsic
-def _i64_as_f64(typingctx, x):
-    if x != types.int64:
-        return None
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return sig, codegen
-
-
-@intrinsic
-def fma(typingctx, a, b, c):
-    """Fused multiply-add ``a * b + c`` with one rounding (``llvm.fma``).
-
-    Always fused, in scalar and vector code alike (a libm call where the CPU has no
-    FMA unit), so results do not depend on which code path runs.
-    """
-    if not (isinstance(a, types.Float) and a == b == c):
-        return None
-    sig = a(a, a, a)
-
-    def codegen(context, builder, signature, args):
-        return builder.fma(*args)
-
-    return sig, codegen
-
-
-# ---------------------------------------------------------------------------
-# exponentials with plain IEEE arithmetic (vectorisable, reproducible)
-# ---------------------------------------------------------------------------
-_F32_LOG2E = np.float32(1.4426950408889634)
-_F32_LN2_HI = np.float32(0.693359375)
-_F32_LN2_LO = np.float32(-2.12194440e-4)
-_F32_CLAMP = np.float32(87.0)
-_F32_HALF = np.float32(0.5)
-_F32_ONE = np.float32(1.0)
-_F32_C2 = np.float32(1.0 / 2.0)
-_F32_C3 = np.float32(1.0 / 6.0)
-_F32_C4 = np.float32(1.0 / 24.0)
-_F32_C5 = np.float32(1.0 / 120.0)
-_F32_C6 = np.float32(1.0 / 720.0)
-_F32_C7 = np.float32(1.0 / 5040.0)
-
-
-@numba.njit(inline="always", cache=True)
-def exp32(x):
-    """exp of a float32 ``x`` clamped to [-87, 87] (relative error < 1.2e-7)."""
-    x = min(max(x, -_F32_CLAMP), _F32_CLAMP)
-    nf = np.floor(fma(x, _F32_LOG2E, _F32_HALF))
-    r = fma(nf, -_F32_LN2_LO, fma(nf, -_F32_LN2_HI, x))
-    p = fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, _F32_C7, _F32_C6), _F32_C5), _F32_C4),
-                                      _F32_C3), _F32_C2), _F32_ONE), _F32_ONE)
-    ni = np.int32(nf)
-    return p * _i32_as_f32(np.int32((ni + np.int32(127)) << np.int32(23)))
-
-
-_F64_LOG2E = 1.4426950408889634
-_F64_LN2_HI = 6.93147180369123816490e-01
-_F64_LN2_LO = 1.90821492927058770002e-10
-_F64_CLAMP = 708.0
-
-
-@numba.njit(inline="always", cache=True)
-def exp64(x):
-    """exp of a float64 ``x`` clamped to [-708, 708] (relative error ~ 2e-16)."""
-    x = min(max(x, -_F64_CLAMP), _F64_CLAMP)
-    nf = np.floor(fma(x, _F64_LOG2E, 0.5))
-    r = fma(nf, -_F64_LN2_LO, fma(nf, -_F64_LN2_HI, x))
-    p = 2.08767569878681e-09
-    p = fma(r, p, 2.505210838544172e-08)
-    p = fma(r, p, 2.755731922398589e-07)
-    p = fma(r, p, 2.7557319223985893e-06)
-    p = fma(r, p, 2.48015873015873e-05)
-    p = fma(r, p, 1.984126984126984e-04)
-    p = fma(r, p, 0.001388888888888889)
-    p = fma(r, p, 0.008333333333333333)
-    p = fma(r, p, 0.041666666666666664)
-    p = fma(r, p, 0.16666666666666666)
-    p = fma(r, p, 0.5)
-    p = fma(r, p, 1.0)
-    p = fma(r, p, 1.0)
-    ni = np.int64(nf)
-    return p * _i64_as_f64((ni + np.int64(1023)) << np.int64(52))
+__all__ = ["sample_layer", "prob_layer", "joint_energy", "swap_replicas"]
 
 
 # ---------------------------------------------------------------------------
 # kernels
 # ---------------------------------------------------------------------------
+@numba.njit(inline="always", cache=True)
+def _draw(u, t, low):
+    """``1`` if :math:`u < \\sigma(-t)`, else ``low``.
+
+    Tested as :math:`u + u e^{t} < 1` (one fused multiply-add), in the precision of ``u``.
+    """
+    one = like(1.0, u)
+    return one if fma(u, exp(t), u) < one else low
+
+
 @numba.njit(parallel=True, cache=True)
 def _sample_f32(field, bias, scale, spin, streams, out):
     n_chains, n = field.shape
@@ -153,25 +59,16 @@ def _sample_f32(field, bias, scale, spin, streams, out):
     low = np.float32(-1.0) if spin else np.float32(0.0)
     lam = np.float32(2.0) if spin else np.float32(1.0)
     for c in prange(n_chains):
-        key = streams[c, 0]
-        gamma = streams[c, 1]
-        n0 = streams[c, 2]
+        word, gamma, n0 = row_start(streams, c)  # counter word n0 + j: mix64(word + j gamma)
         nsc = -(np.float32(scale[c]) * lam)
-        word = key + n0 * gamma  # counter word n0 + j is key + (n0 + j) gamma
         for j in range(m):
-            r = mix64(word)
+            u1, u2 = unit32_pair(mix64(word))
             word += gamma
-            u1 = u32_to_unit32(r)
-            u2 = u32_to_unit32(r >> _S32)
-            e1 = exp32(nsc * (field[c, j] + bias[j]))
-            e2 = exp32(nsc * (field[c, j + m] + bias[j + m]))
-            out[c, j] = _F32_ONE if fma(u1, e1, u1) < _F32_ONE else low
-            out[c, j + m] = _F32_ONE if fma(u2, e2, u2) < _F32_ONE else low
+            out[c, j] = _draw(u1, nsc * (field[c, j] + bias[j]), low)
+            out[c, j + m] = _draw(u2, nsc * (field[c, j + m] + bias[j + m]), low)
         if odd:
-            r = mix64(word)
-            u1 = u32_to_unit32(r)
-            e1 = exp32(nsc * (field[c, n - 1] + bias[n - 1]))
-            out[c, n - 1] = _F32_ONE if fma(u1, e1, u1) < _F32_ONE else low
+            u1 = u32_to_unit32(mix64(word))
+            out[c, n - 1] = _draw(u1, nsc * (field[c, n - 1] + bias[n - 1]), low)
         streams[c, 2] = n0 + np.uint64(m + odd)
 
 
@@ -181,41 +78,25 @@ def _sample_f64(field, bias, scale, spin, streams, out):
     low = -1.0 if spin else 0.0
     lam = 2.0 if spin else 1.0
     for c in prange(n_chains):
-        key = streams[c, 0]
-        gamma = streams[c, 1]
-        n0 = streams[c, 2]
+        word, gamma, n0 = row_start(streams, c)
         nsc = -(scale[c] * lam)
-        word = key + n0 * gamma
         for j in range(n):
             u = u64_to_unit64(mix64(word))
             word += gamma
-            e = exp64(nsc * (field[c, j] + bias[j]))
-            out[c, j] = 1.0 if fma(u, e, u) < 1.0 else low
+            out[c, j] = _draw(u, nsc * (field[c, j] + bias[j]), low)
         streams[c, 2] = n0 + np.uint64(n)
 
 
 @numba.njit(parallel=True, cache=True)
-def _prob_f32(field, bias, scale, spin, out):
+def _prob(field, bias, scale, spin, out):
     n_chains, n = field.shape
-    lam = np.float32(2.0) if spin else np.float32(1.0)
+    lam = like(2.0 if spin else 1.0, field)
     for c in prange(n_chains):
-        sc = np.float32(scale[c]) * lam
+        sc = like(scale[c], field) * lam
         frow = field[c]
         orow = out[c]
         for j in range(n):
-            orow[j] = _F32_ONE / (_F32_ONE + exp32(-(sc * (frow[j] + bias[j]))))
-
-
-@numba.njit(parallel=True, cache=True)
-def _prob_f64(field, bias, scale, spin, out):
-    n_chains, n = field.shape
-    lam = 2.0 if spin else 1.0
-    for c in prange(n_chains):
-        sc = scale[c] * lam
-        frow = field[c]
-        orow = out[c]
-        for j in range(n):
-            orow[j] = 1.0 / (1.0 + exp64(-(sc * (frow[j] + bias[j]))))
+            orow[j] = sigmoid(sc * (frow[j] + bias[j]))
 
 
 # ---------------------------------------------------------------------------
@@ -301,10 +182,7 @@ def prob_layer(field, bias, beta, spin, out):
     :math:`p(s=1)` (binary) or :math:`p(s=+1)` (spin, :math:`\\lambda = 2`).
     """
     bias, scale = _prepare(field, bias, beta, out)
-    if field.dtype == np.float32:
-        _prob_f32(field, bias, scale, bool(spin), out)
-    else:
-        _prob_f64(field, bias, scale, bool(spin), out)
+    _prob(field, bias, scale, bool(spin), out)
     return out
 
 
@@ -337,6 +215,15 @@ def joint_energy(v, h, field_v, a, b, out):
         out[r] = e
 
 
+@numba.njit(inline="always", cache=True)
+def _swap_rows(x, i, j):
+    """Exchange rows ``i`` and ``j`` of the 2-D array ``x`` in place."""
+    for k in range(x.shape[1]):
+        t = x[i, k]
+        x[i, k] = x[j, k]
+        x[j, k] = t
+
+
 @numba.njit(parallel=True, cache=True)
 def swap_replicas(v, h, energy, betas, n_chains, parity, streams, accepted):
     """One pass of replica-exchange moves between neighbouring inverse temperatures.
@@ -352,24 +239,15 @@ def swap_replicas(v, h, energy, betas, n_chains, parity, streams, accepted):
     whether or not it is needed).  ``accepted[c, r]`` counts accepted exchanges.
     """
     n_rep = betas.shape[0]
-    n = v.shape[1]
-    m = h.shape[1]
     for c in prange(n_chains):
         for r in range(parity, n_rep - 1, 2):
             i = r * n_chains + c
             j = i + n_chains
-            u = u64_to_unit64(mix64(streams[i, 0] + streams[i, 2] * streams[i, 1]))
-            streams[i, 2] += np.uint64(1)
+            u = uniform(streams, i)
             log_alpha = (betas[r] - betas[r + 1]) * (energy[i] - energy[j])
             if log_alpha >= 0.0 or u < exp64(log_alpha):
-                for k in range(n):
-                    t = v[i, k]
-                    v[i, k] = v[j, k]
-                    v[j, k] = t
-                for k in range(m):
-                    t = h[i, k]
-                    h[i, k] = h[j, k]
-                    h[j, k] = t
+                _swap_rows(v, i, j)
+                _swap_rows(h, i, j)
                 e = energy[i]
                 energy[i] = energy[j]
                 energy[j] = e

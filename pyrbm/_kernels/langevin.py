@@ -38,52 +38,26 @@ import math
 
 import numba
 import numpy as np
-from numba import prange, types
-from numba.extending import intrinsic
+from numba import prange
 
-from .rng import mix64, u64_to_unit64
+from .ieee import LN2_HI, LN2_LO, bitcast
+from .rng import mix64, row_start, u64_to_unit64
 
 __all__ = ["em_steps", "fill_normals", "log64", "sincos_2pi", "box_muller", "words_per_step"]
-
-
-@intrinsic
-def _f64_as_i64(typingctx, x):
-    if x != types.float64:
-        return None
-    sig = types.int64(types.float64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int64))
-
-    return sig, codegen
-
-
-@intrinsic
-def _i64_as_f64(typingctx, x):
-    if x != types.int64:
-        return None
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return sig, codegen
 
 
 _MANT = np.int64(0x000FFFFFFFFFFFFF)
 _ONE_BITS = np.int64(0x3FF0000000000000)
 _SQRT2 = math.sqrt(2.0)
-_LN2_HI = 6.93147180369123816490e-01
-_LN2_LO = 1.90821492927058770002e-10
 _HALF_PI = 0.5 * math.pi
 
 
 @numba.njit(inline="always", cache=True)
 def log64(u):
     """Natural logarithm of a positive normal float64 (relative error ~ 2e-16)."""
-    bits = _f64_as_i64(u)
+    bits = bitcast(u)
     e = (bits >> np.int64(52)) - np.int64(1023)
-    m = _i64_as_f64((bits & _MANT) | _ONE_BITS)
+    m = bitcast((bits & _MANT) | _ONE_BITS)
     big = m > _SQRT2
     m = m * 0.5 if big else m
     ef = np.float64(e + 1) if big else np.float64(e)
@@ -91,7 +65,7 @@ def log64(u):
     s = f * f
     p = 1.0 + s * (1.0 / 3 + s * (1.0 / 5 + s * (1.0 / 7 + s * (1.0 / 9 + s * (
         1.0 / 11 + s * (1.0 / 13 + s * (1.0 / 15 + s * (1.0 / 17 + s * (1.0 / 19)))))))))
-    return ef * _LN2_HI + (2.0 * f * p + ef * _LN2_LO)
+    return ef * LN2_HI + (2.0 * f * p + ef * LN2_LO)
 
 
 @numba.njit(inline="always", cache=True)
@@ -226,10 +200,7 @@ def fill_normals(streams, out):
     n_rows, width = out.shape
     n_pairs = width // 2
     for c in prange(n_rows):
-        key = streams[c, 0]
-        gamma = streams[c, 1]
-        n0 = streams[c, 2]
-        base = key + n0 * gamma
+        base, gamma, n0 = row_start(streams, c)
         row = out[c]
         for j in range(n_pairs):
             z1, z2 = box_muller(mix64(base + np.uint64(j) * gamma),

@@ -49,11 +49,13 @@ __all__ = [
     "splitmix64",
     "word",
     "next_u64",
+    "row_start",
     "uniform",
     "uniform32",
     "normal",
     "u64_to_unit64",
     "u32_to_unit32",
+    "unit32_pair",
     "STREAM_WIDTH",
 ]
 
@@ -179,6 +181,12 @@ def u32_to_unit32(k32):
 
 
 @numba.njit(inline="always", cache=True)
+def unit32_pair(r):
+    """Two float32 uniforms from one uint64 ``r``: from its low and its high 32 bits."""
+    return u32_to_unit32(r), u32_to_unit32(r >> _S32)
+
+
+@numba.njit(inline="always", cache=True)
 def u64_to_unit64(r):
     """float64 uniform in (0, 1) from the top 52 bits of a uint64 ``r``."""
     k = np.int64(r >> _S12)
@@ -191,6 +199,17 @@ def next_u64(state, c):
     n = state[c, 2]
     state[c, 2] = n + _ONE
     return mix64(state[c, 0] + n * state[c, 1])
+
+
+@numba.njit(inline="always", cache=True)
+def row_start(state, c):
+    """``(start, gamma, n)``: chain ``c``'s counter ``n`` and ``start = key + n gamma``.
+
+    Word ``n + j`` of the stream is ``mix64(start + j * gamma)``; the state is not advanced.
+    """
+    gamma = state[c, 1]
+    n = state[c, 2]
+    return state[c, 0] + n * gamma, gamma, n
 
 
 @numba.njit(inline="always", cache=True)

@@ -25,34 +25,16 @@ This module imports only numpy, numba and math.
 
 import numba
 import numpy as np
-from numba import prange, types
-from numba.extending import overload
+from numba import prange
 
-from .gibbs import exp32, exp64
-from .rng import mix64, u32_to_unit32, u64_to_unit64
+from .ieee import sigmoid
+from .rng import mix64, row_start, u32_to_unit32, u64_to_unit64, unit32_pair
 
 __all__ = ["binary_prob_scaled", "prob_scaled", "bernoulli", "update_dense", "hyper",
            "OPT_SGD", "OPT_ADAM"]
 
 OPT_SGD = 0
 OPT_ADAM = 1
-_S32 = np.uint64(32)
-
-
-def _sigmoid(x):  # pragma: no cover - replaced by the overload below inside numba
-    raise NotImplementedError
-
-
-@overload(_sigmoid, inline="always")
-def _sigmoid_ov(x):
-    if x == types.float32:
-        def impl(x):
-            return np.float32(1.0) / (np.float32(1.0) + exp32(-x))
-        return impl
-
-    def impl(x):
-        return 1.0 / (1.0 + exp64(-x))
-    return impl
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -63,16 +45,13 @@ def _bernoulli_f32(p, streams, out):
     one = np.float32(1.0)
     zero = np.float32(0.0)
     for c in range(C):
-        key = streams[c, 0]
-        gamma = streams[c, 1]
-        n0 = streams[c, 2]
-        base = key + n0 * gamma
+        base, gamma, n0 = row_start(streams, c)
         pr = p[c]
         o = out[c]
         for j in range(m):
-            r = mix64(base + np.uint64(j) * gamma)
-            o[j] = one if u32_to_unit32(r) < pr[j] else zero
-            o[j + m] = one if u32_to_unit32(r >> _S32) < pr[j + m] else zero
+            u1, u2 = unit32_pair(mix64(base + np.uint64(j) * gamma))
+            o[j] = one if u1 < pr[j] else zero
+            o[j + m] = one if u2 < pr[j + m] else zero
         if odd:
             r = mix64(base + np.uint64(m) * gamma)
             o[n - 1] = one if u32_to_unit32(r) < pr[n - 1] else zero
@@ -83,10 +62,7 @@ def _bernoulli_f32(p, streams, out):
 def _bernoulli_f64(p, streams, out):
     C, n = p.shape
     for c in range(C):
-        key = streams[c, 0]
-        gamma = streams[c, 1]
-        n0 = streams[c, 2]
-        base = key + n0 * gamma
+        base, gamma, n0 = row_start(streams, c)
         pr = p[c]
         o = out[c]
         for j in range(n):
@@ -135,6 +111,17 @@ def _step(x, g, m1, m2, opt, hp):
             x[j] += lr * (m1[j] * c1) / (np.sqrt(m2[j] * c2) + eps)
 
 
+@numba.njit(inline="always", error_model="numpy")
+def _column_sums(X, like):
+    """Column sums of ``X`` (R, M), rows added in order, as an array of ``like``'s dtype."""
+    out = np.zeros(X.shape[1], dtype=like.dtype)
+    for r in range(X.shape[0]):
+        xr = X[r]
+        for j in range(out.shape[0]):
+            out[j] += xr[j]
+    return out
+
+
 def hyper(dtype, n_pos, n_neg, lr, momentum, weight_decay, beta1=0.9, beta2=0.999, eps=1e-8,
           t=1):
     """Constants of one update as an array of the parameters' dtype (see :func:`update_dense`).
@@ -168,7 +155,7 @@ def prob_scaled(field, bias, p, ps, s):
         pr = p[r]
         qr = ps[r]
         for j in range(M):
-            x = _sigmoid(f[j] + bias[j])
+            x = sigmoid(f[j] + bias[j])
             pr[j] = x
             qr[j] = x * s
 
@@ -201,12 +188,31 @@ def update_dense(W, a, b, G, V2, P2s, n_pos, mW1, mW2, ma1, ma2, mb1, mb2, opt, 
         for i in range(N):
             ga[i] += s * vr[i]
     _step(a, ga, ma1, ma2, opt, hp)
-    gb = np.zeros(M, dtype=W.dtype)
-    for r in range(R):
-        pr = P2s[r]
+    _step(b, _column_sums(P2s, W), mb1, mb2, opt, hp)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _add_rows(acc, X, idx, k0, k1):
+    """``acc += X[idx[k0]] + ... + X[idx[k1 - 1]]``, four rows at a time, in order.
+
+    Each group of four is summed as ``(x0 + x1) + (x2 + x3)`` before it is added to
+    ``acc``; the last ``(k1 - k0) % 4`` rows are added one by one.
+    """
+    M = acc.shape[0]
+    k = k0
+    while k + 4 <= k1:
+        x0 = X[idx[k]]
+        x1 = X[idx[k + 1]]
+        x2 = X[idx[k + 2]]
+        x3 = X[idx[k + 3]]
         for j in range(M):
-            gb[j] += pr[j]
-    _step(b, gb, mb1, mb2, opt, hp)
+            acc[j] += (x0[j] + x1[j]) + (x2[j] + x3[j])
+        k += 4
+    while k < k1:
+        x0 = X[idx[k]]
+        for j in range(M):
+            acc[j] += x0[j]
+        k += 1
 
 
 @numba.njit(inline="always", error_model="numpy")
@@ -220,22 +226,9 @@ def _gather_row(v, W, bias, o, q, s, act):
         n_act += v[i] != 0
     for j in range(M):
         o[j] = bias[j]
-    k = 0
-    while k + 4 <= n_act:
-        w0 = W[act[k]]
-        w1 = W[act[k + 1]]
-        w2 = W[act[k + 2]]
-        w3 = W[act[k + 3]]
-        for j in range(M):
-            o[j] += (w0[j] + w1[j]) + (w2[j] + w3[j])
-        k += 4
-    while k < n_act:
-        w0 = W[act[k]]
-        for j in range(M):
-            o[j] += w0[j]
-        k += 1
+    _add_rows(o, W, act, 0, n_act)
     for j in range(M):
-        x = _sigmoid(o[j])
+        x = sigmoid(o[j])
         o[j] = x
         q[j] = x * s
 
@@ -323,29 +316,11 @@ def update_sparse(W, a, b, V2, P2s, n_pos, mW1, mW2, ma1, ma2, mb1, mb2, opt, hp
             w = W[i]
             for j in range(M):
                 g[j] = -wd * w[j]
-            k = k0
-            while k + 4 <= k1:
-                p0 = P2s[blk[k]]
-                p1 = P2s[blk[k + 1]]
-                p2 = P2s[blk[k + 2]]
-                p3 = P2s[blk[k + 3]]
-                for j in range(M):
-                    g[j] += (p0[j] + p1[j]) + (p2[j] + p3[j])
-                k += 4
-            while k < k1:
-                p0 = P2s[blk[k]]
-                for j in range(M):
-                    g[j] += p0[j]
-                k += 1
+            _add_rows(g, P2s, blk, k0, k1)
             _step(w, g, mW1[i], mW2[i], opt, hp)
             n_p = 0
             for k in range(k0, k1):
                 n_p += blk[k] < n_pos
             ga[i] = n_p * inv_b - (k1 - k0 - n_p) * inv_c
     _step(a, ga, ma1, ma2, opt, hp)
-    gb = np.zeros(M, dtype=W.dtype)
-    for r in range(R):
-        pr = P2s[r]
-        for j in range(M):
-            gb[j] += pr[j]
-    _step(b, gb, mb1, mb2, opt, hp)
+    _step(b, _column_sums(P2s, W), mb1, mb2, opt, hp)
