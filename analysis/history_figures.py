@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import xarray as xr  # noqa: E402
+from figure_io import save_figure  # noqa: E402
 
 
 def figure_history(history: xr.Dataset, out: Path, n_modes: int = 12) -> Path:
@@ -36,7 +37,7 @@ def figure_history(history: xr.Dataset, out: Path, n_modes: int = 12) -> Path:
     ax2.legend(fontsize=8)
     fig.tight_layout()
     path = out / "training_singular_values.png"
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 

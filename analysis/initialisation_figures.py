@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 
 import pyrbm  # noqa: E402
 from pyrbm.spectra import mp_edges, mp_pdf  # noqa: E402
+from figure_io import save_figure  # noqa: E402
 
 
 def figure_mp(out: Path, n_init: int, n_visible=784, n_hidden=500, sigma_w=0.01):
@@ -33,7 +34,7 @@ def figure_mp(out: Path, n_init: int, n_visible=784, n_hidden=500, sigma_w=0.01)
     ax.set(xlabel="singular value σ", ylabel="density", title="Singular values at initialisation")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "mp_initialisation.png", dpi=110)
+    save_figure(fig, out / "mp_initialisation.png")
     plt.close(fig)
 
 
@@ -51,7 +52,7 @@ def figure_uniform_histograms(out: Path, n_visible=784, n_hidden=500, n_samples=
         ax.set_title(f"mode {k + 1}: kurtosis {md.kurtosis_x[k]:.3f}", fontsize=9)
     fig.suptitle("x_k = U_kᵀv under the uniform measure vs N(μ_k, 1/4)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(out / "uniform_measure_x.png", dpi=110)
+    save_figure(fig, out / "uniform_measure_x.png")
     plt.close(fig)
 
 
@@ -72,7 +73,7 @@ def figure_kurtosis(out: Path, n_hidden=500, sizes=(500, 700, 784, 1200, 2000), 
     ax.set(xlabel="1/N", ylabel="kurtosis", title=f"Kurtosis vs 1/N (M = {n_hidden})")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "kurtosis_vs_inverse_n.png", dpi=110)
+    save_figure(fig, out / "kurtosis_vs_inverse_n.png")
     plt.close(fig)
     return intercept, slope
 

@@ -79,16 +79,16 @@ def exact_log_z(ham) -> float:
     Raises
     ------
     ValueError
-        If ``min(N, M) > 25``: use :func:`gaussian_log_z`, :func:`tap` or annealed
-        importance sampling instead.
+        If ``min(N, M) > 25``: use :func:`gaussian_log_z` or :func:`tap` instead
+        (approximations; pyrbm has no annealed importance sampling yet).
     """
     ham = _check_ham(ham)
     n, m = ham.n_visible, ham.n_hidden
     if min(n, m) > EXACT_MAX_UNITS:
         raise ValueError(
             f"ham: exact_log_z enumerates the smaller layer, 2^min(N, M) configurations, and is limited to "
-            f"min(N, M) ≤ {EXACT_MAX_UNITS}; this model has N={n}, M={m}. Use gaussian_log_z, tap or "
-            "annealed importance sampling for larger models")
+            f"min(N, M) ≤ {EXACT_MAX_UNITS}; this model has N={n}, M={m}. Use the approximations "
+            "gaussian_log_z (stable models) or tap for larger models")
     beta, spin = ham.beta, ham.spin
     if n <= m:
         n_enum, bias_enum, bias_sum, W = n, ham.a, ham.b, ham.W
@@ -199,7 +199,7 @@ def gaussian_log_z(ham, basis: str = "xy") -> float:
         raise ValueError(
             f"ham: the Gaussian free energy diverges for modes with beta*sigma_k*s2 >= 1, i.e. sigma_k >= "
             f"threshold {thr:.6g} (= {'T' if ham.spin else '4T'}); unstable modes: {shown}{more}. "
-            "Use exact_log_z (small models), tap or annealed importance sampling instead")
+            "Use exact_log_z (small models) or the mean-field approximation tap instead")
     at, bt = md.a_tilde, md.b_tilde
     mux, muy = md.mu_x, md.mu_y
     free_x = beta * at[K:] * mux[K:] + 0.5 * s2 * beta**2 * at[K:] ** 2

@@ -64,6 +64,14 @@ def _fix_signs(m: np.ndarray) -> np.ndarray:
     return sign
 
 
+def _last_axis(name: str, arr, n: int) -> np.ndarray:
+    """``arr`` as finite float64 with last axis of length ``n`` (any real values allowed)."""
+    out = check_finite_array(name, arr)
+    if out.ndim == 0 or out.shape[-1] != n:
+        raise ValueError(f"{name}: expected an array of shape (..., {n}), got {out.shape}")
+    return out
+
+
 def _readonly(arr: np.ndarray) -> np.ndarray:
     arr = np.array(arr, dtype=np.float64, copy=True)
     arr.flags.writeable = False
@@ -346,7 +354,9 @@ class ModeBasis:
     kurtosis_x, kurtosis_y : ndarray (N,), (M,)
         Uniform-measure kurtosis ``3 − 2 Σ_i U_ik⁴`` (same for binary and spin units).
     quartic_g : ndarray (K,)
-        Finite-N quartic confinement ``g_k = (g_x + g_y)/4``, ``g_x = (4/3) Σ_i U_ik⁴``.
+        Finite-N quartic confinement ``g_k = (g_x + g_y)/4`` along u, from the fourth
+        cumulant of the uniform measure, ``g_x = −κ₄(x_k)/(24 s⁸) = Σ_i U_ik⁴/(12 s⁴)``:
+        ``(4/3) Σ_i U_ik⁴`` in binary units, ``Σ_i U_ik⁴/12`` in spin units.
 
     Notes
     -----
@@ -371,7 +381,7 @@ class ModeBasis:
         u4, v4 = np.sum(U**4, axis=0), np.sum(V**4, axis=0)
         self.kurtosis_x = _readonly(3.0 - 2.0 * u4)
         self.kurtosis_y = _readonly(3.0 - 2.0 * v4)
-        self.quartic_g = _readonly((4.0 / 3.0) * (u4[:K] + v4[:K]) / 4.0)
+        self.quartic_g = _readonly((u4[:K] + v4[:K]) / (48.0 * ham.s2**2))
 
     n_modes = property(lambda self: self.s.size, doc="K = min(N, M), the number of paired modes.")
     n_free_visible = property(lambda self: self.U.shape[0] - self.s.size, doc="N − K free x-modes.")
@@ -379,11 +389,11 @@ class ModeBasis:
 
     def x(self, v) -> np.ndarray:
         """Visible reciprocal coordinates ``x = Uᵀv``: (..., N) → (..., N)."""
-        return np.asarray(v, dtype=np.float64) @ self.U
+        return _last_axis("v", v, self.U.shape[0]) @ self.U
 
     def y(self, h) -> np.ndarray:
         """Hidden reciprocal coordinates ``y = Vᵀh``: (..., M) → (..., M)."""
-        return np.asarray(h, dtype=np.float64) @ self.V
+        return _last_axis("h", h, self.V.shape[0]) @ self.V
 
     def saddle(self):
         r"""Saddle of every paired mode: ``x*_k = −b̃_k/σ_k``, ``y*_k = −ã_k/σ_k``, ``ε_k = ã_k b̃_k/σ_k``.

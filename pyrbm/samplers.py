@@ -559,6 +559,7 @@ class GibbsSampler:
         try:
             self._advance_arrays(work, v, h, streams, burn_in, step)
             step += burn_in
+            self._extra_record(work)  # per-record counters (swap acceptance) start after burn-in
             for _ in range(n_steps // thin):
                 self._advance_arrays(work, v, h, streams, thin, step)
                 step += thin
@@ -874,8 +875,8 @@ class LangevinSampler:
             ``u``, ``w`` (step, chain, mode): normal-mode coordinates about the saddle
             (``ham.modes.uw``; about the uniform-measure mean for modes with
             σ_k = 0, which have no saddle); ``divergence_step`` (step, chain, mode)
-            int64, the step at which the mode diverged or -1; ``diverged``
-            (chain, mode) bool at the end of the run.  Coordinates ``time`` (step) =
+            int64, the step at which the mode diverged or -1 (the same in memory and on
+            disk; ``state.diverged`` is the flag at the end of the run).  Coordinates ``time`` (step) =
             step * dt, ``singular_value`` (mode), ``stable`` (mode) (βσ_k s² < 1).
         state : SamplerState
         """
@@ -956,8 +957,6 @@ class LangevinSampler:
         except BaseException as exc:
             rec.abort(exc)
             raise
-        ds["diverged"] = (("chain", "mode"), div[:, idx] >= 0,
-                          {"long_name": "the mode diverged during the run (frozen since divergence_step)"})
         new_state = _make_state(x, y, streams, step, state.seed, self._kind, divergence_step=div)
         return ds, new_state
 

@@ -155,6 +155,7 @@ class Trainer:
                  progress: bool | None = None, weight_decay: float = 0.0, sigma_w: float = 0.01,
                  monitor_size: int = 1000, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8):
+        given = {k: v for k, v in locals().items() if k != "self"}
         if method not in ("pcd", "cd"):
             raise ValueError(f"method: expected 'pcd' or 'cd', got {method!r}")
         if optimizer not in ("sgd", "adam"):
@@ -176,6 +177,7 @@ class Trainer:
         self.n_chains = self.batch_size if n_chains is None or method == "cd" else n_chains
         seed = check_seed(seed)
         self.seed = fresh_seed() if seed is None else seed
+        self._given = {**given, "seed": self.seed}  # the arguments, for replace()
         self.dtype = check_float_dtype(dtype)
         self.record_every = None if record_every is None else check_int("record_every", record_every, minimum=1)
         if not isinstance(record_params, (bool, np.bool_)):
@@ -208,14 +210,8 @@ class Trainer:
         return out
 
     def replace(self, **changes) -> "Trainer":
-        """A copy with some settings changed (e.g. ``seed``)."""
-        kw = {k: getattr(self, k) for k in (
-            "method", "k", "optimizer", "lr", "momentum", "batch_size", "n_epochs", "seed",
-            "dtype", "record_every", "record_params", "progress", "weight_decay", "sigma_w",
-            "monitor_size", "beta1", "beta2", "eps")}
-        kw["n_chains"] = None if self.method == "cd" else self.n_chains
-        kw.update(changes)
-        return Trainer(**kw)
+        """A copy with some settings changed (e.g. ``seed``); defaults follow the new settings."""
+        return Trainer(**{**self._given, **changes})
 
     def __repr__(self) -> str:
         s = self.settings()

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pyrbm._io import atomic_path
 from pyrbm.datasets import hierarchical, mnist
 from pyrbm.training import Trainer, save_history
 
@@ -128,7 +129,8 @@ def main(argv=None):
     save_history(history, out / "history.nc", hamiltonian=ham, overwrite=True)
     ham.save(out / "model.nc", overwrite=True)
     text = summary(history, description, elapsed)
-    (out / "summary.txt").write_text(text)
+    with atomic_path(out / "summary.txt", overwrite=True) as tmp:
+        Path(tmp).write_text(text)
     print(text, end="")
     print(f"wrote {out}/history.nc, model.nc, checkpoint.npz, summary.txt")
 

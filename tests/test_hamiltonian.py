@@ -152,6 +152,26 @@ def test_uniform_measure_moments_match_monte_carlo(units):
     assert np.all(np.abs(np.mean(z**3, axis=0)) < 6 * np.sqrt(15.0 / S))
 
 
+@pytest.mark.parametrize("units", UNITS)
+def test_kurtosis_and_quartic_coefficient_match_exact_enumeration(units):
+    """Fourth cumulant of x_k over all 2^N configurations (N = 10) against the closed forms."""
+    ham = Hamiltonian.random(10, 10, sigma_w=1.0, seed=11, units=units)
+    md = ham.modes
+    x = md.x(all_states(10, units))                      # uniform measure: every state once
+    z = x - x.mean(axis=0)
+    m2, m4 = np.mean(z**2, axis=0), np.mean(z**4, axis=0)
+    assert np.allclose(x.mean(axis=0), md.mu_x, atol=1e-12) and np.allclose(m2, md.s2, rtol=1e-12)
+    assert np.allclose(m4 / m2**2, md.kurtosis_x, rtol=1e-12)
+    # quartic confinement of -ln(density): g_x = -kappa_4 / (24 s^8), likewise for y; g = (g_x + g_y)/4
+    g_x = -(m4 - 3 * m2**2) / (24 * md.s2**4)
+    y = md.y(all_states(10, units))
+    zy = y - y.mean(axis=0)
+    g_y = -(np.mean(zy**4, axis=0) - 3 * md.s2**2) / (24 * md.s2**4)
+    assert np.allclose(md.quartic_g, (g_x + g_y) / 4, rtol=1e-10)
+    if units == "binary":  # PHYSICS §4: g_x = (4/3) sum_i U_ik^4
+        assert np.allclose(g_x, 4 / 3 * np.sum(md.U**4, axis=0), rtol=1e-10)
+
+
 def test_localised_vector_kurtosis_and_gaussian_limit():
     # a coupling matrix whose first left singular vector sits on one unit: kurtosis 3 - 2 = 1
     W = np.zeros((6, 3))
@@ -270,5 +290,7 @@ def test_bad_configurations_are_refused():
     spin = random_ham(4, 3, "spin")
     with pytest.raises(ValueError, match="spin units take the values -1 and 1"):
         spin.free_energy(np.zeros(4))
+    with pytest.raises(ValueError, match=r"v: expected an array of shape \(\.\.\., 4\)"):
+        ham.modes.x(np.ones(3))
     with pytest.raises(ValueError, match="T: expected a finite number > 0"):
         ham.stable_modes(T=0.0)

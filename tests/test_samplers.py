@@ -416,3 +416,17 @@ def test_replica_exchange_is_exact_at_every_rung(units):
         p, _ = exact_joint(np.array(ham.W), ham.a, ham.b, beta, ham.spin)
         counts = joint_counts(ds.v.values[0].astype(float), ds.h.values[0].astype(float), ham.spin, p.size)
         assert chisquare_merged(counts, p) > 1e-3, beta
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gibbs_result_does_not_depend_on_blas_threads(dtype):
+    """Same seed, same chains whether the matrix products run on 1 or 2 BLAS threads."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    ham = Hamiltonian.random(320, 300, sigma_w=0.05, seed=3)
+    runs = []
+    for n_threads in (1, 2):
+        with threadpoolctl.threadpool_limits(limits=n_threads, user_api="blas"):
+            sampler = GibbsSampler(n_chains=256, seed=7, dtype=dtype)
+            state = sampler.advance(ham, sampler.init_state(ham), 20)
+        runs.append(state)
+    assert np.array_equal(runs[0].v, runs[1].v) and np.array_equal(runs[0].h, runs[1].h)
