@@ -35,6 +35,22 @@ def check_positive(name: str, value, allow_zero: bool = False) -> float:
     return value
 
 
+def check_bool(name: str, value) -> bool:
+    """Return ``value`` after checking it is True or False."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_hamiltonian(ham, name: str = "ham"):
+    """Return ``ham`` after checking it is a :class:`pyrbm.Hamiltonian`."""
+    from .hamiltonian import Hamiltonian  # imported here: hamiltonian.py imports this module
+
+    if not isinstance(ham, Hamiltonian):
+        raise TypeError(f"{name}: expected a pyrbm.Hamiltonian, got {type(ham).__name__}")
+    return ham
+
+
 def check_int(name: str, value, minimum: int | None = None) -> int:
     """Return ``value`` as an int after checking it is an integer ≥ ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

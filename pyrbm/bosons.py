@@ -46,7 +46,7 @@ import numpy as np
 import scipy.sparse
 import scipy.sparse.linalg
 
-from ._checks import check_int
+from ._checks import check_hamiltonian, check_int
 
 __all__ = ["Bosons"]
 
@@ -97,10 +97,7 @@ class Bosons:
     """
 
     def __init__(self, ham):
-        from .hamiltonian import Hamiltonian
-
-        if not isinstance(ham, Hamiltonian):
-            raise TypeError(f"ham: expected a pyrbm.Hamiltonian, got {type(ham).__name__}")
+        check_hamiltonian(ham)
         modes = ham.modes
         s2 = float(ham.s2)
         beta = float(ham.beta)

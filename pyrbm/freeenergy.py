@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from ._checks import as_configuration, check_finite_array, check_int, check_positive
+from ._checks import as_configuration, check_finite_array, check_hamiltonian, check_int, check_positive
+from .hamiltonian import log2cosh, softplus
 
 __all__ = ["EXACT_MAX_UNITS", "MeanFieldResult", "exact_log_z", "log_likelihood", "gaussian_log_z",
            "mean_field", "tap"]
@@ -31,26 +32,6 @@ __all__ = ["EXACT_MAX_UNITS", "MeanFieldResult", "exact_log_z", "log_likelihood"
 #: Largest layer that :func:`exact_log_z` enumerates (2^25 ≈ 3.4e7 configurations).
 EXACT_MAX_UNITS = 25
 _BLOCK = 1 << 14  # configurations per vectorised block
-
-
-def _check_ham(ham):
-    # Imported here: hamiltonian.py imports this package lazily and vice versa.
-    from .hamiltonian import Hamiltonian
-
-    if not isinstance(ham, Hamiltonian):
-        raise TypeError(f"ham: expected a pyrbm.Hamiltonian, got {type(ham).__name__}")
-    return ham
-
-
-def _softplus(z):
-    """Overflow-free ``ln(1 + e^z)``."""
-    return np.logaddexp(0.0, z)
-
-
-def _log2cosh(z):
-    """Overflow-free ``ln(2 cosh z)``."""
-    az = np.abs(z)
-    return az + np.log1p(np.exp(-2.0 * az))
 
 
 # ---------------------------------------------------------------------------- exact
@@ -82,7 +63,7 @@ def exact_log_z(ham) -> float:
         If ``min(N, M) > 25``: use :func:`gaussian_log_z` or :func:`tap` instead
         (approximations; pyrbm has no annealed importance sampling yet).
     """
-    ham = _check_ham(ham)
+    ham = check_hamiltonian(ham)
     n, m = ham.n_visible, ham.n_hidden
     if min(n, m) > EXACT_MAX_UNITS:
         raise ValueError(
@@ -94,7 +75,7 @@ def exact_log_z(ham) -> float:
         n_enum, bias_enum, bias_sum, W = n, ham.a, ham.b, ham.W
     else:
         n_enum, bias_enum, bias_sum, W = m, ham.b, ham.a, ham.W.T
-    reduce_other = _log2cosh if spin else _softplus
+    reduce_other = log2cosh if spin else softplus
     shifts = np.arange(n_enum, dtype=np.int64)
     total = 1 << n_enum
     run_max, run_sum = -np.inf, 0.0
@@ -127,7 +108,7 @@ def log_likelihood(ham, data, log_z: float | None = None) -> float:
     -------
     float
     """
-    ham = _check_ham(ham)
+    ham = check_hamiltonian(ham)
     data = as_configuration("data", data, ham.n_visible, ham.units)
     if data.ndim != 2 or data.shape[0] == 0:
         raise ValueError(f"data: expected a non-empty 2-d array (n_samples, {ham.n_visible}), got shape {data.shape}")
@@ -183,7 +164,7 @@ def gaussian_log_z(ham, basis: str = "xy") -> float:
         If any paired mode has ``βσ_k s² ≥ 1`` (σ_k ≥ 4T binary, σ_k ≥ T spin): the
         Gaussian integral diverges. The message lists the offending modes.
     """
-    ham = _check_ham(ham)
+    ham = check_hamiltonian(ham)
     if basis not in ("xy", "uw"):
         raise ValueError(f"basis: expected 'xy' or 'uw', got {basis!r}")
     md = ham.modes
@@ -267,7 +248,7 @@ def _entropy(m, spin):
 
 
 def _iterate(ham, order2, damping, tol, max_iter, init, method):
-    ham = _check_ham(ham)
+    ham = check_hamiltonian(ham)
     damping = check_positive("damping", damping, allow_zero=True)
     if damping >= 1.0:
         raise ValueError(f"damping: expected a number in [0, 1) (fraction of the old iterate kept), got {damping}")

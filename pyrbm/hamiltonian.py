@@ -37,12 +37,12 @@ SCHEMA = "pyrbm.hamiltonian/1"
 _LOGIT_CLIP = 1e-6
 
 
-def _softplus(z):
+def softplus(z):
     """Overflow-free ``ln(1 + e^z)``."""
     return np.logaddexp(0.0, z)
 
 
-def _log2cosh(z):
+def log2cosh(z):
     """Overflow-free ``ln(2 cosh z)``."""
     az = np.abs(z)
     return az + np.log1p(np.exp(-2.0 * az))
@@ -262,7 +262,7 @@ class Hamiltonian:
         """
         v = self._v(v)
         z = self._beta * (self._b + v @ self._W)
-        g = _log2cosh(z) if self.spin else _softplus(z)
+        g = log2cosh(z) if self.spin else softplus(z)
         return -(v @ self._a) - g.sum(axis=-1) / self._beta
 
     def p_h_given_v(self, v) -> np.ndarray:

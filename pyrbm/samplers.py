@@ -36,8 +36,8 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
-from ._checks import (as_configuration, check_finite_array, check_float_dtype, check_int, check_positive,
-                      check_seed, fresh_seed)
+from ._checks import (as_configuration, check_bool, check_finite_array, check_float_dtype, check_hamiltonian,
+                      check_int, check_positive, check_seed, fresh_seed)
 from ._io import check_writable
 from ._kernels import gibbs as _gk
 from ._kernels import langevin as _lk
@@ -58,18 +58,6 @@ _CHUNK_BYTES = 8 * 2 ** 20  # records buffered before a streamed write
 # =============================================================================
 # checks
 # =============================================================================
-def _check_ham(ham) -> Hamiltonian:
-    if not isinstance(ham, Hamiltonian):
-        raise TypeError(f"ham: expected a pyrbm.Hamiltonian, got {type(ham).__name__}")
-    return ham
-
-
-def _check_bool(name, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
-    return bool(value)
-
-
 def _readonly(arr: np.ndarray) -> np.ndarray:
     arr.flags.writeable = False
     return arr
@@ -260,7 +248,7 @@ def _check_run_args(n_steps, thin, burn_in, out, overwrite):
     burn_in = check_int("burn_in", burn_in, minimum=0)
     if n_steps < thin:
         raise ValueError(f"n_steps: expected at least thin = {thin} steps so that one record is made, got {n_steps}")
-    overwrite = _check_bool("overwrite", overwrite)
+    overwrite = check_bool("overwrite", overwrite)
     path = None if out is None else check_writable(out, overwrite)
     return n_steps, thin, burn_in, path, overwrite
 
@@ -376,7 +364,7 @@ class GibbsSampler:
         SamplerState
             At step 0.
         """
-        ham = _check_ham(ham)
+        ham = check_hamiltonian(ham)
         seed = check_seed(seed)
         seed = seed if seed is not None else (self.seed if self.seed is not None else fresh_seed())
         rows = self._n_rows()
@@ -430,7 +418,7 @@ class GibbsSampler:
         SamplerState
             A new state (``state`` itself is unchanged), ``step`` increased by ``n_steps``.
         """
-        ham = _check_ham(ham)
+        ham = check_hamiltonian(ham)
         n_steps = check_int("n_steps", n_steps, minimum=0)
         self._check_state(ham, state)
         work = self._work(ham)
@@ -500,9 +488,9 @@ class GibbsSampler:
         """
         from .observables import as_observable, default_observables
 
-        ham = _check_ham(ham)
+        ham = check_hamiltonian(ham)
         n_steps, thin, burn_in, path, overwrite = _check_run_args(n_steps, thin, burn_in, out, overwrite)
-        keep_configs = _check_bool("keep_configs", keep_configs)
+        keep_configs = check_bool("keep_configs", keep_configs)
         if observables is None:
             obs = list(default_observables())
         else:
@@ -655,7 +643,7 @@ class ReplicaExchangeSampler(GibbsSampler):
             raise ValueError("state: its beta ladder differs from this sampler's; start with init_state(ham)")
 
     def init_state(self, ham, seed=None, v0=None) -> SamplerState:
-        self._target(_check_ham(ham))
+        self._target(check_hamiltonian(ham))
         return super().init_state(ham, seed=seed, v0=v0)
 
     def _work(self, ham):
@@ -759,7 +747,7 @@ class LangevinSampler:
         self.dt = check_positive("dt", dt)
         self.T = None if T is None else check_positive("T", T)
         self.seed = check_seed(seed)
-        self.quartic = _check_bool("quartic", quartic)
+        self.quartic = check_bool("quartic", quartic)
         self.dtype = check_float_dtype(dtype)
         self.bound = check_positive("bound", bound)
 
@@ -789,7 +777,7 @@ class LangevinSampler:
         y0 : array_like (M,) or (n_chains, M), optional
             Starting hidden coordinates.
         """
-        ham = _check_ham(ham)
+        ham = check_hamiltonian(ham)
         self._check_dt(ham)
         seed = check_seed(seed)
         seed = seed if seed is not None else (self.seed if self.seed is not None else fresh_seed())
@@ -841,7 +829,7 @@ class LangevinSampler:
 
     def advance(self, ham: Hamiltonian, state: SamplerState, n_steps: int) -> SamplerState:
         """``n_steps`` Euler-Maruyama steps from ``state``, nothing recorded (returns a new state)."""
-        ham = _check_ham(ham)
+        ham = check_hamiltonian(ham)
         self._check_dt(ham)
         n_steps = check_int("n_steps", n_steps, minimum=0)
         self._check_state(ham, state)
@@ -880,7 +868,7 @@ class LangevinSampler:
             step * dt, ``singular_value`` (mode), ``stable`` (mode) (βσ_k s² < 1).
         state : SamplerState
         """
-        ham = _check_ham(ham)
+        ham = check_hamiltonian(ham)
         self._check_dt(ham)
         n_steps, thin, burn_in, path, overwrite = _check_run_args(n_steps, thin, burn_in, out, overwrite)
         md = ham.modes

@@ -66,7 +66,7 @@ from ._kernels.gibbs import sample_layer
 from ._kernels.rng import make_streams
 from .datasets import validate_data
 from .freeenergy import exact_log_z
-from .hamiltonian import Hamiltonian, _fix_signs
+from .hamiltonian import Hamiltonian
 from .spectra import count_outliers
 from .trajectory import write_netcdf
 
@@ -91,10 +91,6 @@ _DYNAMIC = ("method", "k", "optimizer", "lr", "momentum", "batch_size", "n_chain
 def _subseed(seed: int, *tags: int) -> int:
     """A 63-bit integer seed derived from ``(seed, *tags)``."""
     return int(np.random.SeedSequence([seed, *tags]).generate_state(1, np.uint64)[0] >> np.uint64(1))
-
-
-def _softplus(z):
-    return np.logaddexp(0.0, z)
 
 
 class Trainer:
@@ -493,39 +489,30 @@ class _Run:
     # -------------------------------------------------------------- records
     def record(self):
         tr = self.tr
-        W = self.W.astype(np.float64)
-        a = self.a.astype(np.float64)
-        b = self.b.astype(np.float64)
-        U, s, Vt = np.linalg.svd(W, full_matrices=False)
-        sign = _fix_signs(U)
-        U = U * sign
-        V = Vt.T * sign
-        a_t = U.T @ a
-        b_t = V.T @ b
-        with np.errstate(divide="ignore", invalid="ignore"):
-            eps = np.where(s > 0, a_t * b_t / s, np.nan)
+        ham = self.hamiltonian()
+        md = ham.modes
+        K, s = self.K, md.s
+        U = md.U[:, :K]
+        _, _, eps = md.saddle()
+        eps = np.where(np.isfinite(eps), eps, np.nan)
         overlap = (np.abs(np.sum(U * self.prev_U, axis=0)) if self.prev_U is not None
-                   else np.full(self.K, np.nan))
+                   else np.full(K, np.nan))
         self.prev_U = U
         mon = self.monitor
-        field = mon @ W + b
-        recon = expit(expit(field) @ W.T + a)
+        recon = expit(expit(mon @ ham.W + ham.b) @ ham.W.T + ham.a)
         rec_err = float(np.mean((mon - recon) ** 2))
-        free = -(mon @ a) - _softplus(field).sum(axis=1)
+        free = ham.free_energy(mon)
+        flipped = mon.copy()
         rows = np.arange(mon.shape[0])
-        d = 1.0 - 2.0 * mon[rows, self.flip]  # change of the flipped unit
-        field_f = field + d[:, None] * W[self.flip]
-        free_f = -(mon @ a) - d * a[self.flip] - _softplus(field_f).sum(axis=1)
-        pll = float(self.N * np.mean(-np.logaddexp(0.0, -(free_f - free))))
-        ll = np.nan
-        if self.K <= EXACT_LL_MAX:
-            ll = float(np.mean(-free) - exact_log_z(Hamiltonian(W, a, b)))
+        flipped[rows, self.flip] = 1.0 - flipped[rows, self.flip]
+        pll = float(self.N * np.mean(-np.logaddexp(0.0, -(ham.free_energy(flipped) - free))))
+        ll = float(np.mean(-free) - exact_log_z(ham)) if K <= EXACT_LL_MAX else np.nan
         rec = {
             "update": self.update,
             "epoch": self.update / self.updates_per_epoch,
             "singular_value": s,
-            "a_tilde": a_t,
-            "b_tilde": b_t,
+            "a_tilde": md.a_tilde[:K],
+            "b_tilde": md.b_tilde[:K],
             "saddle_energy": eps,
             "saddle_energy_total": float(np.nansum(eps)),
             "n_above_mp": count_outliers(s, self.N, self.M, tr.sigma_w),
@@ -536,7 +523,7 @@ class _Run:
             "log_likelihood": ll,
         }
         if tr.record_params:
-            rec.update(W=W, a=a, b=b)
+            rec.update(W=ham.W, a=ham.a, b=ham.b)
         self.records.append(rec)
 
     def hamiltonian(self) -> Hamiltonian:

@@ -43,7 +43,7 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
-from ._checks import check_units
+from ._checks import check_bool, check_hamiltonian, check_units
 from ._io import atomic_path, check_writable, netcdf_serialised
 
 __all__ = [
@@ -223,21 +223,7 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
 # helpers shared by save() and TrajectoryWriter
 # ----------------------------------------------------------------------------
 def _check_hamiltonian(hamiltonian):
-    if hamiltonian is None:
-        return None
-    from .hamiltonian import Hamiltonian
-
-    if not isinstance(hamiltonian, Hamiltonian):
-        raise TypeError(
-            f"hamiltonian: expected a pyrbm.Hamiltonian or None, got {type(hamiltonian).__name__}"
-        )
-    return hamiltonian
-
-
-def _check_overwrite(overwrite) -> bool:
-    if not isinstance(overwrite, (bool, np.bool_)):
-        raise TypeError(f"overwrite: expected True or False, got {_describe(overwrite)}")
-    return bool(overwrite)
+    return None if hamiltonian is None else check_hamiltonian(hamiltonian, "hamiltonian")
 
 
 def _now() -> str:
@@ -349,7 +335,7 @@ def save(ds: xr.Dataset, path, hamiltonian=None, overwrite: bool = False) -> Pat
     """
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"ds: expected an xarray.Dataset, got {type(ds).__name__}")
-    overwrite = _check_overwrite(overwrite)
+    overwrite = check_bool("overwrite", overwrite)
     hamiltonian = _check_hamiltonian(hamiltonian)
     path = check_writable(path, overwrite)
     ds = _prepare(ds, hamiltonian)
@@ -482,7 +468,7 @@ class TrajectoryWriter:
     """
 
     def __init__(self, path, overwrite: bool = False, hamiltonian=None, attrs: dict | None = None):
-        self._overwrite = _check_overwrite(overwrite)
+        self._overwrite = check_bool("overwrite", overwrite)
         self._hamiltonian = _check_hamiltonian(hamiltonian)
         if attrs is None:
             attrs = {}
