@@ -27,6 +27,7 @@ import numpy as np
 from scipy.special import expit
 
 import pyrbm.training as training
+import pyrbm._threads as _threads
 from pyrbm.datasets import mnist
 
 N, M, B, LR = 784, 500, 100, 0.01
@@ -73,7 +74,7 @@ def blas_bound(X, n_updates, B=B, k=1):
 def pyrbm_loop(data, n_updates, B=B, k=1, n_hidden=M, lr=LR):
     """pyrbm's training loop (the updates only; initialisation outside the timing)."""
     tr = training.Trainer(method="pcd", k=k, lr=lr, batch_size=B, n_epochs=1, seed=0, progress=False)
-    with training.kernel_threads(B, N, n_hidden):  # as in Trainer.fit
+    with _threads.training_threads(B, N, n_hidden):  # as in Trainer.fit
         run = training._Run(tr, data, n_hidden, "bench")
         t0 = time.perf_counter()
         for _ in range(n_updates):

@@ -21,8 +21,10 @@ from .observables import (
 )
 from .samplers import GibbsSampler, LangevinSampler, ReplicaExchangeSampler, SamplerState
 from .spectra import count_outliers, fit_sigma_w, mp_cdf, mp_edges, mp_pdf
-from .training import Trainer, combine_histories, train_replicas
-from .trajectory import TrajectoryWriter, load, load_hamiltonian, save, validate
+from .history import combine_histories
+from .training import Trainer, train_replicas
+from .trajectory import load, load_hamiltonian, save, validate
+from .writer import TrajectoryWriter
 
 __all__ = [
     "__version__", "accessor", "datasets", "stats",

@@ -28,7 +28,6 @@ from __future__ import annotations
 import collections.abc
 import contextlib
 import dataclasses
-import datetime
 import numbers
 
 import numba
@@ -39,6 +38,7 @@ from . import __version__
 from ._checks import (as_configuration, check_bool, check_finite_array, check_float_dtype, check_hamiltonian,
                       check_int, check_positive, check_seed, fresh_seed)
 from ._io import check_writable
+from .writer import Recorder
 from ._kernels import gibbs as _gk
 from ._kernels import langevin as _lk
 from ._kernels import rng as _rng
@@ -51,7 +51,7 @@ __all__ = [
     "LangevinSampler",
 ]
 
-_CHUNK_BYTES = 8 * 2 ** 20  # records buffered before a streamed write
+
 
 
 
@@ -160,88 +160,6 @@ def _make_state(v, h, streams, step, seed, kind, betas=None, divergence_step=Non
 # =============================================================================
 # recording and streaming
 # =============================================================================
-class _Recorder:
-    """Collects per-record arrays; writes chunks to a TrajectoryWriter or keeps them."""
-
-    def __init__(self, n_records, first_step, thin, path, overwrite, ham, attrs, static_coords,
-                 var_meta, extra_step_coords=None):
-        self.n_records = n_records
-        self.first_step = first_step
-        self.thin = thin
-        self.path = path
-        self.overwrite = overwrite
-        self.ham = ham
-        self.attrs = attrs
-        self.static_coords = static_coords  # {name: (dims, values, attrs)}
-        self.var_meta = var_meta  # {name: (extra dims, attrs)}
-        self.extra_step_coords = extra_step_coords or {}  # {name: (fn(step array), attrs)}
-        self.buffers = None
-        self.fill = 0
-        self.written = 0
-        self.writer = None
-
-    def _allocate(self, record):
-        per_record = sum(a.nbytes for a in record.values())
-        if self.path is None:
-            self.chunk = self.n_records
-        else:
-            self.chunk = int(max(1, min(self.n_records, _CHUNK_BYTES // max(1, per_record))))
-        self.buffers = {k: np.empty((self.chunk,) + a.shape, dtype=a.dtype) for k, a in record.items()}
-        if self.path is not None:
-            from .trajectory import TrajectoryWriter
-
-            self.writer = TrajectoryWriter(self.path, overwrite=self.overwrite, hamiltonian=self.ham,
-                                           attrs=self.attrs)
-
-    def add(self, record: dict):
-        if self.buffers is None:
-            self._allocate(record)
-        for k, a in record.items():
-            self.buffers[k][self.fill] = a
-        self.fill += 1
-        if self.path is not None and self.fill == self.chunk:
-            self._flush()
-
-    def _dataset(self, n):
-        steps = self.first_step + self.thin * (self.written + np.arange(1, n + 1, dtype=np.int64))
-        coords = {"step": ("step", steps, {"long_name": "sweep or step number since initialisation"})}
-        for name, (fn, attrs) in self.extra_step_coords.items():
-            coords[name] = ("step", fn(steps), attrs)
-        for name, (dims, values, attrs) in self.static_coords.items():
-            coords[name] = (dims, values, attrs)
-        data = {}
-        for k, buf in self.buffers.items():
-            dims, attrs = self.var_meta[k]
-            data[k] = (("step",) + tuple(dims), buf[:n], attrs)
-        return xr.Dataset(data, coords=coords, attrs=dict(self.attrs))
-
-    def _flush(self):
-        if self.fill == 0:
-            return
-        self.writer.append(self._dataset(self.fill))
-        self.written += self.fill
-        self.fill = 0
-
-    def finish(self):
-        if self.path is None:
-            from .trajectory import SCHEMA
-
-            ds = self._dataset(self.fill)
-            ds.attrs.setdefault("schema", SCHEMA)
-            ds.attrs.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
-            return ds
-        self._flush()
-        self.writer.close()
-        from .trajectory import load
-
-        # lazily loaded: a streamed run may not fit in memory; values are read on access
-        return load(self.path, lazy=True)
-
-    def abort(self, exc):
-        if self.writer is not None:
-            self.writer.abort(exc)
-
-
 def _check_run_args(n_steps, thin, burn_in, out, overwrite):
     n_steps = check_int("n_steps", n_steps, minimum=1)
     thin = check_int("thin", thin, minimum=1)
@@ -541,7 +459,7 @@ class GibbsSampler:
 
         work = self._work(ham)
         v, h, streams = state._arrays()
-        rec = _Recorder(n_steps // thin, state.step + burn_in, thin, path, overwrite, ham, attrs, static, meta)
+        rec = Recorder(n_steps // thin, state.step + burn_in, thin, path, overwrite, ham, attrs, static, meta)
         rows = self._record_rows(ham)
         step = state.step
         try:
@@ -922,7 +840,7 @@ class LangevinSampler:
         }
         dt = self.dt
         step_coords = {"time": (lambda st: st * dt, {"long_name": "time t = step * dt", "units": "1"})}
-        rec = _Recorder(n_steps // thin, state.step + burn_in, thin, path, overwrite, ham, attrs, static, meta,
+        rec = Recorder(n_steps // thin, state.step + burn_in, thin, path, overwrite, ham, attrs, static, meta,
                         extra_step_coords=step_coords)
         params = self._params(ham)
         x, y, streams, div = state._arrays()

@@ -25,7 +25,7 @@ binary visible rows are exact gathers over their active units (sparse data such 
 MNIST) or BLAS products (dense data); the whole weight gradient is one BLAS product
 ``[v⁺; v⁻]ᵀ[p⁺/B; −p⁻/C]``; sigmoids, sampling, bias gradients and the optimiser step are
 fused numba kernels (:mod:`pyrbm._kernels.training`) that take the cores, while BLAS runs
-on the calling thread (see :func:`kernel_threads`).
+on the calling thread (see :func:`pyrbm._threads.training_threads`).
 
 Initialisation follows the paper (:meth:`Hamiltonian.from_data`): :math:`W_{ij}\sim
 N(0, \sigma_w^2)`, :math:`\sigma_w = 0.01`, :math:`a_i = \mathrm{logit}(\bar v_i)` with the
@@ -45,15 +45,12 @@ previous singular vectors and the history so far.
 
 from __future__ import annotations
 
-import contextlib
-import datetime as _dt
 import hashlib
 import json
 import os
 import sys
 from pathlib import Path
 
-import numba
 import numpy as np
 import xarray as xr
 from scipy.special import expit
@@ -68,18 +65,16 @@ from .datasets import validate_data
 from .freeenergy import exact_log_z
 from .hamiltonian import Hamiltonian
 from .spectra import count_outliers
-from .trajectory import write_netcdf
+from ._threads import training_threads
+from .history import history_dataset, save_history
 
-__all__ = ["Trainer", "train_replicas", "combine_histories", "load_checkpoint", "HISTORY_SCHEMA"]
+__all__ = ["Trainer", "train_replicas", "load_checkpoint"]
 
-HISTORY_SCHEMA = "pyrbm.history/1"
 CHECKPOINT_FORMAT = "pyrbm.checkpoint/1"
 #: Largest min(N, M) for which the history records the exact log-likelihood.
 EXACT_LL_MAX = 20
 #: Fraction of active units below which v @ W is a gather instead of a BLAS product.
 _GATHER_DENSITY = 0.25
-#: Multiply-adds per matrix product below which the numba kernels run single-threaded.
-_PARALLEL_WORK = 1 << 20
 _TAG_INIT, _TAG_CHAINS, _TAG_ORDER, _TAG_MONITOR = 0, 1, 2, 3
 
 # Settings that change the trajectory of a run: a resumed run must use the same.
@@ -258,7 +253,7 @@ class Trainer:
             state = load_checkpoint(resume)
             self._check_resume(state, resume, n_visible, n_hidden, fingerprint)
 
-        with kernel_threads(max(self.batch_size, self.n_chains), n_visible, n_hidden):
+        with training_threads(max(self.batch_size, self.n_chains), n_visible, n_hidden):
             run = _Run(self, data, n_hidden, fingerprint, state)
             run.train(checkpoint)
         return run.hamiltonian(), run.history()
@@ -280,36 +275,6 @@ class Trainer:
             raise ValueError(f"resume: {path} was written by a different run; resume with the same "
                              "data, n_hidden and settings (only n_epochs and progress may change):\n  "
                              + "\n  ".join(diff))
-
-
-@contextlib.contextmanager
-def kernel_threads(n_rows: int = 0, n_visible: int = 0, n_hidden: int = 0):
-    """Thread settings of the training loop, for the duration of the block.
-
-    BLAS runs on the calling thread and the numba kernels (gathers, sampling, fused
-    update) take the cores. Two busy-waiting pools (OpenMP for numba, pthreads for
-    OpenBLAS) stall each other on a few cores (measured on 2 cores, 784x500, batch 100:
-    5x slower per update), and a single BLAS thread also keeps the rounding of the
-    products, hence the results, independent of the machine's core count (the numba
-    kernels split their work so that the thread count never changes a result). Tiny
-    models (``n_rows·N·M < 2^20``) run everything on the calling thread. Without
-    ``threadpoolctl`` BLAS keeps its threads and the numba kernels run single-threaded.
-    """
-    threads = numba.get_num_threads()
-    limit = contextlib.nullcontext()
-    use = 1 if n_rows * n_visible * n_hidden < _PARALLEL_WORK else threads
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional dependency
-        use = 1
-    else:
-        limit = threadpool_limits(1, user_api="blas")
-    numba.set_num_threads(use)
-    try:
-        with limit:
-            yield
-    finally:
-        numba.set_num_threads(threads)
 
 
 def _fingerprint(data: np.ndarray) -> str:
@@ -531,7 +496,7 @@ class _Run:
                            self.b.astype(np.float64))
 
     def history(self) -> xr.Dataset:
-        return _history_dataset(self.records, self.tr, self.N, self.M, self.n_samples,
+        return history_dataset(self.records, self.tr, self.N, self.M, self.n_samples,
                                 self.updates_per_epoch, self.mp_edge)
 
     # -------------------------------------------------------------- checkpoints
@@ -596,57 +561,6 @@ def load_checkpoint(path) -> dict:
     return state
 
 
-# ---------------------------------------------------------------------- history
-_VARS = {
-    "singular_value": (("mode",), "singular value sigma_k of W", "energy"),
-    "a_tilde": (("mode",), "visible bias in reciprocal space, U^T a", "energy"),
-    "b_tilde": (("mode",), "hidden bias in reciprocal space, V^T b", "energy"),
-    "saddle_energy": (("mode",), "saddle energy eps_k = a~_k b~_k / sigma_k", "energy"),
-    "saddle_energy_total": ((), "total saddle energy sum_k eps_k", "energy"),
-    "n_above_mp": ((), "modes above the Marchenko-Pastur edge of the initialisation "
-                       "(plus 6 Tracy-Widom widths, pyrbm.spectra.count_outliers)", "1"),
-    "n_above_4T": ((), "modes with sigma_k > 4T (non-convergent in the Gaussian limit)", "1"),
-    "mode_overlap": (("mode",), "|u_k(t) . u_k(t-1)| with the previous record", "1"),
-    "reconstruction_error": ((), "mean squared error of v - sigmoid(a + W sigmoid(b + W^T v)), monitored data", "1"),
-    "pseudo_log_likelihood": ((), "N log sigmoid(F(v~) - F(v)), one fixed flipped unit per monitored sample", "nats"),
-    "log_likelihood": ((), "exact mean log-likelihood of the monitored data (min(N, M) <= 20)", "nats"),
-    "W": (("visible", "hidden"), "coupling W_ij", "energy"),
-    "a": (("visible",), "visible bias a_i", "energy"),
-    "b": (("hidden",), "hidden bias b_j", "energy"),
-}
-
-
-def _history_dataset(records, tr: Trainer, N, M, n_samples, upe, mp_edge) -> xr.Dataset:
-    K = min(N, M)
-    data_vars = {}
-    for name, (dims, long_name, units) in _VARS.items():
-        if name not in records[0]:
-            continue
-        if name == "log_likelihood" and K > EXACT_LL_MAX:
-            continue
-        values = np.stack([np.asarray(r[name]) for r in records])
-        data_vars[name] = (("epoch",) + dims, values, {"long_name": long_name, "units": units})
-    attrs = {"schema": HISTORY_SCHEMA, "pyrbm_version": __version__,
-             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-             "n_visible": N, "n_hidden": M, "n_samples": n_samples, "updates_per_epoch": upe,
-             "mp_edge": float(mp_edge), "threshold_4T": 4.0, "beta": 1.0, "units": "binary"}
-    attrs.update({f"trainer_{k}": v for k, v in tr.settings().items()})
-    attrs["seed"] = tr.seed
-    return xr.Dataset(
-        data_vars,
-        coords={"epoch": ("epoch", np.array([r["epoch"] for r in records], dtype=float),
-                          {"long_name": "epoch (updates / updates per epoch)"}),
-                "n_updates": ("epoch", np.array([r["update"] for r in records], dtype=np.int64),
-                           {"long_name": "parameter updates so far"}),
-                "mode": ("mode", np.arange(K), {"long_name": "singular pair, by descending sigma"})},
-        attrs=attrs)
-
-
-def save_history(history: xr.Dataset, path, hamiltonian=None, overwrite: bool = False) -> Path:
-    """Write a training history (and optionally the model, group ``hamiltonian``) atomically."""
-    return write_netcdf(history, check_writable(path, overwrite), hamiltonian, overwrite)
-
-
 # ---------------------------------------------------------------------- replicas
 def _train_one(trainer: Trainer, data, n_hidden: int, seed: int, out_dir: str):
     tr = trainer.replace(seed=seed, progress=False)
@@ -700,55 +614,3 @@ def train_replicas(data, n_hidden, seeds, trainer: Trainer | None = None, out_di
         futures = [executor.submit(_train_one, trainer, data, m, s, str(out)) for m, s in jobs]
         results = [f.result() for f in futures]
     return [h for h, _ in results]
-
-
-def combine_histories(paths) -> xr.Dataset:
-    """Stack histories of several replicas along ``n_hidden`` and ``replica``.
-
-    Parameters
-    ----------
-    paths : sequence of path-like
-        History files (from :func:`train_replicas` or :func:`save_history`).
-
-    Returns
-    -------
-    xarray.Dataset
-        Dims ``(n_hidden, replica, epoch, mode)``; ``replica`` indexes the seeds of each
-        hidden size in the order given, with coordinate ``seed(n_hidden, replica)`` (-1 where
-        a size has fewer replicas). The mode axis (and the epoch axis) are padded with NaN
-        where sizes differ; variables with ``visible``/``hidden`` dims are dropped.
-    """
-    paths = [Path(p) for p in paths]
-    if not paths:
-        raise ValueError("paths: expected at least one history file")
-    groups: dict[int, list] = {}
-    for p in paths:
-        if not p.is_file():
-            raise FileNotFoundError(f"paths: no history file at {p}")
-        with xr.open_dataset(p, engine="netcdf4") as ds:
-            ds = ds.load()
-        if ds.attrs.get("schema") != HISTORY_SCHEMA:
-            raise ValueError(f"paths: {p} is not a training history (schema {ds.attrs.get('schema')!r})")
-        ds = ds.drop_vars([v for v in ds.data_vars if {"visible", "hidden"} & set(ds[v].dims)])
-        ds = ds.reset_coords("n_updates", drop=True)
-        groups.setdefault(int(ds.attrs["n_hidden"]), []).append(ds)
-    sizes = sorted(groups)
-    n_rep = max(len(g) for g in groups.values())
-    per_size = []
-    seeds = np.full((len(sizes), n_rep), -1, dtype=np.int64)
-    for i, m in enumerate(sizes):
-        for r, ds in enumerate(groups[m]):
-            seeds[i, r] = int(ds.attrs.get("seed", -1))
-        stacked = xr.concat([ds.assign_attrs({}) for ds in groups[m]], dim="replica", join="outer",
-                            combine_attrs="drop")
-        per_size.append(stacked)
-    out = xr.concat(per_size, dim="n_hidden", join="outer", combine_attrs="drop")
-    edges = [float(groups[m][0].attrs.get("mp_edge", np.nan)) for m in sizes]
-    out = out.assign_coords(n_hidden=("n_hidden", sizes), replica=np.arange(n_rep),
-                            seed=(("n_hidden", "replica"), seeds),
-                            mp_edge=("n_hidden", edges, {"long_name": "Marchenko-Pastur edge at initialisation"}))
-    first = groups[sizes[0]][0].attrs
-    out.attrs = {k: v for k, v in first.items()
-                 if k not in ("n_hidden", "seed", "trainer_seed", "created", "mp_edge")}
-    out.attrs["schema"] = HISTORY_SCHEMA
-    return out

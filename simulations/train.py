@@ -29,7 +29,8 @@ import numpy as np
 
 from pyrbm._io import atomic_path
 from pyrbm.datasets import hierarchical, mnist
-from pyrbm.training import Trainer, save_history
+from pyrbm.history import save_history
+from pyrbm.training import Trainer
 
 
 def load_data(kind: str, n_samples: int, seed: int, download: bool = True):

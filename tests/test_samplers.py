@@ -18,6 +18,7 @@ from scipy import stats
 from scipy.special import logsumexp
 
 import pyrbm
+import pyrbm.writer
 from pyrbm import Hamiltonian
 from pyrbm.samplers import GibbsSampler, ReplicaExchangeSampler, SamplerState
 from pyrbm.trajectory import load
@@ -292,7 +293,7 @@ def test_streamed_run_equals_in_memory_run(tmp_path):
 def test_streaming_writes_several_chunks(tmp_path, monkeypatch):
     import pyrbm.samplers as smp
 
-    monkeypatch.setattr(smp, "_CHUNK_BYTES", 256)
+    monkeypatch.setattr(pyrbm.writer, "_CHUNK_BYTES", 256)
     ham = model(seed=1)
     path = tmp_path / "run.nc"
     ds, _ = GibbsSampler(4, seed=3).run(ham, n_steps=23, thin=2, keep_configs=True, out=path)

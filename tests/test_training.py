@@ -13,11 +13,14 @@ import pytest
 import xarray as xr
 from scipy.special import expit, logsumexp
 
+import pyrbm.history
 import pyrbm.training as training
+import pyrbm._threads as _threads
 from pyrbm._kernels import training as kt
 from pyrbm._kernels.rng import make_streams
 from pyrbm.datasets import hierarchical, mnist
-from pyrbm.training import Trainer, combine_histories, load_checkpoint, train_replicas
+from pyrbm.history import combine_histories
+from pyrbm.training import Trainer, load_checkpoint, train_replicas
 
 
 @pytest.fixture(scope="module")
@@ -466,9 +469,9 @@ def test_result_does_not_depend_on_the_number_of_threads(monkeypatch):
     data = (rng.random((600, 64)) < 0.15).astype(np.uint8)   # sparse: gathers
     tr = Trainer(batch_size=300, n_chains=300, n_epochs=2, k=2, seed=4, monitor_size=100,
                  record_params=True, progress=False)
-    assert 300 * 64 * 64 >= training._PARALLEL_WORK
+    assert 300 * 64 * 64 >= _threads.PARALLEL_WORK
     threaded = tr.fit(data, n_hidden=64)
-    monkeypatch.setattr(training, "_PARALLEL_WORK", 1 << 62)   # everything on one thread
+    monkeypatch.setattr(_threads, "PARALLEL_WORK", 1 << 62)   # everything on one thread
     _assert_same_run(threaded, tr.fit(data, n_hidden=64))
 
 
@@ -489,6 +492,6 @@ def test_simulation_script_writes_history_and_summary(tmp_path, monkeypatch, cap
     out = tmp_path / "train_synthetic_M8_seed0"
     assert {p.name for p in out.iterdir()} == {"history.nc", "model.nc", "checkpoint.npz", "summary.txt"}
     with xr.open_dataset(out / "history.nc") as h:
-        assert h.sizes["epoch"] == 3 and h.attrs["schema"] == training.HISTORY_SCHEMA
+        assert h.sizes["epoch"] == 3 and h.attrs["schema"] == pyrbm.history.SCHEMA
     text = (out / "summary.txt").read_text()
     assert "sigma_1..5" in text and ">MP" in text and ">4T" in text and len(text.splitlines()) == 9

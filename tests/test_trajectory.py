@@ -175,7 +175,7 @@ def test_existing_file_refused_without_overwrite(tmp_path, ham):
     with pytest.raises(FileExistsError, match="overwrite=True"):
         tr.save(make_ds(ham), path)
     with pytest.raises(FileExistsError, match="overwrite=True"):
-        tr.TrajectoryWriter(path)
+        pyrbm.TrajectoryWriter(path)
     assert path.read_bytes() == b"previous"
 
 
@@ -183,12 +183,12 @@ def test_unwritable_or_missing_directory_refused(tmp_path, ham):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         tr.save(make_ds(ham), tmp_path / "missing" / "run.nc")
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        tr.TrajectoryWriter(tmp_path / "missing" / "run.nc")
+        pyrbm.TrajectoryWriter(tmp_path / "missing" / "run.nc")
     ro = Path("/proc/sys")
     if os.access(ro, os.W_OK):
         pytest.skip("no unwritable directory available to this user")
     with pytest.raises(PermissionError, match="not writable"):
-        tr.TrajectoryWriter(ro / "run.nc")
+        pyrbm.TrajectoryWriter(ro / "run.nc")
 
 
 def test_load_missing_file_and_missing_hamiltonian(tmp_path, ham):
@@ -204,7 +204,7 @@ def test_load_missing_file_and_missing_hamiltonian(tmp_path, ham):
 # ---------------------------------------------------------------------- streaming
 def test_writer_equals_in_memory_dataset(tmp_path, ham):
     ds = make_ds(ham, n_steps=11)
-    with tr.TrajectoryWriter(tmp_path / "run.nc", hamiltonian=ham, attrs=ds.attrs) as w:
+    with pyrbm.TrajectoryWriter(tmp_path / "run.nc", hamiltonian=ham, attrs=ds.attrs) as w:
         for start, stop in [(0, 4), (4, 8), (8, 9), (9, 11)]:
             chunk = ds.isel(step=slice(start, stop))
             if start == 4:  # dim order of a chunk does not matter
@@ -226,7 +226,7 @@ def test_writer_memory_is_bounded(tmp_path, ham):
     rng = np.random.default_rng(0)
     chunk = xr.Dataset({"v": (("step", "chain", "visible"), rng.integers(0, 2, (25, n_chains, 6)).astype(np.int8)),
                         "energy": (("step", "chain"), rng.standard_normal((25, n_chains)))})
-    w = tr.TrajectoryWriter(tmp_path / "run.nc", hamiltonian=ham)
+    w = pyrbm.TrajectoryWriter(tmp_path / "run.nc", hamiltonian=ham)
     w.append(chunk)
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
@@ -241,7 +241,7 @@ def test_writer_memory_is_bounded(tmp_path, ham):
 
 def test_writer_rejects_mismatched_chunks_and_stays_usable(tmp_path, ham):
     ds = make_ds(ham)
-    w = tr.TrajectoryWriter(tmp_path / "run.nc", attrs=ds.attrs)
+    w = pyrbm.TrajectoryWriter(tmp_path / "run.nc", attrs=ds.attrs)
     w.append(ds.isel(step=slice(0, 3)))
     with pytest.raises(ValueError, match="differ from the first chunk"):
         w.append(ds.isel(step=slice(3, 5)).drop_vars("energy"))
@@ -266,18 +266,18 @@ def test_writer_rejects_mismatched_chunks_and_stays_usable(tmp_path, ham):
 
 def test_writer_with_nothing_appended_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match="no chunk was appended"):
-        with tr.TrajectoryWriter(tmp_path / "run.nc"):
+        with pyrbm.TrajectoryWriter(tmp_path / "run.nc"):
             pass
     assert os.listdir(tmp_path) == []
 
 
 def test_writer_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="attrs"):
-        tr.TrajectoryWriter(tmp_path / "run.nc", attrs={"ok": 1, "bad": None})
+        pyrbm.TrajectoryWriter(tmp_path / "run.nc", attrs={"ok": 1, "bad": None})
     with pytest.raises(TypeError, match="hamiltonian"):
-        tr.TrajectoryWriter(tmp_path / "run.nc", hamiltonian="model.nc")
+        pyrbm.TrajectoryWriter(tmp_path / "run.nc", hamiltonian="model.nc")
     with pytest.raises(TypeError, match="overwrite"):
-        tr.TrajectoryWriter(tmp_path / "run.nc", overwrite="yes")
+        pyrbm.TrajectoryWriter(tmp_path / "run.nc", overwrite="yes")
 
 
 def test_exception_inside_writer_keeps_previous_file(tmp_path, ham):
@@ -286,7 +286,7 @@ def test_exception_inside_writer_keeps_previous_file(tmp_path, ham):
     before = path.read_bytes()
     ds = make_ds(ham, seed=2)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        with tr.TrajectoryWriter(path, overwrite=True, attrs=ds.attrs) as w:
+        with pyrbm.TrajectoryWriter(path, overwrite=True, attrs=ds.attrs) as w:
             w.append(ds.isel(step=slice(0, 3)))
             assert len(temporaries(tmp_path)) == 1
             raise RuntimeError("simulated crash")
@@ -297,7 +297,7 @@ def test_exception_inside_writer_keeps_previous_file(tmp_path, ham):
 CHILD = textwrap.dedent(
     """
     import sys, time, numpy as np, xarray as xr
-    from pyrbm.trajectory import TrajectoryWriter
+    from pyrbm.writer import TrajectoryWriter
     chunk = xr.Dataset({"energy": (("step", "chain"), np.zeros((5, 4)))})
     with TrajectoryWriter(sys.argv[1], overwrite=True) as w:
         while True:
