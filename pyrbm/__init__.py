@@ -23,7 +23,8 @@ from .samplers import GibbsSampler, LangevinSampler, ReplicaExchangeSampler, Sam
 from .spectra import count_outliers, fit_sigma_w, mp_cdf, mp_edges, mp_pdf
 from .history import combine_histories
 from .training import Trainer, train_replicas
-from .trajectory import load, load_hamiltonian, save, validate
+from .files import IntegrityError, load, save, validate
+from .trajectory import load_hamiltonian, load_state
 from .writer import TrajectoryWriter
 
 __all__ = [
@@ -34,6 +35,6 @@ __all__ = [
     "GibbsSampler", "ReplicaExchangeSampler", "LangevinSampler", "SamplerState",
     "Observable", "Energy", "FreeEnergy", "Magnetization", "ModeProjection", "OrderParameter",
     "as_observable", "default_observables",
-    "save", "load", "load_hamiltonian", "validate", "TrajectoryWriter",
+    "save", "load", "load_hamiltonian", "load_state", "validate", "IntegrityError", "TrajectoryWriter",
     "Trainer", "train_replicas", "combine_histories",
 ]

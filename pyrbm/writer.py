@@ -2,16 +2,23 @@ r"""Streaming output: :class:`TrajectoryWriter` appends chunks along ``step``, a
 :class:`Recorder` buffers a sampler's per-record arrays into those chunks (or keeps them in
 memory).
 
-A streamed file is written under a temporary name and renamed into place on
-:meth:`TrajectoryWriter.close`, so a crash leaves the previous file (or none).
+A streamed file is written under a temporary name and moved into place on
+:meth:`TrajectoryWriter.close`, so a crash leaves the previous file (or none). A run is
+continued into its own file (``resume=True``) by writing the previous records and the new
+ones to a new temporary and replacing the file only when everything is written: a kill at
+any moment leaves either the complete previous run or the complete continued one. A
+Ctrl-C during a streamed run keeps the records flushed so far and the sampler state at the
+last of them (:meth:`Recorder.abort`), so the run can be continued from its file.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime
-import warnings
+import hashlib
 import os
+import signal
+import threading
+import warnings
 from pathlib import Path
 
 import netCDF4
@@ -19,14 +26,47 @@ import numpy as np
 import xarray as xr
 
 from ._checks import check_bool, check_units
-from ._io import atomic_path, check_writable, netcdf_serialised
-from .trajectory import (CONFIG_LAYERS, HAMILTONIAN_GROUP, SCHEMA, _check_hamiltonian, _config_values_problem,
-                         _encoding, _is_flat_attr, _prepare, load)
+from ._io import TemporaryFile, check_writable, netcdf_serialised, write_failed
+from .files import CHECKSUM_ATTR, ContentHash, _check_existing, block_bytes, encoding, open_verified
+from .trajectory import (CONFIG_LAYERS, HAMILTONIAN_GROUP, SCHEMA, STATE_GROUP, _chunks, _check_hamiltonian,
+                         _config_values_problem, _is_flat_attr, _prepare, complete, hamiltonian_dataset, load)
 
-__all__ = ["TrajectoryWriter", "Recorder"]
+__all__ = ["TrajectoryWriter", "Recorder", "RUN_PART_ATTRS"]
 
 #: Records buffered in memory before a streamed write.
 _CHUNK_BYTES = 8 * 2 ** 20
+#: Records copied per block when a run is continued.
+_COPY_BYTES = 32 * 2 ** 20
+#: Attributes that describe one part of a run: a continued run keeps the first part's, and
+#: ``n_steps`` is the total. Every other attribute must be the same in both parts.
+RUN_PART_ATTRS = ("n_steps", "first_step", "burn_in", "created", "pyrbm_version")
+
+
+@contextlib.contextmanager
+def deferred_interrupt():
+    """Hold back SIGINT (Ctrl-C) during a file write; re-raise it as KeyboardInterrupt after.
+
+    A KeyboardInterrupt inside the netCDF library calls would leave a half-appended record
+    (some variables one step longer than others). Only the main thread can do this;
+    elsewhere the block runs as is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    except (ValueError, TypeError):  # not in the main interpreter
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(signal.SIGINT, None)
+        elif caught and previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
 
 
 class TrajectoryWriter:
@@ -35,25 +75,29 @@ class TrajectoryWriter:
     The first :meth:`append` defines the variables (written through xarray,
     with ``step`` as an unlimited dimension); later chunks are appended along
     ``step`` with the netCDF4 library. :meth:`close` writes the Hamiltonian
-    group and renames the temporary file into place. Used as a context
-    manager, an exception inside the block removes the temporary file and
-    leaves any previous file at ``path`` untouched. Memory use is one chunk
-    plus the variables without a ``step`` dimension, whatever the run length.
+    and state groups, the checksum, and moves the temporary file into place.
+    Used as a context manager, an exception inside the block removes the
+    temporary file and leaves any previous file at ``path`` untouched. Memory
+    use is one chunk plus the variables without a ``step`` dimension.
 
     Parameters
     ----------
     path : str or os.PathLike
         Output file. Refused before any work if it exists (unless
-        ``overwrite``) or its directory is missing or not writable.
+        ``overwrite`` or ``resume``) or its directory is missing or not writable.
     overwrite : bool, default False
         Replace an existing file (only when :meth:`close` succeeds).
+    resume : bool, default False
+        Continue the trajectory at ``path``: the file (checksum verified) must
+        have the same attributes except :data:`RUN_PART_ATTRS`, the same
+        variables and Hamiltonian; the result holds its records followed by the
+        appended ones, ``n_steps`` the total, and replaces it on :meth:`close`.
     hamiltonian : pyrbm.Hamiltonian, optional
         Stored in the ``hamiltonian`` group; also supplies ``units``, ``beta``,
         ``n_visible`` and ``n_hidden`` attributes when they are missing.
     attrs : dict, optional
         Global attributes (flat str/int/float); they override the first
-        chunk's attributes. ``schema``, ``pyrbm_version`` and ``created`` are
-        added when missing.
+        chunk's attributes. Provenance is added when missing.
 
     Examples
     --------
@@ -62,8 +106,13 @@ class TrajectoryWriter:
     ...         w.append(chunk)
     """
 
-    def __init__(self, path, overwrite: bool = False, hamiltonian=None, attrs: dict | None = None):
+    def __init__(self, path, *, overwrite: bool = False, resume: bool = False, hamiltonian=None,
+                 attrs: dict | None = None):
         self._overwrite = check_bool("overwrite", overwrite)
+        self._resume = check_bool("resume", resume)
+        if self._overwrite and self._resume:
+            raise ValueError("overwrite, resume: pass one of them; resume=True continues the run at path, "
+                             "overwrite=True replaces it")
         self._hamiltonian = _check_hamiltonian(hamiltonian)
         if attrs is None:
             attrs = {}
@@ -78,25 +127,81 @@ class TrajectoryWriter:
         if "units" in attrs:
             check_units(attrs["units"])
         self._attrs = dict(attrs)
-        self.path = check_writable(path, self._overwrite)
-        self._ctx = None
-        self._tmp: Path | None = None
+        self._previous = None
+        if self._resume:
+            self.path = _check_existing(path)
+            check_writable(self.path, overwrite=True)
+            self._open_previous()
+        else:
+            self.path = check_writable(path, self._overwrite)
+        self._handle: TemporaryFile | None = None
         self._nc = None
         self._layout: dict | None = None
         self._fixed: dict = {}
+        self._hashes: dict = {}
         self._n_steps = 0
         self._closed = False
 
     # -- properties ------------------------------------------------------------
     @property
     def n_steps(self) -> int:
-        """Number of steps written so far."""
+        """Number of steps written so far (with ``resume``: including the previous records)."""
         return self._n_steps
 
     @property
     def closed(self) -> bool:
         """True after :meth:`close` or :meth:`abort`."""
         return self._closed
+
+    # -- continuing a run ------------------------------------------------------------
+    def _open_previous(self) -> None:
+        old = open_verified(self.path, lazy=True, verify=True, schema=SCHEMA)
+        try:
+            stat = os.stat(self.path)
+            problems = []
+            new = complete(xr.Dataset(attrs=self._attrs), self._hamiltonian).attrs
+            for key in sorted(set(old.attrs) | set(new)):
+                if key in RUN_PART_ATTRS or key in ("created",):
+                    continue
+                a, b = old.attrs.get(key, "<absent>"), new.get(key, "<absent>")
+                if not (a == b or (isinstance(a, float) and isinstance(b, float) and a == b)):
+                    problems.append(f"attribute {key!r} is {a!r} in the file and {b!r} in this run")
+            if self._hamiltonian is not None:
+                from .trajectory import load_hamiltonian
+
+                try:
+                    stored = load_hamiltonian(self.path)
+                except ValueError:
+                    stored = None
+                if stored is None or any(getattr(stored, k).tobytes() != getattr(self._hamiltonian, k).tobytes()
+                                         for k in ("W", "a", "b")):
+                    problems.append("the Hamiltonian differs from the one stored in the file")
+            if problems:
+                raise ValueError(f"path: cannot continue the run in {self.path}:\n  - " + "\n  - ".join(problems)
+                                 + "\ncontinue it with the same sampler settings, or write to a new file")
+        except BaseException:
+            old.close()
+            raise
+        self._previous = (old, (stat.st_ino, stat.st_size, stat.st_mtime_ns))
+        self._attrs = {**new, **{k: old.attrs[k] for k in RUN_PART_ATTRS if k in old.attrs and k != "n_steps"}}
+        self._base_n_steps = int(old.attrs.get("n_steps", 0))
+        if "n_steps" in new:
+            self._attrs["n_steps"] = self._base_n_steps + int(new["n_steps"])
+
+    def _copy_previous(self) -> None:
+        old, _ = self._previous
+        per = max(1, sum(v.dtype.itemsize * int(np.prod([s for d, s in v.sizes.items() if d != "step"]))
+                         for v in old.variables.values() if "step" in v.dims))
+        block = max(1, _COPY_BYTES // per)
+        first = True
+        for i in range(0, old.sizes.get("step", 0), block):
+            chunk = old.isel(step=slice(i, i + block)).load()
+            if first:
+                chunk.attrs = {**old.attrs, **self._attrs}
+                first = False
+            self._append(chunk)
+        old.close()
+        self._previous = (None, self._previous[1])
 
     # -- writing ----------------------------------------------------------------
     def _check_chunk(self, chunk) -> None:
@@ -129,34 +234,49 @@ class TrajectoryWriter:
         ValueError
             The chunk does not match the first one or the schema; nothing of
             it is written and the writer stays usable.
+        OSError
+            The write failed (e.g. a full disk), naming ``path``; everything
+            written is discarded and ``path`` is unchanged.
+        FileNotFoundError
+            The temporary file was removed by another process.
         """
         self._check_chunk(chunk)
+        if self._previous is not None and self._previous[0] is not None:
+            self._copy_previous()
+        self._append(chunk)
+
+    def _append(self, chunk: xr.Dataset) -> None:
         if self._layout is None:
             self._append_first(chunk)
         else:
             self._append_more(chunk)
+
+    def _hash(self, name, dims, values) -> None:
+        self._hashes.setdefault(name, hashlib.sha256()).update(block_bytes(values, dims))
 
     @netcdf_serialised
     def _append_first(self, chunk: xr.Dataset) -> None:
         ds = chunk.copy(deep=False)
         ds.attrs = {**chunk.attrs, **self._attrs}
         ds = _prepare(ds, self._hamiltonian)
-        encoding = _encoding(ds, chunk_dim="step")
-        self._ctx = atomic_path(self.path, self._overwrite)
-        self._tmp = self._ctx.__enter__()
+        enc = encoding(ds, chunks=_chunks(ds))
+        self._handle = TemporaryFile(self.path, self._overwrite or self._resume)
         try:
-            ds.to_netcdf(self._tmp, mode="w", format="NETCDF4", engine="netcdf4",
-                         encoding=encoding, unlimited_dims=["step"])
-            self._nc = netCDF4.Dataset(self._tmp, "a")
-            self._nc.set_auto_maskandscale(False)
+            with deferred_interrupt():
+                ds.to_netcdf(self._handle.tmp, mode="w", format="NETCDF4", engine="netcdf4",
+                             encoding=enc, unlimited_dims=["step"])
+                self._handle.created()
+                self._nc = netCDF4.Dataset(self._handle.tmp, "a")
+                self._nc.set_auto_maskandscale(False)
         except BaseException as exc:
-            self.abort(exc)
-            raise
+            self._fail(exc)
         layout = {}
         for name, var in ds.variables.items():
             layout[name] = (var.dims, var.dtype)
             if "step" not in var.dims:
                 self._fixed[name] = var.values.copy()
+            else:
+                self._hash(name, var.dims, var.values)
         self._layout = layout
         self._sizes = {d: s for d, s in ds.sizes.items() if d != "step"}
         self._units = ds.attrs.get("units")
@@ -197,7 +317,7 @@ class TrajectoryWriter:
                 elif not np.can_cast(values.dtype, dtype, casting="same_kind"):
                     problems.append(f"variable {name!r} has dtype {values.dtype}, the file stores {dtype}")
                     continue
-                arrays[name] = (dims.index("step"), values.astype(dtype, copy=False))
+                arrays[name] = (dims, values.astype(dtype, copy=False))
         if problems:
             raise ValueError(
                 f"chunk: does not match the trajectory being written to {self.path}:\n  - " + "\n  - ".join(problems)
@@ -205,19 +325,38 @@ class TrajectoryWriter:
         n0 = self._n_steps
         k = chunk.sizes["step"]
         try:
-            for name, (axis, values) in arrays.items():
-                index = [slice(None)] * values.ndim
-                index[axis] = slice(n0, n0 + k)
-                self._nc.variables[name][tuple(index)] = values
+            with deferred_interrupt():
+                self._handle.check()
+                for name, (dims, values) in arrays.items():
+                    index = [slice(None)] * values.ndim
+                    index[dims.index("step")] = slice(n0, n0 + k)
+                    self._nc.variables[name][tuple(index)] = values
         except BaseException as exc:
-            self.abort(exc)
-            raise
+            self._fail(exc)
+        for name, (dims, values) in arrays.items():
+            self._hash(name, dims, values)
         self._n_steps = n0 + k
+
+    def _fail(self, exc: BaseException):
+        """Discard everything and raise ``exc`` (write errors as an OSError naming the path)."""
+        self.abort(exc)
+        if isinstance(exc, (OSError, RuntimeError)) and not isinstance(exc, (FileNotFoundError, FileExistsError)):
+            raise write_failed(self.path, exc, self._handle.tmp if self._handle else None) from exc
+        raise exc
 
     # -- finishing --------------------------------------------------------------
     @netcdf_serialised
-    def close(self) -> Path:
-        """Finish the file: write the Hamiltonian group and rename into place.
+    def close(self, *, state: xr.Dataset | None = None, attrs: dict | None = None) -> Path:
+        """Finish the file: groups, checksum, move into place.
+
+        Parameters
+        ----------
+        state : xarray.Dataset, optional
+            The sampler state after the last record (``state.to_dataset()``),
+            stored in the group ``state``.
+        attrs : dict, optional
+            Global attributes to set now, e.g. ``n_steps`` of an interrupted run
+            (with ``resume``, ``n_steps`` counts this part: the file gets the total).
 
         Returns
         -------
@@ -228,25 +367,58 @@ class TrajectoryWriter:
         ------
         ValueError
             Nothing was appended (no file is written).
+        FileNotFoundError
+            The temporary was removed by another process (nothing is written).
+        FileExistsError
+            Another process created ``path`` meanwhile (``overwrite=False``) or
+            changed it (``resume``); this writer's data are discarded.
         """
         if self._closed:
             return self.path
+        if state is not None and not isinstance(state, xr.Dataset):
+            raise TypeError(f"state: expected an xarray.Dataset (state.to_dataset()), got {type(state).__name__}")
+        if self._layout is None and self._previous is not None and self._previous[0] is not None:
+            self._copy_previous()
         if self._layout is None:
             self._closed = True
             raise ValueError(f"TrajectoryWriter: no chunk was appended; nothing written to {self.path}")
+        attrs = dict(attrs or {})
+        if self._resume and "n_steps" in attrs:
+            attrs["n_steps"] = self._base_n_steps + int(attrs["n_steps"])
+        groups = {}
+        if self._hamiltonian is not None:
+            groups[HAMILTONIAN_GROUP] = hamiltonian_dataset(self._hamiltonian)
+        if state is not None:
+            groups[STATE_GROUP] = state
+        tmp = self._handle.tmp
         try:
-            self._nc.close()
-            self._nc = None
-            if self._hamiltonian is not None:
-                self._hamiltonian.to_dataset().to_netcdf(
-                    self._tmp, mode="a", group=HAMILTONIAN_GROUP, engine="netcdf4"
-                )
+            with deferred_interrupt():
+                self._handle.check()
+                if attrs:
+                    self._nc.setncatts(attrs)
+                self._nc.close()
+                self._nc = None
+                for name, ds in groups.items():
+                    self._handle.check()
+                    ds.to_netcdf(tmp, mode="a", group=name, engine="netcdf4", encoding=encoding(ds, compress=False))
+                self._handle.check()
+                content = ContentHash()
+                with xr.open_dataset(tmp, engine="netcdf4") as root:
+                    content.add_dataset("", root, {k: h.digest() for k, h in self._hashes.items()})
+                for name, ds in groups.items():
+                    content.add_dataset(name, ds)
+                with netCDF4.Dataset(tmp, "a") as nc:
+                    nc.setncattr(CHECKSUM_ATTR, content.hexdigest())
+                if self._resume:
+                    st = os.stat(self.path)
+                    if (st.st_ino, st.st_size, st.st_mtime_ns) != self._previous[1]:
+                        raise FileExistsError(f"path: {self.path} was changed by another process while this run "
+                                              f"continued it; it was left as the other process wrote it")
+                self._handle.commit()
         except BaseException as exc:
-            self.abort(exc)
-            raise
-        ctx, self._ctx = self._ctx, None
+            self._fail(exc)
         self._closed = True
-        ctx.__exit__(None, None, None)
+        self._handle = None
         return self.path
 
     def abort(self, exc: BaseException | None = None) -> None:
@@ -255,15 +427,12 @@ class TrajectoryWriter:
             with contextlib.suppress(Exception):
                 self._nc.close()
             self._nc = None
-        ctx, self._ctx = self._ctx, None
+        if self._previous is not None and self._previous[0] is not None:
+            with contextlib.suppress(Exception):
+                self._previous[0].close()
         self._closed = True
-        if ctx is not None:
-            err = exc if isinstance(exc, BaseException) else RuntimeError("trajectory writing aborted")
-            with contextlib.suppress(BaseException):
-                ctx.__exit__(type(err), err, err.__traceback__)
-        if self._tmp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(self._tmp)
+        if self._handle is not None:
+            self._handle.release()
 
     def __enter__(self) -> "TrajectoryWriter":
         return self
@@ -294,15 +463,40 @@ class TrajectoryWriter:
 
 
 class Recorder:
-    """Collects per-record arrays; writes chunks to a TrajectoryWriter or keeps them."""
+    """Collects a run's per-record arrays; writes chunks to a TrajectoryWriter or keeps them.
+
+    The run loop calls ``add(record, snapshot=...)`` after each record, then ``finish(state=...)``
+    after the run, or ``abort(exc)`` when the run raised. ``snapshot`` is a callable returning
+    the sampler state right after this record as a dataset (``state.to_dataset()``); it is
+    called only when the buffer is flushed to disk, so a Ctrl-C keeps the flushed records
+    together with the state at the last of them.
+
+    Parameters
+    ----------
+    n_records, first_step, thin
+        Records of this run; step of the first counted sweep (``state.step + burn_in``);
+        sweeps between records. Record ``r`` (1-based) is at step ``first_step + thin r``.
+    path, overwrite, resume
+        Output file (None: keep in memory) and how to treat an existing one
+        (:class:`TrajectoryWriter`).
+    ham, attrs
+        The Hamiltonian and the run's attributes (``n_steps`` of this run).
+    static_coords : dict
+        ``{name: (dims, values, attrs)}`` coordinates without ``step``.
+    var_meta : dict
+        ``{name: (dims after step, attrs)}`` of each recorded variable.
+    extra_step_coords : dict, optional
+        ``{name: (fn(step array), attrs)}`` more coordinates along ``step``.
+    """
 
     def __init__(self, n_records, first_step, thin, path, overwrite, ham, attrs, static_coords,
-                 var_meta, extra_step_coords=None):
+                 var_meta, extra_step_coords=None, *, resume=False):
         self.n_records = n_records
         self.first_step = first_step
         self.thin = thin
         self.path = path
         self.overwrite = overwrite
+        self.resume = resume
         self.ham = ham
         self.attrs = attrs
         self.static_coords = static_coords  # {name: (dims, values, attrs)}
@@ -312,30 +506,33 @@ class Recorder:
         self.fill = 0
         self.written = 0
         self.writer = None
+        self.flushed_state = None
+        if path is not None:  # refuses a bad path (or an incompatible run to continue) before any work
+            self.writer = TrajectoryWriter(path, overwrite=overwrite, resume=resume, hamiltonian=ham, attrs=attrs)
 
     def _allocate(self, record):
         per_record = sum(a.nbytes for a in record.values())
         if self.path is None:
-            self.chunk = self.n_records
+            self.chunk = max(1, self.n_records)
         else:
             self.chunk = int(max(1, min(self.n_records, _CHUNK_BYTES // max(1, per_record))))
         self.buffers = {k: np.empty((self.chunk,) + a.shape, dtype=a.dtype) for k, a in record.items()}
-        if self.path is not None:
-            self.writer = TrajectoryWriter(self.path, overwrite=self.overwrite, hamiltonian=self.ham,
-                                           attrs=self.attrs)
 
-    def add(self, record: dict):
+    def add(self, record: dict, snapshot=None):
+        """Buffer one record; flush a full buffer (calling ``snapshot()`` for the state now)."""
         if self.buffers is None:
             self._allocate(record)
         for k, a in record.items():
             self.buffers[k][self.fill] = a
         self.fill += 1
         if self.path is not None and self.fill == self.chunk:
+            state = snapshot() if snapshot is not None else None
             self._flush()
+            self.flushed_state = state
 
     def _dataset(self, n):
         steps = self.first_step + self.thin * (self.written + np.arange(1, n + 1, dtype=np.int64))
-        coords = {"step": ("step", steps, {"long_name": "sweep or step number since initialisation"})}
+        coords = {"step": ("step", steps, {})}
         for name, (fn, attrs) in self.extra_step_coords.items():
             coords[name] = ("step", fn(steps), attrs)
         for name, (dims, values, attrs) in self.static_coords.items():
@@ -344,7 +541,7 @@ class Recorder:
         for k, buf in self.buffers.items():
             dims, attrs = self.var_meta[k]
             data[k] = (("step",) + tuple(dims), buf[:n], attrs)
-        return xr.Dataset(data, coords=coords, attrs=dict(self.attrs))
+        return complete(xr.Dataset(data, coords=coords, attrs=dict(self.attrs)), self.ham)
 
     def _flush(self):
         if self.fill == 0:
@@ -353,17 +550,27 @@ class Recorder:
         self.written += self.fill
         self.fill = 0
 
-    def finish(self):
+    def finish(self, state: xr.Dataset | None = None):
+        """The run's dataset: in memory, or the closed file read lazily (``state`` stored with it)."""
         if self.path is None:
-            ds = self._dataset(self.fill)
-            ds.attrs.setdefault("schema", SCHEMA)
-            ds.attrs.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
-            return ds
-        self._flush()
-        self.writer.close()
+            if self.buffers is None:
+                raise ValueError("n_steps: the run recorded nothing (n_steps < thin); record at least once")
+            return self._dataset(self.fill)
+        if self.writer.n_steps + self.fill == 0 and not self.resume:
+            self.writer.abort()
+            raise ValueError(f"n_steps: the run recorded nothing (n_steps < thin); nothing written to {self.path}")
+        if self.fill:
+            self._flush()
+        self.writer.close(state=state)
         # lazily loaded: a streamed run may not fit in memory; values are read on access
-        return load(self.path, lazy=True)
+        return load(self.path, lazy=True, verify=False)
 
     def abort(self, exc):
-        if self.writer is not None:
+        """After the run raised: on Ctrl-C keep what was flushed (with its state); else discard."""
+        if self.writer is None or self.writer.closed:
+            return
+        if isinstance(exc, KeyboardInterrupt) and self.written and self.flushed_state is not None:
+            n_steps = self.thin * self.written
+            self.writer.close(state=self.flushed_state, attrs={"n_steps": n_steps})
+        else:
             self.writer.abort(exc)

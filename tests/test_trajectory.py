@@ -18,7 +18,8 @@ import pyrbm.accessor  # noqa: F401  (registers ds.rbm)
 from pyrbm import trajectory as tr
 
 ATTRS = {
-    "schema": "pyrbm.trajectory/1",
+    "schema": "pyrbm.trajectory/2",
+    "Conventions": "CF-1.10",
     "pyrbm_version": pyrbm.__version__,
     "created": "2026-01-01T00:00:00+00:00",
     "sampler": "gibbs",
@@ -42,18 +43,19 @@ def make_ds(ham, n_steps=7, n_chains=3, seed=0):
     return xr.Dataset(
         {
             "v": (("step", "chain", "visible"), rng.integers(0, 2, (n_steps, n_chains, 6)).astype(np.int8),
-                  {"long_name": "visible configuration"}),
-            "h": (("step", "chain", "hidden"), rng.integers(0, 2, (n_steps, n_chains, 4)).astype(np.int8)),
+                  {"long_name": "visible configuration", "units": "1"}),
+            "h": (("step", "chain", "hidden"), rng.integers(0, 2, (n_steps, n_chains, 4)).astype(np.int8),
+                  {"long_name": "hidden configuration", "units": "1"}),
             "energy": (("step", "chain"), rng.standard_normal((n_steps, n_chains)),
-                       {"long_name": "energy", "units": "energy", "formula": r"E(v,h) = -a^\top v"}),
+                       {"long_name": "energy", "units": "1", "formula": r"E(v,h) = -a^\top v"}),
             "u": (("step", "chain", "mode"), rng.standard_normal((n_steps, n_chains, 2)).astype(np.float32),
                   {"long_name": "downhill coordinate", "units": "1"}),
-            "acceptance": ("step", rng.uniform(size=n_steps)),
+            "acceptance": ("step", rng.uniform(size=n_steps), {"long_name": "acceptance rate", "units": "1"}),
         },
         coords={
-            "step": np.arange(n_steps) * 10,
-            "mode": [0, 1],
-            "singular_value": ("mode", ham.modes.s[:2], {"long_name": "singular value"}),
+            "step": ("step", np.arange(n_steps) * 10, {"long_name": "sweep", "units": "1"}),
+            "mode": ("mode", [1, 2], {"long_name": "mode label", "units": "1"}),
+            "singular_value": ("mode", ham.modes.s[:2], {"long_name": "singular value", "units": "1"}),
         },
         attrs=dict(ATTRS),
     )
@@ -103,7 +105,7 @@ def test_save_stamps_provenance_and_stores_float_configs_as_int8(tmp_path, ham):
     ds["v"] = ds["v"].astype(np.float64)
     path = tr.save(ds, tmp_path / "run.nc", hamiltonian=ham)
     back = tr.load(path)
-    assert back.attrs["schema"] == "pyrbm.trajectory/1" and back.attrs["pyrbm_version"] == pyrbm.__version__
+    assert back.attrs["schema"] == "pyrbm.trajectory/2" and back.attrs["pyrbm_version"] == pyrbm.__version__
     assert back.attrs["units"] == "binary" and back.attrs["beta"] == 0.8
     assert back.attrs["n_visible"] == 6 and back.attrs["n_hidden"] == 4
     assert back["v"].dtype == np.int8
@@ -129,7 +131,7 @@ def test_user_observable_lands_with_dims_and_attrs(tmp_path, ham):
     ds = make_ds(ham)
     ds["spectrum"] = (("step", "chain", "feature"), np.ones((7, 3, 5)),
                       {"long_name": "a user measurement", "units": "1", "formula": r"\phi_f(v)"})
-    ds = ds.assign_coords(feature=np.arange(5) * 0.5)
+    ds = ds.assign_coords(feature=("feature", np.arange(5) * 0.5, {"long_name": "feature", "units": "1"}))
     back = tr.load(tr.save(ds, tmp_path / "run.nc"))
     assert back["spectrum"].dims == ("step", "chain", "feature")
     assert back["spectrum"].attrs["formula"] == r"\phi_f(v)"
@@ -224,8 +226,9 @@ def test_writer_equals_in_memory_dataset(tmp_path, ham):
 def test_writer_memory_is_bounded(tmp_path, ham):
     n_chains = 400
     rng = np.random.default_rng(0)
-    chunk = xr.Dataset({"v": (("step", "chain", "visible"), rng.integers(0, 2, (25, n_chains, 6)).astype(np.int8)),
-                        "energy": (("step", "chain"), rng.standard_normal((25, n_chains)))})
+    chunk = xr.Dataset({"v": (("step", "chain", "visible"), rng.integers(0, 2, (25, n_chains, 6)).astype(np.int8),
+                              {"long_name": "v", "units": "1"}),
+                        "energy": (("step", "chain"), rng.standard_normal((25, n_chains)), {"long_name": "E", "units": "1"})})
     w = pyrbm.TrajectoryWriter(tmp_path / "run.nc", hamiltonian=ham)
     w.append(chunk)
     tracemalloc.start()
@@ -288,7 +291,7 @@ def test_exception_inside_writer_keeps_previous_file(tmp_path, ham):
     with pytest.raises(RuntimeError, match="simulated crash"):
         with pyrbm.TrajectoryWriter(path, overwrite=True, attrs=ds.attrs) as w:
             w.append(ds.isel(step=slice(0, 3)))
-            assert len(temporaries(tmp_path)) == 1
+            assert len([t for t in temporaries(tmp_path) if not t.endswith(".lock")]) == 1
             raise RuntimeError("simulated crash")
     assert path.read_bytes() == before
     assert temporaries(tmp_path) == []
@@ -298,7 +301,7 @@ CHILD = textwrap.dedent(
     """
     import sys, time, numpy as np, xarray as xr
     from pyrbm.writer import TrajectoryWriter
-    chunk = xr.Dataset({"energy": (("step", "chain"), np.zeros((5, 4)))})
+    chunk = xr.Dataset({"energy": (("step", "chain"), np.zeros((5, 4)), {"long_name": "E", "units": "1"})})
     with TrajectoryWriter(sys.argv[1], overwrite=True) as w:
         while True:
             w.append(chunk)
@@ -329,7 +332,8 @@ def test_killed_writer_keeps_previous_file(tmp_path, ham, sig):
     if sig == signal.SIGINT:  # KeyboardInterrupt: the writer cleans up itself
         assert temporaries(tmp_path) == []
     else:  # a hard kill cannot clean up: the next write to the path removes the orphan
-        assert len(temporaries(tmp_path)) == 1
+        orphans = sorted(temporaries(tmp_path))  # the temporary and its (now unlocked) lock file
+        assert len(orphans) == 2 and orphans[1] == orphans[0] + ".lock"
         tr.save(make_ds(ham, seed=2), path, overwrite=True)
         assert temporaries(tmp_path) == []
         xr.testing.assert_identical(tr.load(path), make_ds(ham, seed=2))
