@@ -202,6 +202,30 @@ def checksum(groups: dict) -> str:
     return ch.hexdigest()
 
 
+def with_group_checksum(name: str, ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with its own ``checksum`` attribute, so that the group can be verified alone."""
+    ds = ds.copy(deep=False)
+    ds.attrs = {k: v for k, v in ds.attrs.items() if k != CHECKSUM_ATTR}
+    ds.attrs[CHECKSUM_ATTR] = checksum({name: ds})
+    return ds
+
+
+@netcdf_serialised
+def read_group(path, group: str, *, verify: bool = True) -> xr.Dataset:
+    """A group of a pyrbm file, in memory, its own checksum verified (and stripped)."""
+    path = _check_existing(path)
+    try:
+        with xr.open_dataset(path, engine="netcdf4", group=group) as ds:
+            ds = ds.load()
+    except (OSError, RuntimeError, ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:
+        raise _damaged(path, exc) from exc
+    stored = ds.attrs.pop(CHECKSUM_ATTR, None)
+    if verify and stored is not None and checksum({group: ds}) != stored:
+        raise IntegrityError(f"path: the group {group!r} of {path} does not match its checksum: the file was "
+                             f"damaged after it was written; restore it from a copy or write it again")
+    return ds
+
+
 # ----------------------------------------------------------------------------- writing
 def encoding(ds: xr.Dataset, *, compress: bool = True, chunks: dict | None = None) -> dict:
     """netCDF encoding: Fletcher-32 on every variable with dims, zlib when ``compress``.
@@ -241,7 +265,7 @@ def write(path, groups: dict, *, overwrite: bool = False, compress: bool = True)
     (``overwrite=False``).
     """
     path = check_writable(path, overwrite)
-    groups = {name: _clean(ds) for name, ds in groups.items()}
+    groups = {name: _clean(ds) if not name else with_group_checksum(name, _clean(ds)) for name, ds in groups.items()}
     root = groups[""]
     root.attrs[CHECKSUM_ATTR] = checksum(groups)
     handle = TemporaryFile(path, overwrite)

@@ -405,14 +405,13 @@ def load(path, *, lazy: bool = False, verify: bool = True) -> xr.Dataset:
 
 
 def _group(path, group: str, hint: str) -> xr.Dataset:
-    from .files import _check_existing, kind_of
+    from .files import _check_existing, kind_of, read_group
 
     path = _check_existing(path)
     _, groups = kind_of(path)
     if group not in groups:
         raise ValueError(f"path: {path} has no {group!r} group; {hint}")
-    with xr.open_dataset(path, engine="netcdf4", group=group) as ds:
-        return ds.load()
+    return read_group(path, group)
 
 
 @netcdf_serialised

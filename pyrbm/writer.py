@@ -27,7 +27,8 @@ import xarray as xr
 
 from ._checks import check_bool, check_units
 from ._io import TemporaryFile, check_writable, netcdf_serialised, write_failed
-from .files import CHECKSUM_ATTR, ContentHash, _check_existing, block_bytes, encoding, open_verified
+from .files import (CHECKSUM_ATTR, ContentHash, _check_existing, block_bytes, encoding, open_verified,
+                    with_group_checksum)
 from .trajectory import (CONFIG_LAYERS, HAMILTONIAN_GROUP, SCHEMA, STATE_GROUP, _chunks, _check_hamiltonian,
                          _config_values_problem, _is_flat_attr, _prepare, complete, hamiltonian_dataset, load)
 
@@ -390,6 +391,7 @@ class TrajectoryWriter:
             groups[HAMILTONIAN_GROUP] = hamiltonian_dataset(self._hamiltonian)
         if state is not None:
             groups[STATE_GROUP] = state
+        groups = {name: with_group_checksum(name, ds) for name, ds in groups.items()}
         tmp = self._handle.tmp
         try:
             with deferred_interrupt():
