@@ -200,7 +200,8 @@ class TrajectoryWriter:
             if first:
                 chunk.attrs = {**old.attrs, **self._attrs}
                 first = False
-            self._append(chunk)
+            with deferred_interrupt():
+                self._append(chunk)
         old.close()
         self._previous = (None, self._previous[1])
 
@@ -244,7 +245,8 @@ class TrajectoryWriter:
         self._check_chunk(chunk)
         if self._previous is not None and self._previous[0] is not None:
             self._copy_previous()
-        self._append(chunk)
+        with deferred_interrupt():  # a Ctrl-C lands after the chunk is written and counted
+            self._append(chunk)
 
     def _append(self, chunk: xr.Dataset) -> None:
         if self._layout is None:
@@ -263,12 +265,11 @@ class TrajectoryWriter:
         enc = encoding(ds, chunks=_chunks(ds))
         self._handle = TemporaryFile(self.path, self._overwrite or self._resume)
         try:
-            with deferred_interrupt():
-                ds.to_netcdf(self._handle.tmp, mode="w", format="NETCDF4", engine="netcdf4",
-                             encoding=enc, unlimited_dims=["step"])
-                self._handle.created()
-                self._nc = netCDF4.Dataset(self._handle.tmp, "a")
-                self._nc.set_auto_maskandscale(False)
+            ds.to_netcdf(self._handle.tmp, mode="w", format="NETCDF4", engine="netcdf4",
+                         encoding=enc, unlimited_dims=["step"])
+            self._handle.created()
+            self._nc = netCDF4.Dataset(self._handle.tmp, "a")
+            self._nc.set_auto_maskandscale(False)
         except BaseException as exc:
             self._fail(exc)
         layout = {}
@@ -326,12 +327,11 @@ class TrajectoryWriter:
         n0 = self._n_steps
         k = chunk.sizes["step"]
         try:
-            with deferred_interrupt():
-                self._handle.check()
-                for name, (dims, values) in arrays.items():
-                    index = [slice(None)] * values.ndim
-                    index[dims.index("step")] = slice(n0, n0 + k)
-                    self._nc.variables[name][tuple(index)] = values
+            self._handle.check()
+            for name, (dims, values) in arrays.items():
+                index = [slice(None)] * values.ndim
+                index[dims.index("step")] = slice(n0, n0 + k)
+                self._nc.variables[name][tuple(index)] = values
         except BaseException as exc:
             self._fail(exc)
         for name, (dims, values) in arrays.items():
@@ -346,7 +346,6 @@ class TrajectoryWriter:
         raise exc
 
     # -- finishing --------------------------------------------------------------
-    @netcdf_serialised
     def close(self, *, state: xr.Dataset | None = None, attrs: dict | None = None) -> Path:
         """Finish the file: groups, checksum, move into place.
 
@@ -380,6 +379,11 @@ class TrajectoryWriter:
             raise TypeError(f"state: expected an xarray.Dataset (state.to_dataset()), got {type(state).__name__}")
         if self._layout is None and self._previous is not None and self._previous[0] is not None:
             self._copy_previous()
+        with deferred_interrupt():  # a Ctrl-C during close lands after the file is in place
+            return self._close(state, attrs)
+
+    @netcdf_serialised
+    def _close(self, state, attrs) -> Path:
         if self._layout is None:
             self._closed = True
             raise ValueError(f"TrajectoryWriter: no chunk was appended; nothing written to {self.path}")
@@ -394,29 +398,28 @@ class TrajectoryWriter:
         groups = {name: with_group_checksum(name, ds) for name, ds in groups.items()}
         tmp = self._handle.tmp
         try:
-            with deferred_interrupt():
+            self._handle.check()
+            if attrs:
+                self._nc.setncatts(attrs)
+            self._nc.close()
+            self._nc = None
+            for name, ds in groups.items():
                 self._handle.check()
-                if attrs:
-                    self._nc.setncatts(attrs)
-                self._nc.close()
-                self._nc = None
-                for name, ds in groups.items():
-                    self._handle.check()
-                    ds.to_netcdf(tmp, mode="a", group=name, engine="netcdf4", encoding=encoding(ds, compress=False))
-                self._handle.check()
-                content = ContentHash()
-                with xr.open_dataset(tmp, engine="netcdf4") as root:
-                    content.add_dataset("", root, {k: h.digest() for k, h in self._hashes.items()})
-                for name, ds in groups.items():
-                    content.add_dataset(name, ds)
-                with netCDF4.Dataset(tmp, "a") as nc:
-                    nc.setncattr(CHECKSUM_ATTR, content.hexdigest())
-                if self._resume:
-                    st = os.stat(self.path)
-                    if (st.st_ino, st.st_size, st.st_mtime_ns) != self._previous[1]:
-                        raise FileExistsError(f"path: {self.path} was changed by another process while this run "
-                                              f"continued it; it was left as the other process wrote it")
-                self._handle.commit()
+                ds.to_netcdf(tmp, mode="a", group=name, engine="netcdf4", encoding=encoding(ds, compress=False))
+            self._handle.check()
+            content = ContentHash()
+            with xr.open_dataset(tmp, engine="netcdf4") as root:
+                content.add_dataset("", root, {k: h.digest() for k, h in self._hashes.items()})
+            for name, ds in groups.items():
+                content.add_dataset(name, ds)
+            with netCDF4.Dataset(tmp, "a") as nc:
+                nc.setncattr(CHECKSUM_ATTR, content.hexdigest())
+            if self._resume:
+                st = os.stat(self.path)
+                if (st.st_ino, st.st_size, st.st_mtime_ns) != self._previous[1]:
+                    raise FileExistsError(f"path: {self.path} was changed by another process while this run "
+                                          f"continued it; it was left as the other process wrote it")
+            self._handle.commit()
         except BaseException as exc:
             self._fail(exc)
         self._closed = True
@@ -528,9 +531,7 @@ class Recorder:
             self.buffers[k][self.fill] = a
         self.fill += 1
         if self.path is not None and self.fill == self.chunk:
-            state = snapshot() if snapshot is not None else None
-            self._flush()
-            self.flushed_state = state
+            self._flush(snapshot() if snapshot is not None else None)
 
     def _dataset(self, n):
         steps = self.first_step + self.thin * (self.written + np.arange(1, n + 1, dtype=np.int64))
@@ -545,12 +546,14 @@ class Recorder:
             data[k] = (("step",) + tuple(dims), buf[:n], attrs)
         return complete(xr.Dataset(data, coords=coords, attrs=dict(self.attrs)), self.ham)
 
-    def _flush(self):
+    def _flush(self, state=None):
         if self.fill == 0:
             return
-        self.writer.append(self._dataset(self.fill))
-        self.written += self.fill
-        self.fill = 0
+        with deferred_interrupt():  # the bookkeeping always matches what the file holds
+            self.writer.append(self._dataset(self.fill))
+            self.written += self.fill
+            self.fill = 0
+            self.flushed_state = state
 
     def finish(self, state: xr.Dataset | None = None):
         """The run's dataset: in memory, or the closed file read lazily (``state`` stored with it)."""
