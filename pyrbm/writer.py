@@ -9,7 +9,6 @@ A streamed file is written under a temporary name and renamed into place on
 from __future__ import annotations
 
 import contextlib
-import datetime
 import warnings
 import os
 from pathlib import Path
@@ -20,7 +19,7 @@ import xarray as xr
 
 from ._checks import check_bool, check_units
 from ._io import atomic_path, check_writable, netcdf_serialised
-from .trajectory import (CONFIG_LAYERS, HAMILTONIAN_GROUP, SCHEMA, _check_hamiltonian, _config_values_problem,
+from .trajectory import (CONFIG_LAYERS, HAMILTONIAN_GROUP, _check_hamiltonian, _config_values_problem, _stamp,
                          _encoding, _is_flat_attr, _prepare, load)
 
 __all__ = ["TrajectoryWriter", "Recorder"]
@@ -356,8 +355,7 @@ class Recorder:
     def finish(self):
         if self.path is None:
             ds = self._dataset(self.fill)
-            ds.attrs.setdefault("schema", SCHEMA)
-            ds.attrs.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+            ds.attrs = _stamp(ds.attrs, self.ham)
             return ds
         self._flush()
         self.writer.close()
