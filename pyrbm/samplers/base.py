@@ -307,6 +307,8 @@ class Sampler:
         if progress is not None:
             progress = check_bool("progress", progress)
         path = None if out is None else check_writable(out, overwrite)
+        if state is None:
+            self._check_memory(ham)
         work = self._work(ham)
         plan = make_plan(ham, work)
         state = self.init_state(ham) if state is None else self._check_state(ham, state)
