@@ -40,7 +40,7 @@ def bench_pyrbm(ham, n_chains, dt):
     holder = {"state": sampler.init_state(ham)}
 
     def run(k):
-        holder["state"] = sampler.advance(ham, holder["state"], k)
+        holder["state"] = sampler.advance(ham, state=holder["state"], n_steps=k)
 
     return run
 

@@ -19,7 +19,8 @@ from .observables import (
     as_observable,
     default_observables,
 )
-from .samplers import GibbsSampler, LangevinSampler, ReplicaExchangeSampler, SamplerState
+from .samplers import (DivergenceWarning, GibbsSampler, GibbsState, LangevinSampler, LangevinState,
+                       ReplicaExchangeSampler, SamplerState, TemperingState)
 from .spectra import count_outliers, fit_sigma_w, mp_cdf, mp_edges, mp_pdf
 from .history import combine_histories
 from .training import Trainer, train_replicas
@@ -32,7 +33,8 @@ __all__ = [
     "Hamiltonian", "ModeBasis", "Bosons",
     "exact_log_z", "log_likelihood", "gaussian_log_z", "mean_field", "tap", "MeanFieldResult",
     "mp_edges", "mp_pdf", "mp_cdf", "fit_sigma_w", "count_outliers",
-    "GibbsSampler", "ReplicaExchangeSampler", "LangevinSampler", "SamplerState",
+    "GibbsSampler", "ReplicaExchangeSampler", "LangevinSampler",
+    "SamplerState", "GibbsState", "TemperingState", "LangevinState", "DivergenceWarning",
     "Observable", "Energy", "FreeEnergy", "Magnetization", "ModeProjection", "OrderParameter",
     "as_observable", "default_observables",
     "save", "load", "load_hamiltonian", "load_state", "validate", "IntegrityError", "TrajectoryWriter",

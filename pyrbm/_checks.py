@@ -127,3 +127,40 @@ def as_configuration(name: str, x, n_units: int, units: str, dtype=np.float64) -
             "to the Hamiltonian if that is the convention you use)"
         )
     return out
+
+
+def check_modes(modes, n_modes: int, name: str = "modes") -> np.ndarray:
+    """0-based indices of the modes selected by ``modes``.
+
+    Parameters
+    ----------
+    modes : int or sequence of int
+        An int ``n`` selects the top ``n`` modes (labels 1..n); a sequence gives 1-based
+        labels (``1`` is the mode of the largest singular value), distinct, in the order given.
+    n_modes : int
+        How many modes there are to choose from.
+
+    Returns
+    -------
+    ndarray of int64
+        The 0-based indices (label − 1).
+    """
+    if isinstance(modes, numbers.Integral) and not isinstance(modes, (bool, np.bool_)):
+        count = int(modes)
+        if not 1 <= count <= n_modes:
+            raise ValueError(f"{name}: expected a count in [1, {n_modes}] (the top modes) or a list of 1-based "
+                             f"mode labels, got {count}")
+        return np.arange(count, dtype=np.int64)
+    if isinstance(modes, (str, bytes)) or not np.iterable(modes):
+        raise TypeError(f"{name}: expected an int (the top n modes) or a sequence of 1-based mode labels, "
+                        f"got {type(modes).__name__}")
+    labels = list(modes)
+    bad = [k for k in labels if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral)
+           or not 1 <= int(k) <= n_modes]
+    if bad or not labels:
+        raise ValueError(f"{name}: expected 1-based mode labels in [1, {n_modes}] (1 is the largest singular "
+                         f"value), got {labels!r}")
+    idx = np.array([int(k) - 1 for k in labels], dtype=np.int64)
+    if np.unique(idx).size != idx.size:
+        raise ValueError(f"{name}: mode labels must be distinct, got {labels!r}")
+    return idx

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import inspect
 import keyword
-from numbers import Integral
 
 import numpy as np
 
-from ._checks import check_int
+from ._checks import check_modes
 
 __all__ = [
     "Observable",
@@ -182,42 +181,6 @@ _KINDS = {
 }
 
 
-def _check_modes(modes):
-    """Normalise ``modes`` to an int (first n) or a tuple of indices."""
-    if isinstance(modes, Integral) and not isinstance(modes, bool):
-        return check_int("modes", modes, minimum=1)
-    if isinstance(modes, (str, bytes)) or not np.iterable(modes):
-        raise TypeError(
-            f"modes: expected an int (the first n modes) or a list of mode indices, got {type(modes).__name__}"
-        )
-    out = []
-    for k in modes:
-        if isinstance(k, bool) or not isinstance(k, Integral) or k < 0:
-            raise ValueError(f"modes: mode indices must be integers >= 0, got {k!r} in {list(modes)!r}")
-        out.append(int(k))
-    if not out:
-        raise ValueError("modes: expected at least one mode index, got an empty list")
-    if len(set(out)) != len(out):
-        raise ValueError(f"modes: mode indices must be distinct, got {out}")
-    return tuple(out)
-
-
-def _mode_index(modes, limit: int, what: str) -> np.ndarray:
-    if isinstance(modes, int):
-        if modes > limit:
-            raise ValueError(
-                f"modes: asked for the first {modes} modes but this model has {limit} {what}; "
-                f"pass modes <= {limit}"
-            )
-        return np.arange(modes)
-    idx = np.asarray(modes, dtype=np.intp)
-    if idx.max() >= limit:
-        raise ValueError(
-            f"modes: index {int(idx.max())} out of range; this model has {limit} {what} (indices 0..{limit - 1})"
-        )
-    return idx
-
-
 class ModeProjection(Observable):
     r"""Configurations projected on the sign-fixed SVD modes of W.
 
@@ -236,14 +199,14 @@ class ModeProjection(Observable):
     kind : {"x", "y", "u", "w"}
         Which coordinate; it is also the variable name.
     modes : int or sequence of int, default 1
-        The first ``modes`` modes (by descending singular value), or explicit
-        0-based indices. ``x`` has N modes, ``y`` M, ``u``/``w`` K = min(N, M)
+        The top ``modes`` modes (by descending singular value), or explicit
+        1-based labels (1 is σ₁). ``x`` has N modes, ``y`` M, ``u``/``w`` K = min(N, M)
         (indices beyond K of ``x``/``y`` are the free modes, singular value 0).
 
     Notes
     -----
     Output shape (n_chains, n_modes), dims ``("mode",)``, coordinates ``mode``
-    (the 0-based index) and ``singular_value(mode)``. Only the selected
+    (the 1-based label) and ``singular_value(mode)``. Only the selected
     columns of U and V are used, so the cost is O(n_chains · N · n_modes).
     u and w need σ_k > 0 (a mode with σ_k = 0 has no saddle and gives inf/NaN).
     """
@@ -257,18 +220,18 @@ class ModeProjection(Observable):
                 f"(x = U^T v, y = V^T h, u/w = rotated coordinates about the saddle)"
             )
         self.kind = kind
-        self.modes = _check_modes(modes)
+        if not isinstance(modes, (int, np.integer)) or isinstance(modes, bool):
+            modes = tuple(modes) if np.iterable(modes) and not isinstance(modes, (str, bytes)) else modes
+        check_modes(modes, 1 << 62)  # form and labels now; their range once the model is known
+        self.modes = modes
         self.name = kind
         long_name, formula = _KINDS[kind]
         self.attrs = {"long_name": long_name, "units": "1", "formula": formula}
 
     def _index(self, ham) -> np.ndarray:
         m = ham.modes
-        if self.kind == "x":
-            return _mode_index(self.modes, m.U.shape[0], "visible modes")
-        if self.kind == "y":
-            return _mode_index(self.modes, m.V.shape[0], "hidden modes")
-        return _mode_index(self.modes, m.n_modes, "paired modes (min(N, M))")
+        limit = {"x": m.U.shape[0], "y": m.V.shape[0]}.get(self.kind, m.n_modes)
+        return check_modes(self.modes, limit)
 
     def _uw(self, ham, v, h, idx):
         m = ham.modes
@@ -292,7 +255,10 @@ class ModeProjection(Observable):
         s = np.zeros(idx.size)
         paired = idx < ham.modes.n_modes
         s[paired] = ham.modes.s[idx[paired]]
-        return {"mode": ("mode", idx.astype(np.int64)), "singular_value": ("mode", s)}
+        return {"mode": ("mode", idx.astype(np.int64) + 1,
+                         {"long_name": "mode label k (1 = largest singular value)", "units": "1"}),
+                "singular_value": ("mode", s, {"long_name": "singular value sigma_k (0 for free modes)",
+                                               "units": "1"})}
 
     def __repr__(self) -> str:
         return f"ModeProjection({self.kind!r}, modes={self.modes!r})"
@@ -328,7 +294,7 @@ class OrderParameter(ModeProjection):
     Parameters
     ----------
     modes : int or sequence of int, default 1
-        The first ``modes`` paired modes or explicit 0-based indices (< min(N, M)).
+        The top ``modes`` paired modes or explicit 1-based labels (≤ min(N, M)).
     """
 
     def __init__(self, modes=1):
@@ -343,11 +309,13 @@ class OrderParameter(ModeProjection):
     def coords(self, ham) -> dict:
         out = super().coords(ham)
         m = ham.modes
-        idx = out["mode"][1]
+        idx = out["mode"][1] - 1
         x_star, y_star, _ = m.saddle()
         field = ((m.mu_x[idx] - x_star[idx]) + (m.mu_y[idx] - y_star[idx])) / np.sqrt(2.0)
-        out["control"] = ("mode", ham.beta * m.s[idx] * m.s2)
-        out["field"] = ("mode", field)
+        out["control"] = ("mode", ham.beta * m.s[idx] * m.s2,
+                          {"long_name": "control parameter beta sigma_k s^2 (critical at 1)", "units": "1"})
+        out["field"] = ("mode", field, {"long_name": "symmetry-breaking field: uniform-measure mean of u_k",
+                                        "units": "1"})
         return out
 
     def __repr__(self) -> str:

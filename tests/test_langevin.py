@@ -146,7 +146,7 @@ def test_growth_rate_past_the_threshold(units, sigma, beta):
     sampler = LangevinSampler(n_chains, dt=dt, seed=8)
     state = sampler.init_state(ham, x0=x0, y0=y0)
     n_steps = int(round(2.5 / (rate * dt)))  # e^(2.5) growth of <u>
-    ds, _ = sampler.run(ham, state, n_steps=n_steps, thin=5, modes=[0])
+    ds, _ = sampler.run(ham, state=state, n_steps=n_steps, thin=5, modes=[1])
     t = ds.time.values
     du = ds.u.isel(mode=0).mean("chain").values - u_st[0]
     sel = t > 0.2 / rate
@@ -205,10 +205,10 @@ def test_langevin_identical_for_one_and_two_threads_and_continuation():
     assert np.array_equal(d1.x.values, d2.x.values) and np.array_equal(s1.x, s2.x)
     sampler = LangevinSampler(33, seed=12)
     a, sa = sampler.run(ham, n_steps=16, thin=4)
-    b, sb = sampler.run(ham, sa, n_steps=24, thin=4)
+    b, sb = sampler.run(ham, state=sa, n_steps=24, thin=4)
     assert np.array_equal(np.concatenate([a.u.values, b.u.values]), d1.u.values)
     assert np.array_equal(sb.x, s1.x) and np.array_equal(sb.streams, s1.streams) and sb.step == 40
-    adv = sampler.advance(ham, sampler.init_state(ham), 40)
+    adv = sampler.advance(ham, state=sampler.init_state(ham), n_steps=40)
     assert np.array_equal(adv.y, s1.y)
 
 
@@ -241,8 +241,8 @@ def test_langevin_bad_input():
         LangevinSampler(4, dt=0.6).run(ham, n_steps=2)
     with pytest.raises(ValueError, match="n_chains"):
         LangevinSampler(0)
-    with pytest.raises(ValueError, match="T"):
-        LangevinSampler(2, T=0.0)
+    with pytest.raises(ValueError, match="beta"):
+        LangevinSampler(2, beta=0.0)
     s = LangevinSampler(4, seed=1)
     with pytest.raises(ValueError, match="x0"):
         s.init_state(ham, x0=np.zeros((3, 4)))
@@ -251,9 +251,9 @@ def test_langevin_bad_input():
     with pytest.raises(ValueError, match="modes"):
         s.run(ham, n_steps=2, modes=5)
     with pytest.raises(ValueError, match="modes"):
-        s.run(ham, n_steps=2, modes=[0, 0])
-    with pytest.raises(ValueError, match="state"):
-        s.run(ham, GibbsSampler(4, seed=1).init_state(ham), n_steps=2)
+        s.run(ham, n_steps=2, modes=[1, 1])
+    with pytest.raises(TypeError, match="state"):
+        s.run(ham, state=GibbsSampler(4, seed=1).init_state(ham), n_steps=2)
 
 
 def test_float32_storage_continues_bit_for_bit():
@@ -261,7 +261,7 @@ def test_float32_storage_continues_bit_for_bit():
     sampler = LangevinSampler(9, seed=16, dtype=np.float32)
     full, s_full = sampler.run(ham, n_steps=30, thin=5)
     a, sa = sampler.run(ham, n_steps=10, thin=5)
-    b, sb = sampler.run(ham, sa, n_steps=20, thin=5)
+    b, sb = sampler.run(ham, state=sa, n_steps=20, thin=5)
     assert sa.x.dtype == np.float32 and np.array_equal(sb.x, s_full.x) and np.array_equal(sb.y, s_full.y)
     assert np.array_equal(np.concatenate([a.x.values, b.x.values]), full.x.values)
     # float32 storage follows the float64 trajectory to float32 rounding over a short run
@@ -288,7 +288,7 @@ def test_quartic_stationary_law_matches_quadrature():
     exact = {"dx": (p * dx).sum(), "dy": (p * dy).sum(), "u2": (p * u * u).sum(), "w2": (p * w * w).sum()}
     n_chains, dt = 2000, 0.002
     ds, _ = LangevinSampler(n_chains, dt=dt, seed=18, quartic=True).run(
-        ham, n_steps=20_000, thin=50, burn_in=5000, modes=[0])
+        ham, n_steps=20_000, thin=50, burn_in=5000, modes=[1])
     sx = ds.x.isel(mode=0).values - mx
     sy = ds.y.isel(mode=0).values - my
     est = {"dx": sx, "dy": sy, "u2": ((sx + sy) / np.sqrt(2)) ** 2, "w2": ((sy - sx) / np.sqrt(2)) ** 2}
@@ -303,7 +303,7 @@ def test_long_stationary_run_matches_ou_variance_tightly():
     """Many more samples: the discrete AR(1) variance, not 1/kappa, within 0.5 %."""
     ham = _ham([2.5, 0.5, 0.1], seed=19)
     dt, n_chains = 0.02, 4000
-    ds, _ = LangevinSampler(n_chains, dt=dt, seed=20).run(ham, n_steps=20_000, thin=10, burn_in=500, modes=[0])
+    ds, _ = LangevinSampler(n_chains, dt=dt, seed=20).run(ham, n_steps=20_000, thin=10, burn_in=500, modes=[1])
     w_st = _stationary_uw(ham)[1][0]
     kappa = 4 + 2.5
     v_chain = ((ds.w.isel(mode=0).values - w_st) ** 2).mean(axis=0)

@@ -106,10 +106,10 @@ def test_mode_projection_matches_numpy_svd(setup, kind):
     assert out.shape == (C, K) and obs.dims == ("mode",) and obs.name == kind
     np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-9)
     coords = obs.coords(ham)
-    np.testing.assert_array_equal(coords["mode"][1], np.arange(K))
+    np.testing.assert_array_equal(coords["mode"][1], np.arange(1, K + 1))   # 1-based labels
     np.testing.assert_allclose(coords["singular_value"][1], s, rtol=1e-12)
     # an explicit list picks those modes, in that order
-    sel = ModeProjection(kind, modes=[3, 0]).compute(ham, v, h)
+    sel = ModeProjection(kind, modes=[4, 1]).compute(ham, v, h)   # labels 4 and 1
     np.testing.assert_allclose(sel, ref[:, [3, 0]], rtol=1e-9, atol=1e-9)
 
 
@@ -130,7 +130,7 @@ def test_free_modes_of_x_span_the_null_space(setup):
     ham, v, h = setup
     U, s, V = independent_modes(ham)
     K = s.size
-    obs = ModeProjection("x", modes=[K, K + 1])  # N > M: the free visible modes
+    obs = ModeProjection("x", modes=[K + 1, K + 2])  # N > M: the free visible modes
     x_free = obs.compute(ham, v, h)
     # rotation-invariant reference: squared norm of the projection on the left null space
     null_proj = v - (v @ U[:, :K]) @ U[:, :K].T
@@ -232,10 +232,10 @@ def test_bad_observables_are_refused():
         ModeProjection("u", modes=0)
     ham = make_ham()
     v, h = configs(ham)
-    with pytest.raises(ValueError, match="modes: asked for the first 6 modes but this model has 5"):
+    with pytest.raises(ValueError, match=r"modes: expected a count in \[1, 5\]"):
         ModeProjection("u", modes=6).compute(ham, v, h)
-    with pytest.raises(ValueError, match="modes: index 7 out of range"):
-        ModeProjection("x", modes=[7]).coords(ham)
+    with pytest.raises(ValueError, match=r"modes: expected 1-based mode labels in \[1, 7\]"):
+        ModeProjection("x", modes=[8]).coords(ham)
 
     def two_values(ham, v, h):
         return v[:, :2]

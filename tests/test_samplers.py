@@ -132,7 +132,7 @@ def test_exact_draws_stay_exact(units):
     state = sampler.init_state(ham, v0=v0)
     done = 0
     for k in (0, 1, 4, 16):
-        state = sampler.advance(ham, state, k - done)
+        state = sampler.advance(ham, state=state, n_steps=k - done)
         done = k
         counts = joint_counts(state.v, state.h, ham.spin, p.size)
         tv = 0.5 * np.abs(counts / n_chains - p).sum()
@@ -156,13 +156,13 @@ def test_replica_exchange_matches_exact_distribution_where_gibbs_is_stuck():
     v0 = np.ones(5)  # every chain starts in the minority mode
     # plain Gibbs from the wrong mode is far from equilibrium
     g = GibbsSampler(n_chains, seed=1, dtype=np.float64)
-    st = g.advance(ham, g.init_state(ham, v0=v0), 30)
+    st = g.advance(ham, state=g.init_state(ham, v0=v0), n_steps=30)
     vc = np.bincount(state_index(st.v, True), minlength=32)
     assert 0.5 * np.abs(vc / n_chains - pv).sum() > 0.2
     # replica exchange on a ladder down to beta = 0.05 equilibrates
     betas = np.geomspace(0.05, 1.0, 8)
-    re = ReplicaExchangeSampler(n_chains, betas, seed=2, dtype=np.float64)
-    ds, state = re.run(ham, re.init_state(ham, v0=v0), n_steps=1, burn_in=150, observables=[],
+    re = ReplicaExchangeSampler(n_chains, betas=betas, seed=2, dtype=np.float64)
+    ds, state = re.run(ham, state=re.init_state(ham, v0=v0), n_steps=1, burn_in=150, observables=[],
                        keep_configs=True)
     v = ds.v.values[0].astype(float)
     assert chisquare_merged(np.bincount(state_index(v, True), minlength=32), pv) > 1e-3
@@ -175,7 +175,7 @@ def test_swap_acceptance_matches_its_exact_expectation():
     ham = model(units="binary", beta=1.0, seed=21, scale=1.0)
     betas = np.array([0.4, 0.7, 1.0])
     n_chains = 4000
-    re = ReplicaExchangeSampler(n_chains, betas, seed=3, dtype=np.float64)
+    re = ReplicaExchangeSampler(n_chains, betas=betas, seed=3, dtype=np.float64)
     ds, _ = re.run(ham, n_steps=60, burn_in=40, observables=[])
     acc = ds.swap_acceptance.mean("step").values
     for r in range(2):
@@ -206,7 +206,7 @@ def test_runs_identical_for_one_and_two_threads(kind):
         pytest.skip("numba was started with a single thread")
     ham = model(n=7, m=6, seed=4)
     make = (lambda: GibbsSampler(37, seed=5)) if kind == "gibbs" else \
-        (lambda: ReplicaExchangeSampler(37, [0.5, 0.75, 1.0], seed=5))
+        (lambda: ReplicaExchangeSampler(37, betas=[0.5, 0.75, 1.0], seed=5))
     d1, s1 = _run(make, ham, 12, 1)
     d2, s2 = _run(make, ham, 12, 2)
     xr.testing.assert_identical(d1.drop_attrs(), d2.drop_attrs())
@@ -218,10 +218,10 @@ def test_runs_identical_for_one_and_two_threads(kind):
 def test_continued_run_equals_single_run(kind, dtype):
     ham = model(n=6, m=9, units="spin", seed=6)
     make = (lambda: GibbsSampler(25, seed=9, dtype=dtype)) if kind == "gibbs" else \
-        (lambda: ReplicaExchangeSampler(25, [1.0, 0.6, 0.3], seed=9, dtype=dtype))
+        (lambda: ReplicaExchangeSampler(25, betas=[1.0, 0.6, 0.3], seed=9, dtype=dtype))
     full, s_full = make().run(ham, n_steps=14, thin=2, observables=["energy"], keep_configs=True)
     a, s_a = make().run(ham, n_steps=6, thin=2, observables=["energy"], keep_configs=True)
-    b, s_b = make().run(ham, s_a, n_steps=8, thin=2, observables=["energy"], keep_configs=True)
+    b, s_b = make().run(ham, state=s_a, n_steps=8, thin=2, observables=["energy"], keep_configs=True)
     joined = xr.concat([a, b], dim="step", data_vars="minimal")
     for name in ("energy", "v", "h"):
         assert np.array_equal(joined[name].values, full[name].values)
@@ -229,7 +229,7 @@ def test_continued_run_equals_single_run(kind, dtype):
     assert np.array_equal(s_b.v, s_full.v) and np.array_equal(s_b.h, s_full.h)
     assert np.array_equal(s_b.streams, s_full.streams) and s_b.step == s_full.step == 14
     # advance() is the same dynamics without records
-    s_adv = make().advance(ham, make().init_state(ham), 14)
+    s_adv = make().advance(ham, state=make().init_state(ham), n_steps=14)
     assert np.array_equal(s_adv.v, s_full.v)
 
 
@@ -240,8 +240,8 @@ def test_state_is_immutable_and_reusable():
     assert isinstance(s0, SamplerState) and s0.kind == "gibbs" and s0.n_chains == 10
     with pytest.raises(ValueError):
         s0.v[0, 0] = 1.0
-    s1 = g.advance(ham, s0, 3)
-    s1b = g.advance(ham, s0, 3)
+    s1 = g.advance(ham, state=s0, n_steps=3)
+    s1b = g.advance(ham, state=s0, n_steps=3)
     assert np.array_equal(s1.v, s1b.v) and s0.step == 0 and s1.step == 3
 
 
@@ -280,9 +280,9 @@ def test_dataset_layout_and_attributes():
 
 def test_streamed_run_equals_in_memory_run(tmp_path):
     ham = model(seed=1)
-    mem, s_mem = ReplicaExchangeSampler(6, [0.5, 1.0], seed=3).run(ham, n_steps=9, keep_configs=True)
+    mem, s_mem = ReplicaExchangeSampler(6, betas=[0.5, 1.0], seed=3).run(ham, n_steps=9, keep_configs=True)
     path = tmp_path / "run.nc"
-    disk, s_disk = ReplicaExchangeSampler(6, [0.5, 1.0], seed=3).run(ham, n_steps=9, keep_configs=True, out=path)
+    disk, s_disk = ReplicaExchangeSampler(6, betas=[0.5, 1.0], seed=3).run(ham, n_steps=9, keep_configs=True, out=path)
     assert path.is_file()
     for name in mem.data_vars:
         assert np.array_equal(mem[name].values, disk[name].values), name
@@ -291,7 +291,6 @@ def test_streamed_run_equals_in_memory_run(tmp_path):
 
 
 def test_streaming_writes_several_chunks(tmp_path, monkeypatch):
-    import pyrbm.samplers as smp
 
     monkeypatch.setattr(pyrbm.writer, "_CHUNK_BYTES", 256)
     ham = model(seed=1)
@@ -327,25 +326,25 @@ def test_bad_input_is_refused_before_work(tmp_path):
     with pytest.raises(ValueError, match="v0"):
         g.init_state(model(units="spin"), v0=np.zeros((4, 5)))
     with pytest.raises(TypeError, match="ham"):
-        g.run("not a model")
+        g.run("not a model", n_steps=1)
     with pytest.raises(ValueError, match="n_steps"):
         g.run(ham, n_steps=0)
     with pytest.raises(ValueError, match="n_steps"):
         g.run(ham, n_steps=3, thin=5)
     with pytest.raises(ValueError, match="burn_in"):
-        g.run(ham, burn_in=-1)
+        g.run(ham, n_steps=1, burn_in=-1)
     with pytest.raises(ValueError, match="state"):
-        g.run(ham, GibbsSampler(5, seed=1).init_state(ham))
+        g.run(ham, state=GibbsSampler(5, seed=1).init_state(ham), n_steps=1)
     with pytest.raises(ValueError, match="state"):
-        g.run(model(n=6), g.init_state(ham))
+        g.run(model(n=6), state=g.init_state(ham), n_steps=1)
     with pytest.raises(ValueError, match="dtype"):
-        g.run(ham, GibbsSampler(4, seed=1, dtype=np.float64).init_state(ham))
+        g.run(ham, state=GibbsSampler(4, seed=1, dtype=np.float64).init_state(ham), n_steps=1)
     with pytest.raises(ValueError, match="betas"):
-        ReplicaExchangeSampler(4, [1.0])
+        ReplicaExchangeSampler(4, betas=[1.0])
     with pytest.raises(ValueError, match="betas"):
-        ReplicaExchangeSampler(4, [0.5, 1.0, 0.7])
+        ReplicaExchangeSampler(4, betas=[0.5, 1.0, 0.7])
     with pytest.raises(ValueError, match="beta"):
-        ReplicaExchangeSampler(4, [0.5, 0.9]).init_state(ham)
+        ReplicaExchangeSampler(4, betas=[0.5, 0.9]).init_state(ham)
     # files: existing output refused unless overwrite, unwritable locations refused
     existing = tmp_path / "exists.nc"
     existing.write_bytes(b"keep me")
@@ -409,11 +408,11 @@ def test_conflicting_observable_coordinates_are_refused_before_work(tmp_path):
 def test_replica_exchange_is_exact_at_every_rung(units):
     base = model(units=units, seed=31, scale=0.8 if units == "binary" else 0.4)
     betas = np.array([0.25, 0.5, 1.0, 2.0])
-    re = ReplicaExchangeSampler(20_000, betas, seed=4, dtype=np.float64)
+    re = ReplicaExchangeSampler(20_000, betas=betas, seed=4, dtype=np.float64)
     state = None
     for beta in betas:
         ham = base.replace(beta=beta)
-        ds, state = re.run(ham, state, n_steps=1, burn_in=200, observables=[], keep_configs=True)
+        ds, state = re.run(ham, state=state, n_steps=1, burn_in=200, observables=[], keep_configs=True)
         p, _ = exact_joint(np.array(ham.W), ham.a, ham.b, beta, ham.spin)
         counts = joint_counts(ds.v.values[0].astype(float), ds.h.values[0].astype(float), ham.spin, p.size)
         assert chisquare_merged(counts, p) > 1e-3, beta
@@ -428,6 +427,6 @@ def test_gibbs_result_does_not_depend_on_blas_threads(dtype):
     for n_threads in (1, 2):
         with threadpoolctl.threadpool_limits(limits=n_threads, user_api="blas"):
             sampler = GibbsSampler(n_chains=256, seed=7, dtype=dtype)
-            state = sampler.advance(ham, sampler.init_state(ham), 20)
+            state = sampler.advance(ham, state=sampler.init_state(ham), n_steps=20)
         runs.append(state)
     assert np.array_equal(runs[0].v, runs[1].v) and np.array_equal(runs[0].h, runs[1].h)
