@@ -32,7 +32,7 @@ from .files import (CHECKSUM_ATTR, ContentHash, _check_existing, block_bytes, en
 from .trajectory import (CONFIG_LAYERS, HAMILTONIAN_GROUP, SCHEMA, STATE_GROUP, _chunks, _check_hamiltonian,
                          _config_values_problem, _is_flat_attr, _prepare, complete, hamiltonian_dataset, load)
 
-__all__ = ["TrajectoryWriter", "Recorder", "RUN_PART_ATTRS"]
+__all__ = ["TrajectoryWriter", "Recorder", "RUN_PART_ATTRS", "continuation"]
 
 #: Records buffered in memory before a streamed write.
 _CHUNK_BYTES = 8 * 2 ** 20
@@ -68,6 +68,48 @@ def deferred_interrupt():
             previous(signal.SIGINT, None)
         elif caught and previous != signal.SIG_IGN:
             raise KeyboardInterrupt
+
+
+def continuation(out, state, burn_in: int):
+    """Whether ``run(..., state=state, out=out)`` continues the run stored at ``out``, and from which state.
+
+    Returns ``(resume, state)``: ``(False, state)`` when ``out`` does not exist; ``(True,
+    stored state)`` when it holds a run that ``state`` continues (``state`` is ``None``, or
+    equal to the state stored with the run: same kind, step, seed and arrays).
+
+    Raises
+    ------
+    FileExistsError
+        ``out`` exists but is not a run that ``state`` continues.
+    ValueError
+        ``burn_in`` > 0: the records of a continued run follow the file's without a gap.
+    """
+    from .samplers.base import state_from_dataset
+    from .trajectory import load_state
+
+    out = Path(out)
+    if not out.exists():
+        return False, state
+    why = None
+    try:
+        stored = state_from_dataset(load_state(out))
+    except ValueError as exc:  # not a trajectory, a /1 file, no state group, damaged
+        why = str(exc)
+    else:
+        if state is not None and (type(state) is not type(stored) or state.step != stored.step
+                                  or state.seed != stored.seed or any(
+                                      getattr(state, f).tobytes() != getattr(stored, f).tobytes()
+                                      for f in state._evolving)):
+            why = (f"it holds a run that ends at step {stored.step} (seed {stored.seed}); the state given is at "
+                   f"step {state.step} (seed {state.seed}), not the state stored with the run")
+    if why is not None:
+        raise FileExistsError(
+            f"out: {out} exists and this run does not continue it: {why}; pass the state the run returned (or "
+            f"state=None) to continue it, overwrite=True to replace it, or another name")
+    if burn_in:
+        raise ValueError(f"burn_in: continuing the run in {out}, the new records follow the stored ones; "
+                         f"pass burn_in=0 (got {burn_in})")
+    return True, stored
 
 
 class TrajectoryWriter:
@@ -164,8 +206,9 @@ class TrajectoryWriter:
             for key in sorted(set(old.attrs) | set(new)):
                 if key in RUN_PART_ATTRS or key in ("created",):
                     continue
-                a, b = old.attrs.get(key, "<absent>"), new.get(key, "<absent>")
-                if not (a == b or (isinstance(a, float) and isinstance(b, float) and a == b)):
+                a, b = (v.item() if isinstance(v, np.generic) else v
+                        for v in (old.attrs.get(key, "<absent>"), new.get(key, "<absent>")))
+                if a != b:
                     problems.append(f"attribute {key!r} is {a!r} in the file and {b!r} in this run")
             if self._hamiltonian is not None:
                 from .trajectory import load_hamiltonian
@@ -395,6 +438,11 @@ class TrajectoryWriter:
             groups[HAMILTONIAN_GROUP] = hamiltonian_dataset(self._hamiltonian)
         if state is not None:
             groups[STATE_GROUP] = state
+        if STATE_GROUP in groups:  # CF: describe the state arrays
+            st = groups[STATE_GROUP].copy()
+            for name, var in st.variables.items():
+                var.attrs = {"long_name": f"sampler state array {name}", "units": "1", **var.attrs}
+            groups[STATE_GROUP] = st
         groups = {name: with_group_checksum(name, ds) for name, ds in groups.items()}
         tmp = self._handle.tmp
         try:

@@ -337,3 +337,129 @@ def test_killed_writer_keeps_previous_file(tmp_path, ham, sig):
         tr.save(make_ds(ham, seed=2), path, overwrite=True)
         assert temporaries(tmp_path) == []
         xr.testing.assert_identical(tr.load(path), make_ds(ham, seed=2))
+
+
+# ---------------------------------------------------------------------- continuing a run
+class CFEnergy(pyrbm.Observable):
+    """Energy with CF attributes (independent of the built-ins' attributes)."""
+
+    name = "energy"
+    attrs = {"long_name": "energy E(v, h) (in units of k_B T at beta = 1)", "units": "1"}
+
+    def compute(self, ham, v, h):
+        return ham.energy(v, h)
+
+
+def observables():
+    return [CFEnergy(), pyrbm.Magnetization("visible"), pyrbm.ModeProjection("x", modes=2)]
+
+
+def gibbs_run(ham, n_steps, out, state=None, **kw):
+    sampler = pyrbm.GibbsSampler(4, seed=3)
+    ds, st = sampler.run(ham, state=state, n_steps=n_steps, thin=2, observables=observables(),
+                         keep_configs=True, out=out, **kw)
+    ds.close()
+    return st
+
+
+@pytest.fixture
+def fixed_clock(monkeypatch):
+    monkeypatch.setattr(pyrbm.files, "now", lambda: "2026-01-01T00:00:00+00:00")
+
+
+def assert_same_state(a, b):
+    assert type(a) is type(b) and a.step == b.step and a.seed == b.seed
+    for name in a._evolving:
+        assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
+
+
+def test_continued_run_equals_one_long_run(tmp_path, ham, fixed_clock):
+    long_state = gibbs_run(ham, 40, tmp_path / "long.nc")
+    path = tmp_path / "run.nc"
+    st1 = gibbs_run(ham, 16, path)
+    part1 = path.read_bytes()
+    with pytest.raises(FileExistsError, match="not the state stored with the run"):
+        gibbs_run(ham, 24, path, state=pyrbm.GibbsSampler(4, seed=3).init_state(ham))
+    with pytest.raises(ValueError, match="burn_in"):
+        gibbs_run(ham, 24, path, state=st1, burn_in=2)
+    with pytest.raises(ValueError, match="attribute 'thin' is 2 in the file and 4"):
+        pyrbm.GibbsSampler(4, seed=3).run(ham, state=st1, n_steps=24, thin=4, observables=observables(),
+                                          keep_configs=True, out=path)
+    assert path.read_bytes() == part1
+    st2 = gibbs_run(ham, 24, path, state=st1)
+    long, cont = tr.load(tmp_path / "long.nc"), tr.load(path)
+    xr.testing.assert_identical(cont, long)  # attributes included: n_steps = 40, first_step = 0
+    assert cont.attrs["n_steps"] == 40 and cont["step"].values.tolist() == list(range(2, 41, 2))
+    assert_same_state(st2, long_state)
+    assert_same_state(pyrbm.samplers.state_from_dataset(pyrbm.load_state(path)), long_state)
+    # from the file alone (state=None), into a third part
+    gibbs_run(ham, 10, path)
+    gibbs_run(ham, 10, tmp_path / "long.nc")
+    xr.testing.assert_identical(tr.load(path), tr.load(tmp_path / "long.nc"))
+    assert temporaries(tmp_path) == []
+
+
+CONTINUE = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    import pyrbm, pyrbm.writer
+    sys.path.insert(0, sys.argv[2])
+    from test_trajectory import gibbs_run, CFEnergy
+    pyrbm.writer._CHUNK_BYTES = 1                   # flush every record
+    pyrbm.files.now = lambda: "2026-01-01T00:00:00+00:00"
+    rng = np.random.default_rng(11)
+    ham = pyrbm.Hamiltonian(rng.normal(0, 0.7, (6, 4)), rng.normal(0, 0.3, 6), rng.normal(0, 0.3, 4), beta=0.8)
+    real = CFEnergy.compute
+    count = [0]
+    def slow(self, ham, v, h):
+        count[0] += 1
+        if count[0] == 5:
+            print("recording", flush=True)
+        time.sleep(0.02)
+        return real(self, ham, v, h)
+    CFEnergy.compute = slow
+    gibbs_run(ham, 4000, sys.argv[1])
+    """
+)
+
+
+def _start_and_signal(path, sig):
+    proc = subprocess.Popen([sys.executable, "-c", CONTINUE, str(path), str(Path(__file__).parent)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "recording", proc.stderr.read()
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc
+
+
+def test_continuation_killed_between_and_during_parts_equals_one_long_run(tmp_path, ham, fixed_clock):
+    path = tmp_path / "run.nc"
+    gibbs_run(ham, 16, path)
+    part1 = path.read_bytes()
+    _start_and_signal(path, signal.SIGKILL)  # killed while continuing: part 1 is intact
+    assert path.read_bytes() == part1
+    gibbs_run(ham, 24, path)  # continued from the file alone; sweeps the killed writer's temporary
+    gibbs_run(ham, 40, tmp_path / "long.nc")
+    xr.testing.assert_identical(tr.load(path), tr.load(tmp_path / "long.nc"))
+    assert temporaries(tmp_path) == []
+
+
+def test_interrupted_run_keeps_flushed_records_and_continues(tmp_path, ham, fixed_clock):
+    path = tmp_path / "run.nc"
+    proc = _start_and_signal(path, signal.SIGINT)
+    assert "KeyboardInterrupt" in proc.stderr.read()
+    kept = tr.load(path)
+    n = kept.sizes["step"]
+    assert n >= 4 and kept.attrs["n_steps"] == 2 * n
+    assert kept["step"].values.tolist() == list(range(2, 2 * n + 1, 2))
+    assert pyrbm.load_state(path).attrs["step"] == 2 * n  # the state at the last kept record
+    gibbs_run(ham, 10, path)
+    gibbs_run(ham, 2 * n + 10, tmp_path / "long.nc")
+    xr.testing.assert_identical(tr.load(path), tr.load(tmp_path / "long.nc"))
+    assert temporaries(tmp_path) == []
