@@ -87,9 +87,9 @@ def continuation(out, state, burn_in: int):
     from .samplers.base import state_from_dataset
     from .trajectory import load_state
 
+    if not isinstance(out, (str, os.PathLike)) or not Path(out).is_file():
+        return False, state  # a new file (the path itself is checked by check_writable)
     out = Path(out)
-    if not out.exists():
-        return False, state
     why = None
     try:
         stored = state_from_dataset(load_state(out))
