@@ -172,8 +172,13 @@ class ContentHash:
     def __init__(self):
         self._entries: dict[str, bytes] = {}
 
-    def add_dataset(self, group: str, ds: xr.Dataset, data_digests: dict | None = None) -> None:
-        """Hash ``ds`` (stored as ``group``; ``""`` is the root); ``data_digests`` are pre-hashed values."""
+    def add_dataset(self, group: str, ds: xr.Dataset, data_digests: dict | None = None,
+                    keep: dict | None = None) -> None:
+        """Hash ``ds`` (stored as ``group``; ``""`` is the root).
+
+        ``data_digests`` are digests of values hashed elsewhere (streamed); ``keep`` receives
+        the hash objects of the ``step`` variables, to be fed more records (a continued run).
+        """
         data_digests = data_digests or {}
         attrs = ";".join(f"{k}={_canonical_attr(v)}" for k, v in sorted(ds.attrs.items()) if k != CHECKSUM_ATTR)
         self._entries[f"{group}/"] = attrs.encode()
@@ -185,6 +190,8 @@ class ContentHash:
                 for block in _blocks(var):
                     h.update(block_bytes(block, var.dims))
                 digest = h.digest()
+                if keep is not None and "step" in var.dims:
+                    keep[name] = h
             self._entries[f"{group}/{name}"] = _header(name, var, var.shape) + b"|" + digest
 
     def hexdigest(self) -> str:
@@ -324,10 +331,12 @@ def _refuse_old(path, schema):
 
 
 @netcdf_serialised
-def open_verified(path, *, lazy: bool, verify: bool, schema: str | None = None) -> xr.Dataset:
+def open_verified(path, *, lazy: bool, verify: bool, schema: str | None = None,
+                  keep: dict | None = None) -> xr.Dataset:
     """Open the root dataset of a pyrbm file, verify its checksum, strip the ``checksum`` attribute.
 
     The checksum goes to ``ds.encoding["checksum"]``; ``ds.encoding["source"]`` is the file.
+    ``keep`` receives the hash objects of the ``step`` variables (:meth:`ContentHash.add_dataset`).
     """
     path = _check_existing(path)
     file_schema, groups = kind_of(path)
@@ -348,7 +357,7 @@ def open_verified(path, *, lazy: bool, verify: bool, schema: str | None = None) 
                                          f"{file_schema} file carries; it is damaged or was not written by pyrbm")
                 if stored is not None:
                     ch = ContentHash()
-                    ch.add_dataset("", ds)
+                    ch.add_dataset("", ds, keep=keep)
                     for g in groups:
                         with xr.open_dataset(path, engine="netcdf4", group=g) as gds:
                             ch.add_dataset(g, gds.load())

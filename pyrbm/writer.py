@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import signal
 import threading
 import warnings
@@ -36,8 +37,6 @@ __all__ = ["TrajectoryWriter", "Recorder", "RUN_PART_ATTRS", "continuation"]
 
 #: Records buffered in memory before a streamed write.
 _CHUNK_BYTES = 8 * 2 ** 20
-#: Records copied per block when a run is continued.
-_COPY_BYTES = 32 * 2 ** 20
 #: Attributes that describe one part of a run: a continued run keeps the first part's, and
 #: ``n_steps`` is the total. Every other attribute must be the same in both parts.
 RUN_PART_ATTRS = ("n_steps", "first_step", "burn_in", "created", "pyrbm_version")
@@ -171,12 +170,6 @@ class TrajectoryWriter:
             check_units(attrs["units"])
         self._attrs = dict(attrs)
         self._previous = None
-        if self._resume:
-            self.path = _check_existing(path)
-            check_writable(self.path, overwrite=True)
-            self._open_previous()
-        else:
-            self.path = check_writable(path, self._overwrite)
         self._handle: TemporaryFile | None = None
         self._nc = None
         self._layout: dict | None = None
@@ -184,6 +177,12 @@ class TrajectoryWriter:
         self._hashes: dict = {}
         self._n_steps = 0
         self._closed = False
+        if self._resume:
+            self.path = _check_existing(path)
+            check_writable(self.path, overwrite=True)
+            self._open_previous()
+        else:
+            self.path = check_writable(path, self._overwrite)
 
     # -- properties ------------------------------------------------------------
     @property
@@ -198,7 +197,7 @@ class TrajectoryWriter:
 
     # -- continuing a run ------------------------------------------------------------
     def _open_previous(self) -> None:
-        old = open_verified(self.path, lazy=True, verify=True, schema=SCHEMA)
+        old = open_verified(self.path, lazy=True, verify=True, schema=SCHEMA, keep=self._hashes)
         try:
             stat = os.stat(self.path)
             problems = []
@@ -233,18 +232,21 @@ class TrajectoryWriter:
             self._attrs["n_steps"] = self._base_n_steps + int(new["n_steps"])
 
     def _copy_previous(self) -> None:
+        """Copy the previous file to the temporary (bytes: no recompression) and open it to append."""
         old, _ = self._previous
-        per = max(1, sum(v.dtype.itemsize * int(np.prod([s for d, s in v.sizes.items() if d != "step"]))
-                         for v in old.variables.values() if "step" in v.dims))
-        block = max(1, _COPY_BYTES // per)
-        first = True
-        for i in range(0, old.sizes.get("step", 0), block):
-            chunk = old.isel(step=slice(i, i + block)).load()
-            if first:
-                chunk.attrs = {**old.attrs, **self._attrs}
-                first = False
-            with deferred_interrupt():
-                self._append(chunk)
+        self._handle = TemporaryFile(self.path, True)
+        try:
+            shutil.copyfile(self.path, self._handle.tmp)
+            self._handle.created()
+            self._nc = netCDF4.Dataset(self._handle.tmp, "a")
+            self._nc.set_auto_maskandscale(False)
+        except BaseException as exc:
+            self._fail(exc)
+        self._layout = {name: (var.dims, var.dtype) for name, var in old.variables.items()}
+        self._fixed = {name: var.values.copy() for name, var in old.variables.items() if "step" not in var.dims}
+        self._sizes = {d: s for d, s in old.sizes.items() if d != "step"}
+        self._units = old.attrs.get("units")
+        self._n_steps = old.sizes["step"]
         old.close()
         self._previous = (None, self._previous[1])
 
@@ -431,8 +433,10 @@ class TrajectoryWriter:
             self._closed = True
             raise ValueError(f"TrajectoryWriter: no chunk was appended; nothing written to {self.path}")
         attrs = dict(attrs or {})
-        if self._resume and "n_steps" in attrs:
-            attrs["n_steps"] = self._base_n_steps + int(attrs["n_steps"])
+        if self._resume:
+            if "n_steps" in attrs:
+                attrs["n_steps"] = self._base_n_steps + int(attrs["n_steps"])
+            attrs = {**self._attrs, **attrs}  # the whole run's attributes
         groups = {}
         if self._hamiltonian is not None:
             groups[HAMILTONIAN_GROUP] = hamiltonian_dataset(self._hamiltonian)
@@ -453,13 +457,16 @@ class TrajectoryWriter:
             self._nc = None
             for name, ds in groups.items():
                 self._handle.check()
-                ds.to_netcdf(tmp, mode="a", group=name, engine="netcdf4", encoding=encoding(ds, compress=False))
+                self._write_group(name, ds)
             self._handle.check()
             content = ContentHash()
             with xr.open_dataset(tmp, engine="netcdf4") as root:
                 content.add_dataset("", root, {k: h.digest() for k, h in self._hashes.items()})
-            for name, ds in groups.items():
-                content.add_dataset(name, ds)
+            with netCDF4.Dataset(tmp, "r") as nc:
+                names = list(nc.groups)
+            for name in names:  # also groups copied from the previous file
+                with xr.open_dataset(tmp, engine="netcdf4", group=name) as gds:
+                    content.add_dataset(name, gds.load())
             with netCDF4.Dataset(tmp, "a") as nc:
                 nc.setncattr(CHECKSUM_ATTR, content.hexdigest())
             if self._resume:
@@ -473,6 +480,23 @@ class TrajectoryWriter:
         self._closed = True
         self._handle = None
         return self.path
+
+    def _write_group(self, name: str, ds: xr.Dataset) -> None:
+        """Write a group; one copied from the previous file is overwritten in place (same shapes)."""
+        tmp = self._handle.tmp
+        with netCDF4.Dataset(tmp, "a") as nc:
+            if name in nc.groups:
+                group = nc.groups[name]
+                if set(group.variables) != set(ds.variables) or any(
+                        group.variables[k].shape != ds[k].shape for k in ds.variables):
+                    raise ValueError(f"state: the group {name!r} of {self.path} holds other arrays "
+                                     f"({sorted(group.variables)}) than this run's ({sorted(ds.variables)})")
+                group.set_auto_maskandscale(False)
+                for key, var in ds.variables.items():
+                    group.variables[key][...] = var.values
+                group.setncatts(ds.attrs)
+                return
+        ds.to_netcdf(tmp, mode="a", group=name, engine="netcdf4", encoding=encoding(ds, compress=False))
 
     def abort(self, exc: BaseException | None = None) -> None:
         """Discard everything written: the temporary file is removed, ``path`` untouched."""
