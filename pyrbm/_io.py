@@ -31,13 +31,14 @@ import fcntl
 import functools
 import os
 import re
+import signal
 import threading
 import time
 import uuid
 from pathlib import Path
 
 __all__ = ["NETCDF_LOCK", "netcdf_serialised", "check_writable", "atomic_path", "write_failed",
-           "sweep_stale_temporaries", "STALE_AGE_S"]
+           "sweep_stale_temporaries", "STALE_AGE_S", "deferred_interrupt"]
 
 #: The HDF5/netCDF-C libraries are not thread-safe: pyrbm serialises its own file access.
 NETCDF_LOCK = threading.RLock()
@@ -272,3 +273,30 @@ def atomic_path(path, overwrite: bool = False):
         handle.commit()
     finally:
         handle.release()
+
+
+@contextlib.contextmanager
+def deferred_interrupt():
+    """Hold back SIGINT (Ctrl-C) during a file write; re-raise it as KeyboardInterrupt after.
+
+    A KeyboardInterrupt inside the netCDF library calls would leave a half-appended record
+    (some variables one step longer than others). Only the main thread can do this;
+    elsewhere the block runs as is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    except (ValueError, TypeError):  # not in the main interpreter
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(signal.SIGINT, None)
+        elif caught and previous != signal.SIG_IGN:
+            raise KeyboardInterrupt

@@ -36,7 +36,6 @@ one; every variable is checksummed (:mod:`pyrbm.files`).
 
 from __future__ import annotations
 
-import os
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -45,7 +44,7 @@ import xarray as xr
 
 from ._checks import check_bool, check_hamiltonian
 from ._io import netcdf_serialised
-from .files import (CONVENTIONS, cf_problems, hamiltonian_dataset, mode_problems, open_verified,
+from .files import (cf_problems, hamiltonian_dataset, mode_problems, open_verified,
                     provenance_problems, stamp, write)
 
 __all__ = [

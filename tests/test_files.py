@@ -4,8 +4,6 @@ import errno
 import multiprocessing
 import os
 import random
-import shutil
-from pathlib import Path
 
 import netCDF4
 import numpy as np
@@ -13,7 +11,7 @@ import pytest
 import xarray as xr
 
 import pyrbm
-from pyrbm import _io, files
+from pyrbm import _io
 from pyrbm import trajectory as tr
 from pyrbm.writer import TrajectoryWriter
 

@@ -403,10 +403,10 @@ CONTINUE = textwrap.dedent(
     """
     import sys, time
     import numpy as np
-    import pyrbm, pyrbm.writer
+    import pyrbm, pyrbm.recorder
     sys.path.insert(0, sys.argv[2])
     from test_trajectory import gibbs_run, CFEnergy
-    pyrbm.writer._CHUNK_BYTES = 1                   # flush every record
+    pyrbm.recorder._CHUNK_BYTES = 1                   # flush every record
     pyrbm.files.now = lambda: "2026-01-01T00:00:00+00:00"
     rng = np.random.default_rng(11)
     ham = pyrbm.Hamiltonian(rng.normal(0, 0.7, (6, 4)), rng.normal(0, 0.3, 6), rng.normal(0, 0.3, 4), beta=0.8)

@@ -26,7 +26,7 @@ import xarray as xr
 from .._checks import check_bool, check_float_dtype, check_hamiltonian, check_int, check_seed, fresh_seed
 from .._io import check_writable
 from .._kernels.rng import STREAM_WIDTH
-from ..writer import Recorder, continuation
+from ..recorder import Recorder, continuation
 
 __all__ = ["SamplerState", "Sampler", "RecordPlan", "state_from_dataset"]
 
