@@ -463,3 +463,24 @@ def test_interrupted_run_keeps_flushed_records_and_continues(tmp_path, ham, fixe
     gibbs_run(ham, 2 * n + 10, tmp_path / "long.nc")
     xr.testing.assert_identical(tr.load(path), tr.load(tmp_path / "long.nc"))
     assert temporaries(tmp_path) == []
+
+
+def test_run_whose_temporary_vanishes_raises_and_writes_nothing(tmp_path, ham, monkeypatch):
+    """Before: the run returned an empty dataset and run.nc held only the Hamiltonian."""
+    monkeypatch.setattr(pyrbm.recorder, "_CHUNK_BYTES", 1)  # flush every record
+    path = tmp_path / "run.nc"
+    real = CFEnergy.compute
+    count = [0]
+
+    def sweeping(self, ham_, v, h):  # another node's sweep removes the temporary mid-run
+        count[0] += 1
+        if count[0] == 3:
+            for name in temporaries(tmp_path):
+                if not name.endswith(".lock"):
+                    os.remove(tmp_path / name)
+        return real(self, ham_, v, h)
+
+    monkeypatch.setattr(CFEnergy, "compute", sweeping)
+    with pytest.raises(FileNotFoundError, match=f"temporary file of {path} was removed"):
+        gibbs_run(ham, 20, path)
+    assert not path.exists() and temporaries(tmp_path) == []
