@@ -302,17 +302,19 @@ CHILD = textwrap.dedent(
     import sys, time, numpy as np, xarray as xr
     from pyrbm.writer import TrajectoryWriter
     chunk = xr.Dataset({"energy": (("step", "chain"), np.zeros((5, 4)), {"long_name": "E", "units": "1"})})
+    deadline = time.monotonic() + 20  # bounded: an interrupt that got lost fails clearly, it does not hang
     with TrajectoryWriter(sys.argv[1], overwrite=True) as w:
-        while True:
+        while time.monotonic() < deadline:
             w.append(chunk)
             if w.n_steps == 10:
                 print("appending", flush=True)
             time.sleep(0.002)
+        raise SystemExit("no KeyboardInterrupt within 20 s of the first records")
     """
 )
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_killed_writer_keeps_previous_file(tmp_path, ham, sig):
     path = tmp_path / "run.nc"
     tr.save(make_ds(ham, seed=1), path)
@@ -322,7 +324,7 @@ def test_killed_writer_keeps_previous_file(tmp_path, ham, sig):
         try:
             assert proc.stdout.readline().strip() == "appending", proc.stderr.read()
             proc.send_signal(sig)
-            proc.wait(timeout=30)
+            _, err = proc.communicate(timeout=30)  # reads both pipes: a chatty child cannot block on them
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -330,6 +332,7 @@ def test_killed_writer_keeps_previous_file(tmp_path, ham, sig):
     assert path.read_bytes() == before
     xr.testing.assert_identical(tr.load(path), make_ds(ham, seed=1))
     if sig == signal.SIGINT:  # KeyboardInterrupt: the writer cleans up itself
+        assert "KeyboardInterrupt" in err and "no KeyboardInterrupt" not in err, err
         assert temporaries(tmp_path) == []
     else:  # a hard kill cannot clean up: the next write to the path removes the orphan
         orphans = sorted(temporaries(tmp_path))  # the temporary and its (now unlocked) lock file
@@ -430,12 +433,12 @@ def _start_and_signal(path, sig):
     try:
         assert proc.stdout.readline().strip() == "recording", proc.stderr.read()
         proc.send_signal(sig)
-        proc.wait(timeout=60)
+        _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    return proc
+    return err
 
 
 def test_continuation_killed_between_and_during_parts_equals_one_long_run(tmp_path, ham, fixed_clock):
@@ -452,8 +455,8 @@ def test_continuation_killed_between_and_during_parts_equals_one_long_run(tmp_pa
 
 def test_interrupted_run_keeps_flushed_records_and_continues(tmp_path, ham, fixed_clock):
     path = tmp_path / "run.nc"
-    proc = _start_and_signal(path, signal.SIGINT)
-    assert "KeyboardInterrupt" in proc.stderr.read()
+    err = _start_and_signal(path, signal.SIGINT)
+    assert "KeyboardInterrupt" in err, err
     kept = tr.load(path)
     n = kept.sizes["step"]
     assert n >= 4 and kept.attrs["n_steps"] == 2 * n
@@ -484,3 +487,17 @@ def test_run_whose_temporary_vanishes_raises_and_writes_nothing(tmp_path, ham, m
     with pytest.raises(FileNotFoundError, match=f"temporary file of {path} was removed"):
         gibbs_run(ham, 20, path)
     assert not path.exists() and temporaries(tmp_path) == []
+
+
+def test_streamed_run_file_describes_itself(tmp_path, ham):
+    path = tmp_path / "run.nc"
+    gibbs_run(ham, 8, path)
+    ds = pyrbm.load(path)
+    assert pyrbm.validate(ds) is ds
+    assert ds["mode"].values.tolist() == [1, 2]
+    with netCDF4.Dataset(path) as nc:  # read without pyrbm
+        assert set(nc.groups) == {"hamiltonian", "state"}
+        for group in (nc, *nc.groups.values()):
+            for name, var in group.variables.items():
+                assert {"long_name", "units"} <= set(var.ncattrs()), (group.path, name)
+                assert var.ndim == 0 or var.filters()["fletcher32"], (group.path, name)
