@@ -13,7 +13,7 @@ continued from a returned state.
   with configuration exchanges between neighbours; records the replica at the
   Hamiltonian's own β, which it samples exactly.
 * :class:`LangevinSampler` -- overdamped Euler-Maruyama dynamics on the Gaussian-DOS
-  potential Φ in reciprocal space (PHYSICS §4), recording x, y and the normal-mode
+  potential Φ in reciprocal space (docs/physics.md §4), recording x, y and the normal-mode
   coordinates u, w; modes past the threshold βσ_k s² > 1 diverge, are frozen and
   reported.
 
@@ -889,11 +889,6 @@ class LangevinSampler:
         else:
             state = self.init_state(ham)
         beta = self._beta(ham)
-        x_star, y_star, _ = md.saddle()
-        ok = np.isfinite(x_star) & np.isfinite(y_star)
-        x0 = np.where(ok, x_star, md.mu_x[:K])[idx]
-        y0 = np.where(ok, y_star, md.mu_y[:K])[idx]
-        r2 = np.sqrt(2.0)
         s = md.s[idx]
         static = {
             "chain": ("chain", np.arange(self.n_chains), {"long_name": "chain index"}),
@@ -935,8 +930,8 @@ class LangevinSampler:
                 step += thin
                 xk = x[:, idx].astype(np.float64)
                 yk = y[:, idx].astype(np.float64)
-                dx, dy = xk - x0, yk - y0
-                rec.add({"x": xk, "y": yk, "u": (dx + dy) / r2, "w": (dy - dx) / r2,
+                uk, wk = md.uw(xk, yk, modes=idx + 1)
+                rec.add({"x": xk, "y": yk, "u": uk, "w": wk,
                          "divergence_step": div[:, idx].copy()})
             rest = n_steps - thin * (n_steps // thin)
             self._steps(params, x, y, streams, step, rest, div)
