@@ -273,7 +273,8 @@ def gaussian_log_z(ham, *, basis: str = "xy", tol: float = 0.1) -> LogZ:
     ham : Hamiltonian
     basis : {"xy", "uw"}
     tol : float
-        Largest acceptable :func:`gaussian_error_estimate` (nats, ≥ 0) for ``valid``.
+        Largest acceptable :func:`gaussian_error_estimate` (nats, ≥ 0, ``np.inf`` never
+        flags) for ``valid``.
 
     Returns
     -------
@@ -296,7 +297,8 @@ def gaussian_log_z(ham, *, basis: str = "xy", tol: float = 0.1) -> LogZ:
     ham = check_hamiltonian(ham)
     if basis not in ("xy", "uw"):
         raise ValueError(f"basis: expected 'xy' or 'uw', got {basis!r}")
-    tol = check_positive("tol", tol, allow_zero=True)
+    if tol != np.inf:  # np.inf: never flag
+        tol = check_positive("tol", tol, allow_zero=True)
     md = ham.modes
     beta, s2 = ham.beta, ham.s2
     sig = md.sigma                      # numerically zero singular values are exactly 0
@@ -335,10 +337,10 @@ def gaussian_log_z(ham, *, basis: str = "xy", tol: float = 0.1) -> LogZ:
     err = gaussian_error_estimate(ham)
     valid = err <= tol
     reason = "" if valid else (
-        f"estimated error {err:.4g} nats > tol={tol:g}: the fields on the units "
-        f"(biases up to max|beta a_i| = {beta * np.max(np.abs(ham.a)):.3g}, max|beta b_j| = "
-        f"{beta * np.max(np.abs(ham.b)):.3g}, and couplings) drive them far from the uniform measure whose "
-        "first two moments the Gaussian density of states keeps")
+        f"estimated error {err:.4g} nats > tol={tol:g}: the local fields on the units (max|beta a_i| = "
+        f"{beta * np.max(np.abs(ham.a)):.3g}, max|beta b_j| = {beta * np.max(np.abs(ham.b)):.3g}, max "
+        f"beta sigma_k s2 = {np.max(c) * s2 if K else 0.0:.3g}) take them far from the uniform measure, whose "
+        "first two moments are all the Gaussian density of states keeps")
     if not valid:
         warnings.warn(f"gaussian_log_z: {reason}. Use exact_log_z (small models), tap, or AIS instead",
                       GaussianValidityWarning, stacklevel=2)
