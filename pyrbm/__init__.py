@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 
 from . import accessor, datasets, stats  # accessor registers the ``ds.rbm`` namespace
 from .bosons import Bosons
-from .freeenergy import MeanFieldResult, exact_log_z, gaussian_log_z, log_likelihood, mean_field, tap
+from .freeenergy import GaussianValidityWarning, LogZ, exact_log_z, gaussian_log_z, log_likelihood, mean_field, tap
 from .hamiltonian import Hamiltonian, ModeBasis
 from .observables import (
     Energy,
@@ -30,7 +30,8 @@ from .writer import TrajectoryWriter
 __all__ = [
     "__version__", "accessor", "datasets", "stats",
     "Hamiltonian", "ModeBasis", "Bosons",
-    "exact_log_z", "log_likelihood", "gaussian_log_z", "mean_field", "tap", "MeanFieldResult",
+    "exact_log_z", "log_likelihood", "gaussian_log_z", "mean_field", "tap", "LogZ",
+    "GaussianValidityWarning",
     "mp_edges", "mp_pdf", "mp_cdf", "fit_sigma_w", "count_outliers",
     "GibbsSampler", "ReplicaExchangeSampler", "LangevinSampler",
     "SamplerState", "GibbsState", "TemperingState", "LangevinState", "DivergenceWarning",

@@ -10,7 +10,9 @@ In the basis of the full SVD ``W = U Σ Vᵀ`` the energy decouples into modes
 .. math::  E = -\sum_{k\le N} \tilde a_k x_k - \sum_{k\le M} \tilde b_k y_k - \sum_{k\le K}\sigma_k x_k y_k ,
 
 each paired mode a saddle of curvature ``±σ_k`` at ``x*_k = −b̃_k/σ_k``, ``y*_k = −ã_k/σ_k``
-with energy ``ε_k = ã_k b̃_k/σ_k``. See PHYSICS.md §1–§4 of the project documentation.
+with energy ``ε_k = ã_k b̃_k/σ_k``, unless σ_k is numerically zero (``σ_k ≤ max(N, M)·ε·σ_1``,
+the rank threshold of ``numpy.linalg.matrix_rank``): such a mode is free, like the
+unpaired ones. See docs/physics.md §1–§5.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ._checks import (
     as_configuration,
     check_finite_array,
     check_int,
+    check_modes,
     check_positive,
     check_seed,
     check_units,
@@ -35,6 +38,7 @@ from ._io import atomic_path, netcdf_serialised
 
 SCHEMA = "pyrbm.hamiltonian/1"
 _LOGIT_CLIP = 1e-6
+_SQRT2 = np.sqrt(2.0)
 
 
 def softplus(z):
@@ -101,7 +105,7 @@ class Hamiltonian:
     read-only float64 arrays; use :meth:`replace` to derive a new Hamiltonian.
     """
 
-    def __init__(self, W, a, b, beta: float = 1.0, units: str = "binary"):
+    def __init__(self, W, a, b, *, beta: float = 1.0, units: str = "binary"):
         W = check_finite_array("W", W, ndim=2)
         n, m = W.shape
         if n == 0 or m == 0:
@@ -114,7 +118,7 @@ class Hamiltonian:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def random(cls, n_visible: int, n_hidden: int, sigma_w: float = 0.01, seed=None,
+    def random(cls, n_visible: int, n_hidden: int, *, sigma_w: float = 0.01, seed=None,
                beta: float = 1.0, units: str = "binary") -> "Hamiltonian":
         """Gaussian couplings ``W_ij ~ N(0, σ_w²)`` and zero biases.
 
@@ -135,7 +139,7 @@ class Hamiltonian:
         return cls(W, np.zeros(n), np.zeros(m), beta=beta, units=units)
 
     @classmethod
-    def from_data(cls, data, n_hidden: int, sigma_w: float = 0.01, seed=None,
+    def from_data(cls, data, n_hidden: int, *, sigma_w: float = 0.01, seed=None,
                   beta: float = 1.0, units: str = "binary") -> "Hamiltonian":
         r"""The paper's initialisation from a data set.
 
@@ -162,7 +166,7 @@ class Hamiltonian:
         return ham.replace(a=a / beta)
 
     @classmethod
-    def from_modes(cls, s, n_visible: int, n_hidden: int, seed=None, a=None, b=None,
+    def from_modes(cls, s, n_visible: int, n_hidden: int, *, seed=None, a=None, b=None,
                    beta: float = 1.0, units: str = "binary") -> "Hamiltonian":
         """Couplings with prescribed singular values and Haar-random singular vectors.
 
@@ -190,11 +194,11 @@ class Hamiltonian:
         b = np.zeros(m) if b is None else b
         return cls(W, a, b, beta=beta, units=units)
 
-    def replace(self, W=None, a=None, b=None, beta=None, units=None) -> "Hamiltonian":
+    def replace(self, *, W=None, a=None, b=None, beta=None, units=None) -> "Hamiltonian":
         """A new Hamiltonian with some parameters replaced."""
         return Hamiltonian(self._W if W is None else W, self._a if a is None else a,
-                           self._b if b is None else b, self._beta if beta is None else beta,
-                           self._units if units is None else units)
+                           self._b if b is None else b, beta=self._beta if beta is None else beta,
+                           units=self._units if units is None else units)
 
     # ------------------------------------------------------------------ parameters
     W = property(lambda self: self._W, doc="Couplings, shape (N, M), read-only float64.")
@@ -279,13 +283,19 @@ class Hamiltonian:
         """The sign-fixed SVD mode basis (computed once)."""
         return ModeBasis(self)
 
-    def stable_modes(self, T: float | None = None) -> np.ndarray:
-        r"""Paired modes whose Gaussian-DOS diffusion converges: ``σ_k s² / T < 1``, bool (K,).
+    def stable_modes(self, *, beta: float | None = None) -> np.ndarray:
+        r"""Paired modes whose Gaussian-DOS diffusion converges: ``βσ_k s² < 1``, bool (K,).
 
-        Binary units: ``σ_k < 4T``; spin units: ``σ_k < T``.
+        Binary units: ``σ_k < 4T``; spin units: ``σ_k < T`` (docs/physics.md §4). Modes with
+        numerically zero σ_k (free modes, ``ModeBasis.coupled`` false) are always stable.
+
+        Parameters
+        ----------
+        beta : float, optional
+            Inverse temperature (> 0); default the Hamiltonian's own β.
         """
-        beta = self._beta if T is None else 1.0 / check_positive("T", T)
-        return beta * self.modes.s * self.s2 < 1.0
+        beta = self._beta if beta is None else check_positive("beta", beta)
+        return beta * self.modes.sigma * self.s2 < 1.0
 
     def bosons(self):
         """The per-mode coupled-boson form (:class:`pyrbm.bosons.Bosons`)."""
@@ -320,7 +330,7 @@ class Hamiltonian:
                    beta=float(ds.attrs.get("beta", 1.0)), units=str(ds.attrs.get("units", "binary")))
 
     @netcdf_serialised
-    def save(self, path, overwrite: bool = False) -> Path:
+    def save(self, path, *, overwrite: bool = False) -> Path:
         """Write a netCDF4 file atomically (bit-exact float64 round trip)."""
         with atomic_path(path, overwrite) as tmp:
             self.to_dataset().to_netcdf(tmp, engine="netcdf4")
@@ -328,7 +338,7 @@ class Hamiltonian:
 
     @classmethod
     @netcdf_serialised
-    def load(cls, path, group: str | None = None) -> "Hamiltonian":
+    def load(cls, path, *, group: str | None = None) -> "Hamiltonian":
         """Read a Hamiltonian written by :meth:`save` (or stored in ``group`` of a trajectory)."""
         with xr.open_dataset(path, engine="netcdf4", group=group) as ds:
             return cls.from_dataset(ds.load())
@@ -342,7 +352,19 @@ class ModeBasis:
     U : ndarray (N, N)
         Left singular vectors (columns); the first K are paired, the rest free.
     s : ndarray (K,)
-        Singular values σ_1 ≥ … ≥ σ_K ≥ 0, K = min(N, M).
+        Singular values σ_1 ≥ … ≥ σ_K ≥ 0, K = min(N, M), as LAPACK returns them.
+    sigma_tol : float
+        Rank threshold ``max(N, M)·ε·σ_1`` (ε the float64 machine epsilon), the one
+        ``numpy.linalg.matrix_rank`` uses: a singular value at or below it is rounding noise.
+    coupled : ndarray of bool (K,)
+        ``σ_k > sigma_tol``: the paired modes that really couple x_k and y_k and have a
+        saddle. The others (numerically zero σ_k, rank-deficient W) are free modes: no
+        saddle, normal coordinates about the uniform-measure mean (docs/physics.md §5).
+    rank : int
+        Number of coupled modes, the numerical rank of W.
+    sigma : ndarray (K,)
+        ``σ_k`` where coupled and exactly 0 elsewhere: the singular values every formula
+        uses (Gaussian free energy, threshold, bosons).
     V : ndarray (M, M)
         Right singular vectors (columns).
     a_tilde, b_tilde : ndarray (N,), (M,)
@@ -373,6 +395,12 @@ class ModeBasis:
         V[:, :K] *= sign_u[:K]
         V[:, K:] *= _fix_signs(V[:, K:])
         self.U, self.s, self.V = _readonly(U), _readonly(s), _readonly(V)
+        self.sigma_tol = float(max(ham.W.shape) * np.finfo(np.float64).eps * (s[0] if K else 0.0))
+        coupled = s > self.sigma_tol
+        self.coupled = np.array(coupled, copy=True)
+        self.coupled.flags.writeable = False
+        self.rank = int(np.count_nonzero(coupled))
+        self.sigma = _readonly(np.where(coupled, s, 0.0))
         self.beta, self.mu, self.s2 = ham.beta, ham.mu, ham.s2
         self.a_tilde = _readonly(U.T @ ham.a)
         self.b_tilde = _readonly(V.T @ ham.b)
@@ -398,40 +426,81 @@ class ModeBasis:
     def saddle(self):
         r"""Saddle of every paired mode: ``x*_k = −b̃_k/σ_k``, ``y*_k = −ã_k/σ_k``, ``ε_k = ã_k b̃_k/σ_k``.
 
+        docs/physics.md §2.
+
         Returns
         -------
         x_star, y_star, eps : ndarray (K,)
-            Infinite (or NaN) for a mode with σ_k = 0, which has no saddle.
+            NaN for a mode that is not :attr:`coupled` (σ_k numerically zero): it has no
+            saddle. ``np.nansum(eps)`` is the total saddle energy of the coupled modes.
         """
         K = self.n_modes
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x_star = -self.b_tilde[:K] / self.s
-            y_star = -self.a_tilde[:K] / self.s
-            eps = self.a_tilde[:K] * self.b_tilde[:K] / self.s
+        c = self.coupled
+        x_star, y_star, eps = np.full(K, np.nan), np.full(K, np.nan), np.full(K, np.nan)
+        x_star[c] = -self.b_tilde[:K][c] / self.s[c]
+        y_star[c] = -self.a_tilde[:K][c] / self.s[c]
+        eps[c] = self.a_tilde[:K][c] * self.b_tilde[:K][c] / self.s[c]
         return x_star, y_star, eps
 
     def curvature(self) -> np.ndarray:
         """Hessian eigenvalues of every paired mode's energy, (K, 2) = [−σ_k, +σ_k]."""
         return np.stack([-self.s, self.s], axis=-1)
 
-    def uw(self, x, y):
-        r"""Rotated normal-mode coordinates about the saddle.
+    def uw_origin(self):
+        r"""Origin of the normal coordinates of every paired mode, ``(x0_k, y0_k)``, each (K,).
+
+        The saddle ``(x*_k, y*_k)`` of a :attr:`coupled` mode; the uniform-measure mean
+        ``(μ_{x,k}, μ_{y,k})`` of a mode with numerically zero σ_k, which has no saddle.
+        """
+        x_star, y_star, _ = self.saddle()
+        K = self.n_modes
+        c = self.coupled
+        return np.where(c, x_star, self.mu_x[:K]), np.where(c, y_star, self.mu_y[:K])
+
+    def _selected(self, modes):
+        """0-based indices of ``modes`` (None: all K paired modes)."""
+        if modes is None:
+            return np.arange(self.n_modes)
+        return check_modes(modes, self.n_modes)
+
+    def uw(self, x, y, *, modes=None):
+        r"""Rotated normal-mode coordinates about :meth:`uw_origin`.
 
         ``u_k = (δx_k + δy_k)/√2`` (downhill, curvature −σ_k),
-        ``w_k = (δy_k − δx_k)/√2`` (uphill, curvature +σ_k), ``δx = x − x*``, ``δy = y − y*``.
-        x (..., N), y (..., M) → u, w (..., K).
-        """
-        K = self.n_modes
-        x_star, y_star, _ = self.saddle()
-        dx = np.asarray(x)[..., :K] - x_star
-        dy = np.asarray(y)[..., :K] - y_star
-        return (dx + dy) / np.sqrt(2.0), (dy - dx) / np.sqrt(2.0)
+        ``w_k = (δy_k − δx_k)/√2`` (uphill, curvature +σ_k), ``δx = x − x0``, ``δy = y − y0``
+        with ``(x0, y0)`` the saddle (coupled modes) or the uniform-measure mean (σ_k
+        numerically zero). docs/physics.md §2, §5.
 
-    def xy_from_uw(self, u, w):
-        """Inverse of :meth:`uw` for the paired modes: (x_k, y_k) for k < K."""
-        x_star, y_star, _ = self.saddle()
-        u, w = np.asarray(u), np.asarray(w)
-        return x_star + (u - w) / np.sqrt(2.0), y_star + (u + w) / np.sqrt(2.0)
+        Parameters
+        ----------
+        x, y : array_like
+            Without ``modes``: all reciprocal coordinates, x (..., N), y (..., M); the first
+            K of each are used. With ``modes``: only the selected ones, (..., n_selected).
+        modes : int or sequence of int, optional
+            Top-n count or 1-based labels (:func:`pyrbm._checks.check_modes`) of the paired
+            modes that the last axis of ``x`` and ``y`` holds.
+
+        Returns
+        -------
+        u, w : ndarray (..., K) or (..., n_selected)
+        """
+        idx = self._selected(modes)
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        if modes is None:
+            x, y = x[..., : self.n_modes], y[..., : self.n_modes]
+        if x.shape[-1:] != (idx.size,) or y.shape[-1:] != (idx.size,):
+            raise ValueError(f"x, y: expected a last axis of length {idx.size} (the selected paired modes), "
+                             f"got shapes {x.shape} and {y.shape}")
+        x0, y0 = self.uw_origin()
+        dx, dy = x - x0[idx], y - y0[idx]
+        return (dx + dy) / _SQRT2, (dy - dx) / _SQRT2
+
+    def xy_from_uw(self, u, w, *, modes=None):
+        """Inverse of :meth:`uw`: ``(x_k, y_k)`` of the paired (or the selected) modes, (..., K)."""
+        idx = self._selected(modes)
+        u, w = np.asarray(u, dtype=np.float64), np.asarray(w, dtype=np.float64)
+        x0, y0 = self.uw_origin()
+        return x0[idx] + (u - w) / _SQRT2, y0[idx] + (u + w) / _SQRT2
 
     def energy_xy(self, x, y) -> np.ndarray:
         r"""``E = −ãᵀx − b̃ᵀy − Σ_k σ_k x_k y_k``; x (..., N), y (..., M) → (...)."""
@@ -443,12 +512,18 @@ class ModeBasis:
         r"""``E = Σ_k [ε_k − (σ_k/2)(u_k² − w_k²)] − Σ_free ã_k x_k − Σ_free b̃_k y_k``.
 
         u, w (..., K); x_free (..., N−K) and y_free (..., M−K) are the free coordinates
-        ``x[..., K:]``, ``y[..., K:]`` (may be omitted when there are none).
+        ``x[..., K:]``, ``y[..., K:]`` (may be omitted when there are none). A paired mode
+        that is not :attr:`coupled` contributes ``−ã_k x_k − b̃_k y_k`` with
+        ``(x_k, y_k)`` from :meth:`xy_from_uw`.
         """
         K = self.n_modes
+        c = self.coupled
         _, _, eps = self.saddle()
         u, w = np.asarray(u, dtype=np.float64), np.asarray(w, dtype=np.float64)
-        e = np.sum(eps - 0.5 * self.s * (u * u - w * w), axis=-1)
+        e = np.sum(np.where(c, eps, 0.0) - 0.5 * self.sigma * (u * u - w * w), axis=-1)
+        if not np.all(c):
+            xk, yk = self.xy_from_uw(u, w)
+            e = e - np.sum(np.where(c, 0.0, self.a_tilde[:K] * xk + self.b_tilde[:K] * yk), axis=-1)
         if self.n_free_visible:
             if x_free is None:
                 raise ValueError(f"x_free: this model has {self.n_free_visible} free visible modes; pass x[..., {K}:]")
@@ -460,7 +535,7 @@ class ModeBasis:
         return e
 
     def potential(self, x, y) -> np.ndarray:
-        r"""Gaussian-DOS effective potential (β absorbed; PHYSICS §4).
+        r"""Gaussian-DOS effective potential (β absorbed; docs/physics.md §4).
 
         ``Φ = |x − μ_x|²/(2s²) + |y − μ_y|²/(2s²) − β(ãᵀx + b̃ᵀy + Σ_k σ_k x_k y_k)``,
         x (..., N), y (..., M) → (...). Dimensionless.

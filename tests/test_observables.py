@@ -232,9 +232,9 @@ def test_bad_observables_are_refused():
         ModeProjection("u", modes=0)
     ham = make_ham()
     v, h = configs(ham)
-    with pytest.raises(ValueError, match=r"modes: expected a count in \[1, 5\]"):
+    with pytest.raises(ValueError, match=r"modes: a count of modes must lie in \[1, 5\]"):
         ModeProjection("u", modes=6).compute(ham, v, h)
-    with pytest.raises(ValueError, match=r"modes: expected 1-based mode labels in \[1, 7\]"):
+    with pytest.raises(ValueError, match=r"modes: mode labels are 1-based and must lie in \[1, 7\], got \[8\]"):
         ModeProjection("x", modes=[8]).coords(ham)
 
     def two_values(ham, v, h):
