@@ -273,17 +273,18 @@ class _GibbsWork:
     def __init__(self, ham: Hamiltonian, n_rows: int, dtype: np.dtype, beta_rows: np.ndarray):
         # fresh writable copies: one compiled kernel signature whatever the caller holds
         self.W = np.array(ham.W, dtype=dtype, order="C", copy=True)
-        self.WT = self.W.T  # BLAS reads the transpose in place
         self.a = np.array(ham.a, dtype=dtype, copy=True)
         self.b = np.array(ham.b, dtype=dtype, copy=True)
         self.spin = bool(ham.spin)
         self.beta_rows = np.ascontiguousarray(beta_rows, dtype=np.float64)
-        self.field_h = np.empty((n_rows, ham.n_hidden), dtype=dtype)
-        self.field_v = np.empty((n_rows, ham.n_visible), dtype=dtype)
-        self.kern = _gk._sample_f32 if dtype == np.float32 else _gk._sample_f64
+        self.a64 = np.array(ham.a, dtype=np.float64, copy=True)  # joint energies (replica exchange)
+        self.b64 = np.array(ham.b, dtype=np.float64, copy=True)
+        self.ws = _gk.make_workspace(n_rows, ham.n_visible, ham.n_hidden, dtype)  # one row tile of fields
 
-    def sweeps(self, v, h, streams, n):
-        """``n`` block-Gibbs sweeps in place: h ~ p(h|v), then v ~ p(v|h).
+    def sweeps(self, v, h, streams, n, energy=None):
+        """``n`` block-Gibbs sweeps in place: h ~ p(h|v), then v ~ p(v|h), tile by tile.
+
+        ``energy`` (float64, one per row) receives the joint energies after the last sweep.
 
         The fused kernels run on the calling thread only, between multi-threaded BLAS
         products: OpenMP or BLAS worker threads that spin-wait after one call take cores
@@ -293,11 +294,8 @@ class _GibbsWork:
         not depend on the thread count.
         """
         with _kernel_threads(1):
-            for _ in range(n):
-                np.matmul(v, self.W, out=self.field_h)
-                self.kern(self.field_h, self.b, self.beta_rows, self.spin, streams, h)
-                np.matmul(h, self.WT, out=self.field_v)
-                self.kern(self.field_v, self.a, self.beta_rows, self.spin, streams, v)
+            _gk.block_gibbs_sweeps(v, h, self.W, self.a, self.b, self.beta_rows, self.spin, streams, n, self.ws,
+                                   energy=energy, energy_biases=(self.a64, self.b64))
 
 
 class GibbsSampler:
@@ -383,12 +381,10 @@ class GibbsSampler:
         h = np.empty((rows, ham.n_hidden), dtype=self.dtype)
         work = _GibbsWork(ham, rows, self.dtype, self._beta_rows(ham))
         if v0 is None:  # sigma(0) = 1/2: uniform units from the streams
-            work.field_v[...] = 0
-            work.kern(work.field_v, np.zeros(ham.n_visible, self.dtype), work.beta_rows, work.spin, streams, v)
+            _gk.sample_uniform(v, h, work.beta_rows, work.spin, streams, work.ws)
         else:
             v[...] = v0
-        np.matmul(v, work.W, out=work.field_h)
-        work.kern(work.field_h, work.b, work.beta_rows, work.spin, streams, h)
+        _gk.sample_hidden(v, h, work.W, work.b, work.beta_rows, work.spin, streams, work.ws)
         return _make_state(v, h, streams, 0, seed, self._kind, **self._state_extra())
 
     def _check_state(self, ham: Hamiltonian, state) -> None:
@@ -658,9 +654,8 @@ class ReplicaExchangeSampler(GibbsSampler):
 
     def _advance_arrays(self, work, v, h, streams, n, step0):
         for _ in range(n):
-            work.sweeps(v, h, streams, 1)
+            work.sweeps(v, h, streams, 1, energy=work.energy)
             with _kernel_threads(1):
-                _gk.joint_energy(v, h, work.field_v, work.a64, work.b64, work.energy)
                 for parity in (0, 1):
                     _gk.swap_replicas(v, h, work.energy, self.betas, self.n_chains, parity, streams,
                                       work.accepted)
