@@ -391,8 +391,10 @@ def kurtosis_scaling(n_visible, *, n_hidden: int = 500, sigma_w: float = 0.01, n
     r"""Mean kurtosis of the visible modes of random models against 1/N, with a linear fit.
 
     For each N a random ``N × n_hidden`` Gaussian W (Haar singular vectors) gives the mean
-    over k of :func:`kurtosis` (exact, or from ``n_samples`` uniform configurations);
-    theory ``3 − 6/(N+2)``. The fit is ``kurt = intercept + slope/N`` (least squares).
+    of :func:`kurtosis` (exact, or from ``n_samples`` uniform configurations) over the
+    K = min(N, n_hidden) paired modes; theory ``3 − 6/(N+2)``. The N − K free modes are
+    left out: they are an arbitrary orthonormal basis of the null space of Wᵀ (LAPACK's
+    choice, often localised), not Haar vectors. The fit is ``kurt = intercept + slope/N`` (least squares).
 
     Returns
     -------
@@ -413,7 +415,7 @@ def kurtosis_scaling(n_visible, *, n_hidden: int = 500, sigma_w: float = 0.01, n
         v = None
         if n_samples is not None:
             v = (np.random.default_rng([seed, i]).random((n_samples, int(n))) < 0.5).astype(np.float64)
-        mean[i] = float(kurtosis(ham, samples=v).mean())
+        mean[i] = float(kurtosis(ham, samples=v)[: ham.modes.n_modes].mean())
     X = np.stack([np.ones(sizes.size), 1.0 / sizes], axis=1)
     coef, *_ = np.linalg.lstsq(X, mean, rcond=None)
     dof = max(sizes.size - 2, 1)
@@ -421,7 +423,7 @@ def kurtosis_scaling(n_visible, *, n_hidden: int = 500, sigma_w: float = 0.01, n
     cov = np.linalg.inv(X.T @ X) * (resid @ resid) / dof
     err = np.sqrt(np.diag(cov))
     return xr.Dataset(
-        {"mean_kurtosis": ("n_visible", mean, _attrs("mean kurtosis of the visible modes")),
+        {"mean_kurtosis": ("n_visible", mean, _attrs("mean kurtosis of the paired visible modes")),
          "theory": ("n_visible", 3.0 - 6.0 / (sizes + 2.0), _attrs("Haar mean 3 - 6/(N+2)")),
          "fit_intercept": ((), coef[0], _attrs("intercept of kurtosis vs 1/N (3 in the Gaussian limit)")),
          "fit_slope": ((), coef[1], _attrs("slope of kurtosis vs 1/N")),
