@@ -27,8 +27,8 @@ def _samples(name: str, samples) -> np.ndarray:
     return arr
 
 
-def landau_fit(samples, *, bins: int = 50, range=None, min_count: int = 10,  # noqa: A002
-               min_barrier: float = 0.5) -> xr.Dataset:
+def landau_fit(samples, *, var: str | None = None, mode: int | None = None, bins: int = 50,
+               range=None, min_count: int = 10, min_barrier: float = 0.5) -> xr.Dataset:  # noqa: A002
     r"""Landau profile of an order parameter and its quartic fit.
 
     The histogram of the samples (``n_j`` counts in bins of width Δ) gives
@@ -44,8 +44,13 @@ def landau_fit(samples, *, bins: int = 50, range=None, min_count: int = 10,  # n
 
     Parameters
     ----------
-    samples : array_like or xarray.DataArray
-        Samples of the order parameter (pooled, flattened), finite.
+    samples : array_like, xarray.DataArray or xarray.Dataset
+        Samples of the order parameter (pooled, flattened), finite; or a trajectory, with
+        ``var`` (and ``mode``, a 1-based label, when ``var`` has a ``mode`` dim).
+    var : str, optional
+        The variable of a trajectory, e.g. ``"order_parameter"`` or ``"u"``.
+    mode : int, optional
+        Mode label to select from ``var``.
     bins : int
         Histogram bins.
     range : (float, float), optional
@@ -63,7 +68,7 @@ def landau_fit(samples, *, bins: int = 50, range=None, min_count: int = 10,  # n
         ``value``, ``std``; scalars ``chi2_per_dof``, ``barrier``, ``verdict`` (str),
         ``n_minima``.
     """
-    m = _samples("samples", samples)
+    m = _samples("samples", _select(samples, var, mode))
     bins = check_int("bins", bins, minimum=6)
     min_count = check_int("min_count", min_count, minimum=1)
     min_barrier = check_positive("min_barrier", min_barrier, allow_zero=True)
@@ -123,6 +128,22 @@ def landau_fit(samples, *, bins: int = 50, range=None, min_count: int = 10,  # n
         coords={"m": ("m", centres, {"long_name": "order parameter (bin centre)", "units": "1"}),
                 "coefficient": names},
         attrs={"n_samples": int(m.size), "min_barrier": min_barrier})
+
+
+def _select(samples, var, mode):
+    """The DataArray ``var`` (at ``mode``) of a trajectory, or ``samples`` unchanged."""
+    if not isinstance(samples, xr.Dataset):
+        return samples
+    if var is None or var not in samples:
+        raise ValueError(f"var: the trajectory has no variable {var!r} (has {sorted(samples.data_vars)}); "
+                         "record it (e.g. observables=[pyrbm.OrderParameter(modes=...)]) or pass var=")
+    da = samples[var]
+    if "mode" in da.dims:
+        labels = da["mode"].values.tolist() if "mode" in da.coords else []
+        if mode is None or mode not in labels:
+            raise ValueError(f"mode: expected one of the recorded mode labels {labels} of {var!r}, got {mode!r}")
+        da = da.sel(mode=mode)
+    return da
 
 
 def _reduce(m, dim, name):

@@ -101,4 +101,10 @@ def test_order_parameter_of_a_gibbs_run():
                                                  observables=[pyrbm.OrderParameter(modes=3)], progress=False)
     out = mode_transitions(ds)
     assert out["binder"].sizes == {"step": 2, "mode": 3}
+    fit = landau_fit(ds, var="order_parameter", mode=2, bins=12, min_count=2)
+    assert fit.attrs["n_samples"] == 400
+    with pytest.raises(ValueError, match="no variable 'u'"):
+        landau_fit(ds, var="u", mode=1)
+    with pytest.raises(ValueError, match=r"mode: expected one of the recorded mode labels \[1, 2, 3\]"):
+        landau_fit(ds, var="order_parameter", mode=4)
     assert np.all(np.isfinite(out["binder"]))
