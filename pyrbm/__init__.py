@@ -26,6 +26,10 @@ from .history import combine_histories
 from .training import Trainer, train_replicas
 from .trajectory import load, load_hamiltonian, save, validate
 from .writer import TrajectoryWriter
+from . import landau, probing, symmetry
+from .landau import binder_cumulant, landau_fit, mode_transitions, susceptibility
+from .probing import decode_visible, gaussian_surrogate, probe_modes
+from .symmetry import hierarchy, kurtosis, kurtosis_scaling, order_parameters, rotation_divergence
 
 __all__ = [
     "__version__", "accessor", "datasets", "stats",
@@ -39,4 +43,7 @@ __all__ = [
     "as_observable", "default_observables",
     "save", "load", "load_hamiltonian", "validate", "TrajectoryWriter",
     "Trainer", "train_replicas", "combine_histories",
+    "symmetry", "landau", "probing", "rotation_divergence", "hierarchy", "order_parameters", "kurtosis",
+    "kurtosis_scaling", "landau_fit", "susceptibility", "binder_cumulant", "mode_transitions",
+    "decode_visible", "probe_modes", "gaussian_surrogate",
 ]
