@@ -182,7 +182,7 @@ def hierarchy(history, *, margin: float | None = None) -> xr.Dataset:
     if margin is None:
         sw = history.attrs.get("trainer_sigma_w")
         margin = 6.0 * edge_fluctuation(int(history.attrs["n_visible"]), int(history.attrs["n_hidden"]),
-                                        float(sw))[1] if sw is not None and "n_visible" in history.attrs else 0.0
+                                        sigma_w=float(sw))[1] if sw is not None and "n_visible" in history.attrs else 0.0
     margin = check_positive("margin", margin, allow_zero=True)
     beta = float(history.attrs.get("beta", 1.0))
     thr = float(history.attrs.get("threshold_4T", 4.0 / beta))
