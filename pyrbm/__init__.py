@@ -8,7 +8,8 @@ __version__ = "0.1.0"
 from . import accessor, datasets, stats  # accessor registers the ``ds.rbm`` namespace
 from .bosons import Bosons
 from .freeenergy import GaussianValidityWarning, LogZ, exact_log_z, gaussian_log_z, log_likelihood, mean_field, tap
-from .hamiltonian import Hamiltonian, ModeBasis
+from .hamiltonian import Hamiltonian
+from .modes import ModeBasis
 from .observables import (
     Energy,
     FreeEnergy,

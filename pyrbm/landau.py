@@ -16,7 +16,7 @@ import xarray as xr
 
 from ._checks import check_finite_array, check_int, check_positive
 
-__all__ = ["landau_fit", "susceptibility", "binder_cumulant", "mode_transitions"]
+__all__ = ["landau_profile", "landau_fit", "susceptibility", "binder_cumulant", "mode_transitions"]
 
 
 def _samples(name: str, samples) -> np.ndarray:
@@ -27,12 +27,67 @@ def _samples(name: str, samples) -> np.ndarray:
     return arr
 
 
+def _profile(m: np.ndarray, bins, range):  # noqa: A002 (numpy's name)
+    """Histogram of ``m`` as ``(centres, counts, F = −ln P)``, P normalised over the binned range."""
+    if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
+        if bins < 1:
+            raise ValueError(f"bins: expected a positive number of bins, got {bins}")
+    elif np.ndim(bins) != 1 or len(bins) < 2:
+        raise ValueError(f"bins: expected a positive integer or a 1-D sequence of at least 2 edges, got {bins!r}")
+    if range is not None:
+        range = tuple(check_finite_array("range", range, shape=(2,)))
+        if range[1] <= range[0]:
+            raise ValueError(f"range: expected (low, high) with low < high, got {range!r}")
+    counts, edges = np.histogram(m, bins=bins, range=range)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        F = -np.log(counts / (counts.sum() * np.diff(edges)))
+    F[counts == 0] = np.nan
+    return centres, counts, F
+
+
+def landau_profile(samples, *, bins=50, range=None):  # noqa: A002 (numpy's name)
+    r"""Landau free-energy profile of an order parameter from its samples.
+
+    .. math::
+
+        \frac{F(m)}{T} = -\ln P(m)
+
+    where :math:`P` is the normalised histogram density (integrates to 1 over
+    the binned range), so for Gaussian samples of variance :math:`\sigma^2`
+    the profile is :math:`m^2/(2\sigma^2) + \tfrac12 \ln(2\pi\sigma^2)`.
+
+    Parameters
+    ----------
+    samples : array_like or xarray.DataArray
+        Samples of the order parameter; every element is one sample (chains
+        and steps are pooled, the array is flattened).
+    bins : int or sequence of float, default 50
+        Number of bins, or bin edges (as in :func:`numpy.histogram`).
+    range : (float, float), optional
+        Binned range; default the sample range.
+
+    Returns
+    -------
+    centres : ndarray, shape (n_bins,)
+        Bin centres, in the units of ``samples``.
+    F : ndarray, shape (n_bins,)
+        :math:`-\ln P` at the centres (dimensionless, units of ``T``); NaN in empty bins.
+    """
+    arr = samples.values if isinstance(samples, xr.DataArray) else samples
+    arr = check_finite_array("samples", arr).ravel()
+    if arr.size < 2:
+        raise ValueError(f"samples: need at least 2 samples for a histogram, got {arr.size}")
+    centres, _, F = _profile(arr, bins, range)
+    return centres, F
+
+
 def landau_fit(samples, *, var: str | None = None, mode: int | None = None, bins: int = 50,
                range=None, min_count: int = 10, min_barrier: float = 0.5) -> xr.Dataset:  # noqa: A002
     r"""Landau profile of an order parameter and its quartic fit.
 
     The histogram of the samples (``n_j`` counts in bins of width Δ) gives
-    ``F_j = −ln(n_j/(n Δ))`` with Poisson error ``1/√n_j``. Bins with at least
+    ``F_j = −ln(n_j/(n Δ))`` (:func:`landau_profile`) with Poisson error ``1/√n_j``. Bins with at least
     ``min_count`` samples are fitted by weighted least squares with
 
     .. math::  F(m) = c + h\,m + a_2 m^2 + a_3 m^3 + a_4 m^4 ,
@@ -72,17 +127,10 @@ def landau_fit(samples, *, var: str | None = None, mode: int | None = None, bins
     bins = check_int("bins", bins, minimum=6)
     min_count = check_int("min_count", min_count, minimum=1)
     min_barrier = check_positive("min_barrier", min_barrier, allow_zero=True)
-    if range is not None:
-        range = tuple(check_finite_array("range", range, shape=(2,)))
-        if range[1] <= range[0]:
-            raise ValueError(f"range: expected (low, high) with low < high, got {range!r}")
-    counts, edges = np.histogram(m, bins=bins, range=range)
-    width = np.diff(edges)
-    centres = 0.5 * (edges[1:] + edges[:-1])
+    centres, counts, F = _profile(m, bins, range)
     with np.errstate(divide="ignore"):
-        F = -np.log(counts / (m.size * width))
         F_err = 1.0 / np.sqrt(counts)
-    F[counts == 0], F_err[counts == 0] = np.nan, np.nan
+    F_err[counts == 0] = np.nan
     use = counts >= min_count
     if use.sum() < 6:
         raise ValueError(f"samples: only {use.sum()} bins hold ≥ {min_count} samples; a quartic fit needs 6 — "

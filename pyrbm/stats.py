@@ -23,7 +23,6 @@ The estimators are the standard ones of the Monte-Carlo literature:
 * :func:`blocking_error` -- standard error of the mean by Flyvbjerg-Petersen
   blocking (J. Chem. Phys. 91, 461, 1989) with the automatic choice of the
   blocking level of M. Jonsson (Phys. Rev. E 98, 043304, 2018).
-* :func:`landau_profile` -- ``-ln P(m)`` of an order parameter.
 """
 
 from __future__ import annotations
@@ -43,7 +42,6 @@ __all__ = [
     "ess",
     "split_rhat",
     "blocking_error",
-    "landau_profile",
 ]
 
 STEP_DIM = "step"
@@ -562,46 +560,3 @@ def blocking_error(x, *, step_axis=None, chain_axis=None, alpha: float = 0.01):
 # ----------------------------------------------------------------------------
 # Landau profile
 # ----------------------------------------------------------------------------
-def landau_profile(samples, *, bins=50, range=None):  # noqa: A002 (numpy's name)
-    r"""Landau free-energy profile of an order parameter from its samples.
-
-    .. math::
-
-        \frac{F(m)}{T} = -\ln P(m)
-
-    where :math:`P` is the normalised histogram density (integrates to 1 over
-    the binned range), so for Gaussian samples of variance :math:`\sigma^2`
-    the profile is :math:`m^2/(2\sigma^2) + \tfrac12 \ln(2\pi\sigma^2)`.
-
-    Parameters
-    ----------
-    samples : array_like or xarray.DataArray
-        Samples of the order parameter; every element is one sample (chains
-        and steps are pooled, the array is flattened).
-    bins : int or sequence of float, default 50
-        Number of bins, or bin edges (as in :func:`numpy.histogram`).
-    range : (float, float), optional
-        Binned range; default the sample range.
-
-    Returns
-    -------
-    centres : ndarray, shape (n_bins,)
-        Bin centres, in the units of ``samples``.
-    F : ndarray, shape (n_bins,)
-        :math:`-\ln P` at the centres (dimensionless, units of ``T``); NaN in empty bins.
-    """
-    arr = _as_float_array("samples", samples.values if isinstance(samples, xr.DataArray) else samples)
-    arr = arr.ravel()
-    if arr.size < 2:
-        raise ValueError(f"samples: need at least 2 samples for a histogram, got {arr.size}")
-    if isinstance(bins, Integral) and not isinstance(bins, bool):
-        if bins < 1:
-            raise ValueError(f"bins: expected a positive number of bins, got {bins}")
-    elif np.ndim(bins) != 1 or len(bins) < 2:
-        raise ValueError(f"bins: expected a positive integer or a 1-D sequence of at least 2 edges, got {bins!r}")
-    density, edges = np.histogram(arr, bins=bins, range=range, density=True)
-    centres = 0.5 * (edges[:-1] + edges[1:])
-    with np.errstate(divide="ignore"):
-        f = -np.log(density)
-    f[~np.isfinite(f)] = np.nan
-    return centres, f
