@@ -24,11 +24,11 @@ from figure_io import save_figure  # noqa: E402
 
 def figure_mp(out: Path, n_init: int, n_visible=784, n_hidden=500, sigma_w=0.01):
     s = np.concatenate([pyrbm.Hamiltonian.random(n_visible, n_hidden, sigma_w, seed=i).modes.s for i in range(n_init)])
-    lo, hi = mp_edges(n_visible, n_hidden, sigma_w)
+    lo, hi = mp_edges(n_visible, n_hidden, sigma_w=sigma_w)
     grid = np.linspace(lo, hi, 400)
     fig, ax = plt.subplots(figsize=(5, 3.4))
     ax.hist(s, bins=120, density=True, alpha=0.6, label=f"{n_init} random {n_visible}×{n_hidden}")
-    ax.plot(grid, mp_pdf(grid, n_visible, n_hidden, sigma_w), "k-", lw=1.5, label="Marčenko–Pastur")
+    ax.plot(grid, mp_pdf(grid, n_visible, n_hidden, sigma_w=sigma_w), "k-", lw=1.5, label="Marčenko–Pastur")
     ax.axvline(hi, color="C3", ls=":", lw=1, label=f"edges [{lo:.4f}, {hi:.4f}]")
     ax.axvline(lo, color="C3", ls=":", lw=1)
     ax.set(xlabel="singular value σ", ylabel="density", title="Singular values at initialisation")

@@ -7,8 +7,9 @@ __version__ = "0.1.0"
 
 from . import accessor, datasets, stats  # accessor registers the ``ds.rbm`` namespace
 from .bosons import Bosons
-from .freeenergy import MeanFieldResult, exact_log_z, gaussian_log_z, log_likelihood, mean_field, tap
-from .hamiltonian import Hamiltonian, ModeBasis
+from .freeenergy import GaussianValidityWarning, LogZ, exact_log_z, gaussian_log_z, log_likelihood, mean_field, tap
+from .hamiltonian import Hamiltonian
+from .modes import ModeBasis
 from .observables import (
     Energy,
     FreeEnergy,
@@ -27,11 +28,16 @@ from .training import Trainer, train_replicas
 from .files import IntegrityError, load, save, validate
 from .trajectory import load_hamiltonian, load_state
 from .writer import TrajectoryWriter
+from . import landau, probing, symmetry
+from .landau import binder_cumulant, landau_fit, mode_transitions, susceptibility
+from .probing import decode_visible, gaussian_surrogate, probe_modes
+from .symmetry import hierarchy, kurtosis, kurtosis_scaling, order_parameters, rotation_divergence
 
 __all__ = [
     "__version__", "accessor", "datasets", "stats",
     "Hamiltonian", "ModeBasis", "Bosons",
-    "exact_log_z", "log_likelihood", "gaussian_log_z", "mean_field", "tap", "MeanFieldResult",
+    "exact_log_z", "log_likelihood", "gaussian_log_z", "mean_field", "tap", "LogZ",
+    "GaussianValidityWarning",
     "mp_edges", "mp_pdf", "mp_cdf", "fit_sigma_w", "count_outliers",
     "GibbsSampler", "ReplicaExchangeSampler", "LangevinSampler",
     "SamplerState", "GibbsState", "TemperingState", "LangevinState", "DivergenceWarning",
@@ -39,4 +45,7 @@ __all__ = [
     "as_observable", "default_observables",
     "save", "load", "load_hamiltonian", "load_state", "validate", "IntegrityError", "TrajectoryWriter",
     "Trainer", "train_replicas", "combine_histories",
+    "symmetry", "landau", "probing", "rotation_divergence", "hierarchy", "order_parameters", "kurtosis",
+    "kurtosis_scaling", "landau_fit", "susceptibility", "binder_cumulant", "mode_transitions",
+    "decode_visible", "probe_modes", "gaussian_surrogate",
 ]

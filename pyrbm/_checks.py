@@ -130,37 +130,61 @@ def as_configuration(name: str, x, n_units: int, units: str, dtype=np.float64) -
 
 
 def check_modes(modes, n_modes: int, name: str = "modes") -> np.ndarray:
-    """0-based indices of the modes selected by ``modes``.
+    """Turn a user's mode selection into 0-based indices.
 
     Parameters
     ----------
     modes : int or sequence of int
-        An int ``n`` selects the top ``n`` modes (labels 1..n); a sequence gives 1-based
-        labels (``1`` is the mode of the largest singular value), distinct, in the order given.
+        An integer ``n`` selects the top ``n`` modes (labels 1..n, ``1 ≤ n ≤ n_modes``); a
+        sequence holds 1-based mode labels (distinct, each in ``1..n_modes``), kept in the
+        order given. Mode 1 is the one with the largest singular value.
     n_modes : int
-        How many modes there are to choose from.
+        How many modes there are to choose from (≥ 1).
+    name : str
+        Argument name used in error messages.
 
     Returns
     -------
-    ndarray of int64
-        The 0-based indices (label − 1).
+    ndarray of int64, shape (n_selected,)
+        0-based indices (label − 1).
+
+    Raises
+    ------
+    TypeError
+        ``modes`` is a bool, a float or a sequence of non-integers.
+    ValueError
+        An empty sequence, a count or label out of range, or a repeated label.
     """
-    if isinstance(modes, numbers.Integral) and not isinstance(modes, (bool, np.bool_)):
-        count = int(modes)
-        if not 1 <= count <= n_modes:
-            raise ValueError(f"{name}: expected a count in [1, {n_modes}] (the top modes) or a list of 1-based "
-                             f"mode labels, got {count}")
-        return np.arange(count, dtype=np.int64)
-    if isinstance(modes, (str, bytes)) or not np.iterable(modes):
-        raise TypeError(f"{name}: expected an int (the top n modes) or a sequence of 1-based mode labels, "
-                        f"got {type(modes).__name__}")
-    labels = list(modes)
-    bad = [k for k in labels if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral)
-           or not 1 <= int(k) <= n_modes]
-    if bad or not labels:
-        raise ValueError(f"{name}: expected 1-based mode labels in [1, {n_modes}] (1 is the largest singular "
-                         f"value), got {labels!r}")
-    idx = np.array([int(k) - 1 for k in labels], dtype=np.int64)
-    if np.unique(idx).size != idx.size:
-        raise ValueError(f"{name}: mode labels must be distinct, got {labels!r}")
-    return idx
+    n_modes = check_int("n_modes", n_modes, minimum=1)
+    if isinstance(modes, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a count n (the top n modes) or a sequence of 1-based mode labels, "
+                        f"got the bool {modes!r}")
+    if isinstance(modes, numbers.Integral):
+        n = int(modes)
+        if not 1 <= n <= n_modes:
+            raise ValueError(f"{name}: a count of modes must lie in [1, {n_modes}] (the number of modes), got {n}; "
+                             f"pass a list of 1-based labels to pick individual modes")
+        return np.arange(n, dtype=np.int64)
+    if isinstance(modes, (str, bytes)) or not hasattr(modes, "__len__") and not hasattr(modes, "__iter__"):
+        raise TypeError(f"{name}: expected a count n (the top n modes) or a sequence of 1-based mode labels, "
+                        f"got {type(modes).__name__} {modes!r}")
+    items = list(modes) if not isinstance(modes, np.ndarray) else modes
+    if any(isinstance(m, (bool, np.bool_)) for m in items):
+        raise TypeError(f"{name}: mode labels must be integers, got booleans in {modes!r}")
+    arr = np.asarray(items)
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: expected a flat sequence of 1-based mode labels, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name}: expected at least one mode label, got an empty sequence")
+    if arr.dtype.kind == "b":
+        raise TypeError(f"{name}: mode labels must be integers, got booleans {modes!r}")
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name}: mode labels must be integers 1..{n_modes}, got {modes!r} (dtype {arr.dtype})")
+    bad = arr[(arr < 1) | (arr > n_modes)]
+    if bad.size:
+        raise ValueError(f"{name}: mode labels are 1-based and must lie in [1, {n_modes}], got {bad.tolist()} "
+                         f"(mode 1 has the largest singular value)")
+    uniq, counts = np.unique(arr, return_counts=True)
+    if np.any(counts > 1):
+        raise ValueError(f"{name}: mode labels must be distinct, {uniq[counts > 1].tolist()} repeated")
+    return arr.astype(np.int64) - 1

@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 
 from . import stats
+from .landau import landau_profile
 from .trajectory import HAMILTONIAN_GROUP
 
 __all__ = ["RBMAccessor"]
@@ -71,7 +72,7 @@ class RBMAccessor:
             ``mode`` coordinate; the position + 1 when there is no
             coordinate). Ignored for variables without ``mode``.
         bins, range
-            As in :func:`pyrbm.stats.landau_profile`.
+            As in :func:`pyrbm.landau.landau_profile`.
 
         Returns
         -------
@@ -93,7 +94,7 @@ class RBMAccessor:
         extra = [d for d in da.dims if d not in ("chain", "step")]
         if extra:
             raise ValueError(f"var: {var!r} has extra dims {extra}; select one index of them first")
-        centres, f = stats.landau_profile(da, bins=bins, range=range)
+        centres, f = landau_profile(da, bins=bins, range=range)
         attrs = {"long_name": f"-ln P({var})", "units": "1", "formula": r"F(m)/T = -\ln P(m)"}
         coord_attrs = {k: da.attrs[k] for k in ("long_name", "units") if k in da.attrs}
         out = xr.DataArray(f, dims=(var,), coords={var: (var, centres, coord_attrs)}, name="landau", attrs=attrs)

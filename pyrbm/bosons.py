@@ -1,4 +1,4 @@
-r"""Every reciprocal-space mode of an RBM as a pair of coupled bosons (PHYSICS.md §5).
+r"""Every reciprocal-space mode of an RBM as a pair of coupled bosons (docs/physics.md §7).
 
 The overdamped Langevin dynamics of paired mode ``k`` in the Gaussian-DOS potential
 
@@ -65,13 +65,15 @@ class Bosons:
     r"""Per-mode coupled-boson form of a :class:`~pyrbm.hamiltonian.Hamiltonian`.
 
     Built by ``Bosons(ham)`` or ``ham.bosons()``. All arrays have shape (K,), one entry per
-    paired mode (K = min(N, M), descending σ_k). Uses ``s² = ham.s2`` (1/4 binary, 1 spin)
-    and ``β = ham.beta``.
+    paired mode (K = min(N, M), descending σ_k); methods take the 1-based mode label
+    (mode 1 has the largest σ). Uses ``s² = ham.s2`` (1/4 binary, 1 spin) and
+    ``β = ham.beta``.
 
     Attributes
     ----------
     sigma : ndarray (K,)
-        Singular values σ_k (energy units).
+        Singular values σ_k (energy units), ``ham.modes.sigma``: numerically zero ones
+        (below the rank threshold) are exactly 0, uncoupled bosons.
     Omega : ndarray (K,)
         Bare boson frequency ``Ω_k = sqrt(1/s⁴ + β²σ_k²)`` (inverse time of the Langevin
         dynamics, β absorbed).
@@ -103,7 +105,7 @@ class Bosons:
         beta = float(ham.beta)
         self.s2 = s2
         self.beta = beta
-        self.sigma = np.array(modes.s, dtype=np.float64)
+        self.sigma = np.array(modes.sigma, dtype=np.float64)
         c = beta * self.sigma
         self.Omega = np.sqrt(1.0 / s2**2 + c**2)
         self.g = c / (s2 * self.Omega)
@@ -126,15 +128,16 @@ class Bosons:
                 f"s2={self.s2:g}, beta={self.beta:g})")
 
     # ------------------------------------------------------------------ checks
-    def _check_mode(self, k) -> int:
-        k = check_int("k", k, minimum=0)
-        if k >= self.n_modes:
-            raise ValueError(f"k: mode index must be in [0, {self.n_modes - 1}] (K = min(N, M) paired modes), "
-                             f"got {k}")
-        return k
+    def _check_mode(self, mode) -> int:
+        """0-based index of the 1-based label ``mode``."""
+        mode = check_int("mode", mode)
+        if not 1 <= mode <= self.n_modes:
+            raise ValueError(f"mode: expected a 1-based mode label in [1, {self.n_modes}] (K = min(N, M) paired "
+                             f"modes, mode 1 has the largest singular value), got {mode}")
+        return mode - 1
 
     # ------------------------------------------------------------------ analytic spectrum
-    def levels(self, k, n_levels: int = 6) -> np.ndarray:
+    def levels(self, mode, *, n_levels: int = 6) -> np.ndarray:
         r"""The exact lowest levels of ``H_k`` from its normal modes.
 
         .. math::  E_{n_u n_w} = |\kappa_u|(n_u + \tfrac12) - \tfrac{\kappa_u}{2} + n_w\kappa_w ,
@@ -145,8 +148,8 @@ class Bosons:
 
         Parameters
         ----------
-        k : int
-            Mode index in [0, K).
+        mode : int
+            1-based mode label in [1, K].
         n_levels : int
             How many levels (≥ 1), ascending, with multiplicity.
 
@@ -154,7 +157,7 @@ class Bosons:
         -------
         ndarray (n_levels,)
         """
-        k = self._check_mode(k)
+        k = self._check_mode(mode)
         n_levels = check_int("n_levels", n_levels, minimum=1)
         ku, kw = self.kappa_u[k], self.kappa_w[k]
         n = np.arange(n_levels)
@@ -162,13 +165,13 @@ class Bosons:
         e_w = kw * n
         return np.sort((e_u[:, None] + e_w[None, :]).ravel())[:n_levels]
 
-    def free_levels(self, n_levels: int = 6) -> np.ndarray:
+    def free_levels(self, *, n_levels: int = 6) -> np.ndarray:
         """Levels ``n/s²`` (n = 0, 1, …) of one free boson, shape (n_levels,)."""
         n_levels = check_int("n_levels", n_levels, minimum=1)
         return np.arange(n_levels) * self.free_frequency
 
     # ------------------------------------------------------------------ Fock space
-    def fock_hamiltonian(self, k, n_max: int) -> scipy.sparse.csr_matrix:
+    def fock_hamiltonian(self, mode, *, n_max: int) -> scipy.sparse.csr_matrix:
         r"""Truncated two-mode Fock matrix of mode ``k``.
 
         .. math::  H_k = \Omega(a^\dagger a + b^\dagger b + 1) - g_k(a + a^\dagger)(b + b^\dagger) - 1/s^2
@@ -178,8 +181,8 @@ class Bosons:
 
         Parameters
         ----------
-        k : int
-            Mode index in [0, K).
+        mode : int
+            1-based mode label in [1, K].
         n_max : int
             Largest total occupation kept (≥ 1).
 
@@ -188,7 +191,7 @@ class Bosons:
         scipy.sparse.csr_matrix, shape (D, D), D = (n_max+1)(n_max+2)/2
             Real symmetric.
         """
-        k = self._check_mode(k)
+        k = self._check_mode(mode)
         n_max = check_int("n_max", n_max, minimum=1)
         na, nb = _fock_basis(n_max)
         dim = na.size
@@ -208,7 +211,7 @@ class Bosons:
                                     shape=(dim, dim))
         return H.tocsr()
 
-    def fock_spectrum(self, k, n_max: int, n_levels: int = 6) -> np.ndarray:
+    def fock_spectrum(self, mode, *, n_max: int, n_levels: int = 6) -> np.ndarray:
         """Lowest ``n_levels`` eigenvalues of :meth:`fock_hamiltonian` (ascending).
 
         Dense ``numpy.linalg.eigvalsh`` up to dimension 200; above, sparse
@@ -220,14 +223,14 @@ class Bosons:
         ndarray (n_levels,)
             Upper bounds on the true levels, decreasing monotonically in ``n_max``.
         """
-        k = self._check_mode(k)
+        k = self._check_mode(mode)
         n_max = check_int("n_max", n_max, minimum=1)
         n_levels = check_int("n_levels", n_levels, minimum=1)
         dim = (n_max + 1) * (n_max + 2) // 2
         if n_levels > dim:
             raise ValueError(f"n_levels: the truncated Fock space with n_max={n_max} has only {dim} states, "
                              f"asked for {n_levels}; raise n_max or ask for fewer levels")
-        H = self.fock_hamiltonian(k, n_max)
+        H = self.fock_hamiltonian(mode, n_max=n_max)
         if dim <= _DENSE_LIMIT or n_levels >= dim - 1:
             return np.linalg.eigvalsh(H.toarray())[:n_levels]
         vals = scipy.sparse.linalg.eigsh(H.tocsc(), k=n_levels, sigma=-float(self.Omega[k]), which="LM",

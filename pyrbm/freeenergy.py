@@ -1,8 +1,10 @@
 r"""Partition functions and free energies of an RBM: exact, Gaussian-mode, mean field, TAP.
 
-All functions take a :class:`~pyrbm.hamiltonian.Hamiltonian` and return ``ln Z`` in nats
-(dimensionless); the free energy is ``F = −T ln Z`` (energy units). Formulas follow
-PHYSICS.md §1 (exact), §6 (Gaussian modes, naive mean field and TAP).
+Every estimator takes a :class:`~pyrbm.hamiltonian.Hamiltonian` and returns a :class:`LogZ`:
+``ln Z`` in nats (dimensionless) with its method, whether the approximation holds for this
+model and why not; ``float(result)`` is ``ln Z`` and ``result.free_energy`` is
+``F = −T ln Z`` (energy units). Formulas: docs/physics.md §1 (exact), §6 (Gaussian modes and
+their validity), §8 (naive mean field and TAP).
 
 =====================  ==========================================  ====================
 function               what                                        cost
@@ -23,15 +25,79 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from ._checks import as_configuration, check_finite_array, check_hamiltonian, check_int, check_positive
+from ._checks import (
+    as_configuration,
+    check_finite_array,
+    check_hamiltonian,
+    check_int,
+    check_positive,
+)
 from .hamiltonian import log2cosh, softplus
 
-__all__ = ["EXACT_MAX_UNITS", "MeanFieldResult", "exact_log_z", "log_likelihood", "gaussian_log_z",
-           "mean_field", "tap"]
+__all__ = ["EXACT_MAX_UNITS", "LogZ", "GaussianValidityWarning", "exact_log_z", "log_likelihood",
+           "gaussian_log_z", "gaussian_error_estimate", "mean_field", "tap"]
 
 #: Largest layer that :func:`exact_log_z` enumerates (2^25 ≈ 3.4e7 configurations).
 EXACT_MAX_UNITS = 25
 _BLOCK = 1 << 14  # configurations per vectorised block
+
+
+class GaussianValidityWarning(RuntimeWarning):
+    """The Gaussian density-of-states ``ln Z`` is used outside the regime where it holds."""
+
+
+@dataclass(frozen=True, eq=False)
+class LogZ:
+    """One estimate of ``ln Z``, the common result of every estimator.
+
+    Attributes
+    ----------
+    log_z : float
+        ``ln Z`` (nats).
+    std : float
+        Statistical standard deviation of ``log_z`` (0.0 for exact and deterministic methods).
+    method : str
+        ``"exact"``, ``"gaussian"``, ``"mean_field"`` or ``"tap"``.
+    valid : bool
+        Whether the method holds for this model (always true for ``"exact"``).
+    reason : str
+        Why it does not hold ("" when valid).
+    beta : float
+        Inverse temperature of the model, for :attr:`free_energy`.
+    basis : str or None
+        ``"xy"`` or ``"uw"`` (Gaussian only).
+    error_estimate : float or None
+        Gaussian only: estimated overcount ``ln Z_gauss − ln Z`` (nats, ≥ 0) from the units'
+        non-Gaussian response, :func:`gaussian_error_estimate`.
+    m_visible, m_hidden : ndarray (N,), (M,) or None
+        Mean-field/TAP magnetisations ``⟨v_i⟩``, ``⟨h_j⟩`` (in [0, 1] binary, [−1, 1] spin).
+    n_iter : int or None
+        Mean-field/TAP iterations done.
+    converged : bool or None
+        Mean-field/TAP: whether ``max |Δm| < tol`` was reached within ``max_iter``. When
+        false the numbers are those of the last iterate and are not a fixed point.
+    """
+
+    log_z: float
+    std: float = 0.0
+    method: str = "exact"
+    valid: bool = True
+    reason: str = ""
+    beta: float = 1.0
+    basis: str | None = None
+    error_estimate: float | None = None
+    m_visible: np.ndarray | None = None
+    m_hidden: np.ndarray | None = None
+    n_iter: int | None = None
+    converged: bool | None = None
+
+    def __float__(self) -> float:
+        return float(self.log_z)
+
+    @property
+    def free_energy(self) -> float:
+        """``F = −T ln Z`` (energy units)."""
+        return -float(self.log_z) / self.beta
 
 
 # ---------------------------------------------------------------------------- exact
@@ -54,8 +120,8 @@ def exact_log_z(ham) -> float:
 
     Returns
     -------
-    float
-        ``ln Z`` in nats.
+    LogZ
+        ``method="exact"``, ``std=0``, ``valid=True``.
 
     Raises
     ------
@@ -90,10 +156,10 @@ def exact_log_z(ham) -> float:
             run_sum = run_sum * np.exp(run_max - block_max)
             run_max = block_max
         run_sum += np.exp(logw - run_max).sum()
-    return float(run_max + np.log(run_sum))
+    return LogZ(log_z=float(run_max + np.log(run_sum)), method="exact", beta=beta)
 
 
-def log_likelihood(ham, data, log_z: float | None = None) -> float:
+def log_likelihood(ham, data, *, log_z=None) -> float:
     r"""Mean log-likelihood of visible data, ``mean_n[−βF(v_n)] − ln Z`` (nats per sample).
 
     Parameters
@@ -101,8 +167,9 @@ def log_likelihood(ham, data, log_z: float | None = None) -> float:
     ham : Hamiltonian
     data : array_like, shape (n_samples, N)
         Visible configurations in the Hamiltonian's units.
-    log_z : float, optional
-        A precomputed ``ln Z``; by default :func:`exact_log_z` (small models only).
+    log_z : float or LogZ, optional
+        A precomputed ``ln Z`` (a number or any estimator's result); by default
+        :func:`exact_log_z` (small models only).
 
     Returns
     -------
@@ -113,15 +180,67 @@ def log_likelihood(ham, data, log_z: float | None = None) -> float:
     if data.ndim != 2 or data.shape[0] == 0:
         raise ValueError(f"data: expected a non-empty 2-d array (n_samples, {ham.n_visible}), got shape {data.shape}")
     if log_z is None:
-        log_z = exact_log_z(ham)
+        log_z = exact_log_z(ham).log_z
+    elif isinstance(log_z, LogZ):
+        log_z = float(check_finite_array("log_z", log_z.log_z, ndim=0))
     else:
         log_z = float(check_finite_array("log_z", log_z, ndim=0))
     return float(np.mean(-ham.beta * ham.free_energy(data)) - log_z)
 
 
 # ---------------------------------------------------------------------------- Gaussian
-def gaussian_log_z(ham, basis: str = "xy") -> float:
-    r"""``ln Z`` in the Gaussian-density-of-states (infinite-size) approximation, PHYSICS §6.
+def _gaussian_excess(z, ham):
+    r"""Per-unit excess ``δ(z) = μz + s²z²/2 − ln E_uniform[e^{z v}] ≥ 0`` of the Gaussian DOS."""
+    exact = (log2cosh(z) if ham.spin else softplus(z)) - np.log(2.0)
+    return ham.mu * z + 0.5 * ham.s2 * z * z - exact
+
+
+_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(40)
+_GH_WEIGHTS = _GH_WEIGHTS / _GH_WEIGHTS.sum()
+
+
+def gaussian_error_estimate(ham) -> float:
+    r"""Estimated error ``ln Z_gauss − ln Z`` of the Gaussian density of states (nats, ≥ 0).
+
+    The Gaussian DOS keeps the first two cumulants of every unit: a unit in a local field
+    ``z`` contributes ``μz + s²z²/2`` instead of ``ln E_uniform[e^{zv}]`` (``ln cosh(z/2) + z/2``
+    binary, ``ln cosh z`` spin). Its excess ``δ(z) ≥ 0`` grows like ``s⁴z⁴/12`` for small
+    ``z`` and like ``s²z²/2`` for large ``z``. In the Gaussian model the field on visible unit
+    ``i`` is normal with mean ``z̄ = β(a + W h̄)_i`` and variance
+    ``β² Σ_k U_ik² σ_k² Var(y_k)`` (likewise for hidden units), with ``(x̄, ȳ)`` the
+    stationary point of Φ and ``Var(y_k) = s²/(1 − r_k²)``, ``r_k = βσ_k s²`` (docs/physics.md
+    §6). The estimate is ``Σ_units E_z[δ(z)]`` (40-point Gauss–Hermite): exact when W = 0,
+    within ~25 % of the true error for the small models of the tests.
+
+    Parameters
+    ----------
+    ham : Hamiltonian
+        Every mode must be stable (``βσ_k s² < 1``).
+
+    Returns
+    -------
+    float
+    """
+    ham = check_hamiltonian(ham)
+    md = ham.modes
+    K, beta, s2 = md.n_modes, ham.beta, ham.s2
+    r = beta * md.sigma * s2
+    if np.any(r >= 1.0):
+        raise ValueError("ham: the error estimate needs every mode stable (beta*sigma_k*s2 < 1)")
+    # stationary point of Φ: x = μ_x + βs²(ã + σy), y = μ_y + βs²(b̃ + σx), solved per mode
+    x = md.mu_x + beta * s2 * md.a_tilde
+    y = md.mu_y + beta * s2 * md.b_tilde
+    det = 1.0 - r * r
+    x[:K], y[:K] = (x[:K] + r * y[:K]) / det, (y[:K] + r * x[:K]) / det
+    z_mean = np.concatenate([beta * (ham.a + ham.W @ (md.V @ y)), beta * (ham.b + ham.W.T @ (md.U @ x))])
+    var_y = s2 / det                                        # Var(x_k) = Var(y_k) in the Gaussian
+    z_var = beta**2 * np.concatenate([(md.U[:, :K] * md.sigma) ** 2 @ var_y, (md.V[:, :K] * md.sigma) ** 2 @ var_y])
+    z = z_mean[:, None] + np.sqrt(z_var)[:, None] * _GH_NODES[None, :]
+    return float(np.sum(_gaussian_excess(z, ham) @ _GH_WEIGHTS))
+
+
+def gaussian_log_z(ham, *, basis: str = "xy", tol: float = 0.1) -> LogZ:
+    r"""``ln Z`` in the Gaussian-density-of-states (infinite-size) approximation, docs/physics.md §6.
 
     The uniform measure on the units is replaced by a Gaussian of the same mean and
     covariance in reciprocal space, ``N(x; μ_x, s²I) N(y; μ_y, s²I)``, and the
@@ -145,18 +264,29 @@ def gaussian_log_z(ham, basis: str = "xy") -> float:
         + \frac{c_k\mu_{u,k}^2}{2(1-c_ks^2)} - \tfrac12\ln(1-c_ks^2)
         - \frac{c_k\mu_{w,k}^2}{2(1+c_ks^2)} - \tfrac12\ln(1+c_ks^2)\Big] + \text{free modes}
 
-    Modes with σ_k = 0 have no saddle; the uw form treats them as free modes. The two
-    forms are algebraically identical.
+    Modes with numerically zero σ_k (``ham.modes.coupled`` false) have no saddle and are
+    free modes in both forms (σ_k = 0 in the xy form). The two forms are algebraically
+    identical.
 
     Parameters
     ----------
     ham : Hamiltonian
     basis : {"xy", "uw"}
+    tol : float
+        Largest acceptable :func:`gaussian_error_estimate` (nats, ≥ 0, ``np.inf`` never
+        flags) for ``valid``.
 
     Returns
     -------
-    float
-        ``ln Z`` (nats).
+    LogZ
+        ``method="gaussian"``, ``std=0``, ``error_estimate``; ``valid`` is false when the
+        estimated error exceeds ``tol`` (large biases or couplings drive the units far from
+        the uniform measure), with the reason.
+
+    Warns
+    -----
+    GaussianValidityWarning
+        When the result is not valid.
 
     Raises
     ------
@@ -167,9 +297,11 @@ def gaussian_log_z(ham, basis: str = "xy") -> float:
     ham = check_hamiltonian(ham)
     if basis not in ("xy", "uw"):
         raise ValueError(f"basis: expected 'xy' or 'uw', got {basis!r}")
+    if tol != np.inf:  # np.inf: never flag
+        tol = check_positive("tol", tol, allow_zero=True)
     md = ham.modes
     beta, s2 = ham.beta, ham.s2
-    sig = md.s
+    sig = md.sigma                      # numerically zero singular values are exactly 0
     K = sig.size
     c = beta * sig
     bad = np.flatnonzero(c * s2 >= 1.0)
@@ -183,62 +315,40 @@ def gaussian_log_z(ham, basis: str = "xy") -> float:
             "Use exact_log_z (small models) or the mean-field approximation tap instead")
     at, bt = md.a_tilde, md.b_tilde
     mux, muy = md.mu_x, md.mu_y
-    free_x = beta * at[K:] * mux[K:] + 0.5 * s2 * beta**2 * at[K:] ** 2
-    free_y = beta * bt[K:] * muy[K:] + 0.5 * s2 * beta**2 * bt[K:] ** 2
-    out = (ham.n_visible + ham.n_hidden) * np.log(2.0) + free_x.sum() + free_y.sum()
+
+    def free(bias, mu):  # ln of the Gaussian moment generating function of free coordinates
+        return np.sum(beta * bias * mu + 0.5 * s2 * beta**2 * bias**2)
+
+    out = (ham.n_visible + ham.n_hidden) * np.log(2.0) + free(at[K:], mux[K:]) + free(bt[K:], muy[K:])
     ak, bk, mxk, myk = at[:K], bt[:K], mux[:K], muy[:K]
     if basis == "xy":
         A = 1.0 / (2.0 * s2) - 0.5 * s2 * c**2
         B = myk / s2 + beta * bk + c * (mxk + s2 * beta * ak)
         C = -myk**2 / (2.0 * s2) + beta * ak * mxk + 0.5 * s2 * beta**2 * ak**2
-        return float(out + np.sum(B**2 / (4.0 * A) + C - 0.5 * np.log(2.0 * s2 * A)))
-    # uw basis
-    zero = sig <= 0.0
-    if np.any(zero):
-        out += np.sum(beta * ak[zero] * mxk[zero] + 0.5 * s2 * beta**2 * ak[zero] ** 2)
-        out += np.sum(beta * bk[zero] * myk[zero] + 0.5 * s2 * beta**2 * bk[zero] ** 2)
-    p = ~zero
-    x_star, y_star, eps = md.saddle()
-    dmx, dmy = mxk[p] - x_star[p], myk[p] - y_star[p]
-    mu_u = (dmx + dmy) / np.sqrt(2.0)
-    mu_w = (dmy - dmx) / np.sqrt(2.0)
-    cp = c[p]
-    log_zu = cp * mu_u**2 / (2.0 * (1.0 - cp * s2)) - 0.5 * np.log1p(-cp * s2)
-    log_zw = -cp * mu_w**2 / (2.0 * (1.0 + cp * s2)) - 0.5 * np.log1p(cp * s2)
-    return float(out + np.sum(-beta * eps[p] + log_zu + log_zw))
+        out += np.sum(B**2 / (4.0 * A) + C - 0.5 * np.log(2.0 * s2 * A))
+    else:
+        p = md.coupled
+        out += free(ak[~p], mxk[~p]) + free(bk[~p], myk[~p])
+        mu_u, mu_w = md.uw(mxk[p], myk[p], modes=np.flatnonzero(p) + 1) if p.any() else (np.zeros(0),) * 2
+        cp = c[p]
+        log_zu = cp * mu_u**2 / (2.0 * (1.0 - cp * s2)) - 0.5 * np.log1p(-cp * s2)
+        log_zw = -cp * mu_w**2 / (2.0 * (1.0 + cp * s2)) - 0.5 * np.log1p(cp * s2)
+        out += np.sum(-beta * md.saddle()[2][p] + log_zu + log_zw)
+    err = gaussian_error_estimate(ham)
+    valid = err <= tol
+    reason = "" if valid else (
+        f"estimated error {err:.4g} nats > tol={tol:g}: the local fields on the units (max|beta a_i| = "
+        f"{beta * np.max(np.abs(ham.a)):.3g}, max|beta b_j| = {beta * np.max(np.abs(ham.b)):.3g}, max "
+        f"beta sigma_k s2 = {np.max(c) * s2 if K else 0.0:.3g}) take them far from the uniform measure, whose "
+        "first two moments are all the Gaussian density of states keeps")
+    if not valid:
+        warnings.warn(f"gaussian_log_z: {reason}. Use exact_log_z (small models), tap, or AIS instead",
+                      GaussianValidityWarning, stacklevel=2)
+    return LogZ(log_z=float(out), method="gaussian", valid=bool(valid), reason=reason, beta=beta, basis=basis,
+                error_estimate=err)
 
 
 # ---------------------------------------------------------------------------- mean field / TAP
-@dataclass(frozen=True)
-class MeanFieldResult:
-    """Outcome of :func:`mean_field` or :func:`tap`.
-
-    Attributes
-    ----------
-    log_z : float
-        Approximate ``ln Z`` (nats) at the last iterate: ``−β F_approx``.
-    free_energy : float
-        ``F = −T ln Z`` (energy units).
-    m_visible, m_hidden : ndarray (N,), (M,)
-        Magnetisations ``⟨v_i⟩``, ``⟨h_j⟩`` (in [0, 1] binary, [−1, 1] spin).
-    n_iter : int
-        Iterations done.
-    converged : bool
-        Whether ``max |Δm| < tol`` was reached within ``max_iter``. When false the numbers
-        are those of the last iterate and are not a fixed point: do not use them.
-    method : str
-        ``"mean_field"`` or ``"tap"``.
-    """
-
-    log_z: float
-    free_energy: float
-    m_visible: np.ndarray
-    m_hidden: np.ndarray
-    n_iter: int
-    converged: bool
-    method: str
-
-
 def _entropy(m, spin):
     """Entropy (nats) of independent units with means m."""
     p = (1.0 + m) / 2.0 if spin else m
@@ -311,8 +421,11 @@ def _iterate(ham, order2, damping, tol, max_iter, init, method):
             f"tol={tol:g}); the returned log_z is that of the last iterate and is not a {method} free energy. "
             "Increase damping (e.g. 0.5–0.9) or max_iter",
             RuntimeWarning, stacklevel=3)
-    return MeanFieldResult(log_z=float(log_z), free_energy=float(-log_z / beta), m_visible=mv, m_hidden=mh,
-                           n_iter=n_iter, converged=converged, method=method)
+    mv.flags.writeable = False
+    mh.flags.writeable = False
+    reason = "" if converged else f"no fixed point within max_iter={max_iter} iterations (last max|dm| = {delta:.3g})"
+    return LogZ(log_z=float(log_z), method=method, valid=converged, reason=reason, beta=beta, m_visible=mv,
+                m_hidden=mh, n_iter=n_iter, converged=converged)
 
 
 _MF_PARAMS = """
@@ -331,7 +444,8 @@ _MF_PARAMS = """
 
     Returns
     -------
-    MeanFieldResult
+    LogZ
+        With ``m_visible``, ``m_hidden``, ``n_iter`` and ``converged``; ``valid`` and
         ``converged`` false (with a ``RuntimeWarning``) if no fixed point was reached.
 
     Notes
@@ -341,7 +455,7 @@ _MF_PARAMS = """
 """
 
 
-def mean_field(ham, damping: float = 0.5, tol: float = 1e-10, max_iter: int = 10_000, init=None) -> MeanFieldResult:
+def mean_field(ham, *, damping: float = 0.5, tol: float = 1e-10, max_iter: int = 10_000, init=None) -> LogZ:
     r"""Naive mean-field ``ln Z`` by damped fixed-point iteration.
 
     Binary units:
@@ -357,7 +471,7 @@ def mean_field(ham, damping: float = 0.5, tol: float = 1e-10, max_iter: int = 10
     return _iterate(ham, False, damping, tol, max_iter, init, "mean_field")
 
 
-def tap(ham, damping: float = 0.5, tol: float = 1e-10, max_iter: int = 10_000, init=None) -> MeanFieldResult:
+def tap(ham, *, damping: float = 0.5, tol: float = 1e-10, max_iter: int = 10_000, init=None) -> LogZ:
     r"""Second-order TAP (Thouless–Anderson–Palmer) ``ln Z`` by damped fixed-point iteration.
 
     Binary units (``var(m) = m − m²``):

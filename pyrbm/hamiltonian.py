@@ -10,7 +10,9 @@ In the basis of the full SVD ``W = U Σ Vᵀ`` the energy decouples into modes
 .. math::  E = -\sum_{k\le N} \tilde a_k x_k - \sum_{k\le M} \tilde b_k y_k - \sum_{k\le K}\sigma_k x_k y_k ,
 
 each paired mode a saddle of curvature ``±σ_k`` at ``x*_k = −b̃_k/σ_k``, ``y*_k = −ã_k/σ_k``
-with energy ``ε_k = ã_k b̃_k/σ_k``. See PHYSICS.md §1–§4 of the project documentation.
+with energy ``ε_k = ã_k b̃_k/σ_k``, unless σ_k is numerically zero (``σ_k ≤ max(N, M)·ε·σ_1``,
+the rank threshold of ``numpy.linalg.matrix_rank``): such a mode is free, like the
+unpaired ones. See docs/physics.md §1–§5.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ._checks import (
     check_units,
 )
 from ._io import atomic_path, netcdf_serialised
+from .modes import ModeBasis, _readonly
 
 SCHEMA = "pyrbm.hamiltonian/1"
 _LOGIT_CLIP = 1e-6
@@ -52,30 +55,6 @@ def _haar_orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:
     """Haar-distributed ``n×n`` orthogonal matrix (QR of a Gaussian matrix, sign-corrected)."""
     q, r = np.linalg.qr(rng.standard_normal((n, n)))
     return q * np.sign(np.diag(r))
-
-
-def _fix_signs(m: np.ndarray) -> np.ndarray:
-    """Sign of each column that makes its entry of largest magnitude positive."""
-    if m.shape[1] == 0:
-        return np.ones(0)
-    idx = np.argmax(np.abs(m), axis=0)
-    sign = np.sign(m[idx, np.arange(m.shape[1])])
-    sign[sign == 0] = 1.0
-    return sign
-
-
-def _last_axis(name: str, arr, n: int) -> np.ndarray:
-    """``arr`` as finite float64 with last axis of length ``n`` (any real values allowed)."""
-    out = check_finite_array(name, arr)
-    if out.ndim == 0 or out.shape[-1] != n:
-        raise ValueError(f"{name}: expected an array of shape (..., {n}), got {out.shape}")
-    return out
-
-
-def _readonly(arr: np.ndarray) -> np.ndarray:
-    arr = np.array(arr, dtype=np.float64, copy=True)
-    arr.flags.writeable = False
-    return arr
 
 
 class Hamiltonian:
@@ -101,7 +80,7 @@ class Hamiltonian:
     read-only float64 arrays; use :meth:`replace` to derive a new Hamiltonian.
     """
 
-    def __init__(self, W, a, b, beta: float = 1.0, units: str = "binary"):
+    def __init__(self, W, a, b, *, beta: float = 1.0, units: str = "binary"):
         W = check_finite_array("W", W, ndim=2)
         n, m = W.shape
         if n == 0 or m == 0:
@@ -114,7 +93,7 @@ class Hamiltonian:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def random(cls, n_visible: int, n_hidden: int, sigma_w: float = 0.01, seed=None,
+    def random(cls, n_visible: int, n_hidden: int, *, sigma_w: float = 0.01, seed=None,
                beta: float = 1.0, units: str = "binary") -> "Hamiltonian":
         """Gaussian couplings ``W_ij ~ N(0, σ_w²)`` and zero biases.
 
@@ -135,7 +114,7 @@ class Hamiltonian:
         return cls(W, np.zeros(n), np.zeros(m), beta=beta, units=units)
 
     @classmethod
-    def from_data(cls, data, n_hidden: int, sigma_w: float = 0.01, seed=None,
+    def from_data(cls, data, n_hidden: int, *, sigma_w: float = 0.01, seed=None,
                   beta: float = 1.0, units: str = "binary") -> "Hamiltonian":
         r"""The paper's initialisation from a data set.
 
@@ -162,7 +141,7 @@ class Hamiltonian:
         return ham.replace(a=a / beta)
 
     @classmethod
-    def from_modes(cls, s, n_visible: int, n_hidden: int, seed=None, a=None, b=None,
+    def from_modes(cls, s, n_visible: int, n_hidden: int, *, seed=None, a=None, b=None,
                    beta: float = 1.0, units: str = "binary") -> "Hamiltonian":
         """Couplings with prescribed singular values and Haar-random singular vectors.
 
@@ -190,11 +169,11 @@ class Hamiltonian:
         b = np.zeros(m) if b is None else b
         return cls(W, a, b, beta=beta, units=units)
 
-    def replace(self, W=None, a=None, b=None, beta=None, units=None) -> "Hamiltonian":
+    def replace(self, *, W=None, a=None, b=None, beta=None, units=None) -> "Hamiltonian":
         """A new Hamiltonian with some parameters replaced."""
         return Hamiltonian(self._W if W is None else W, self._a if a is None else a,
-                           self._b if b is None else b, self._beta if beta is None else beta,
-                           self._units if units is None else units)
+                           self._b if b is None else b, beta=self._beta if beta is None else beta,
+                           units=self._units if units is None else units)
 
     # ------------------------------------------------------------------ parameters
     W = property(lambda self: self._W, doc="Couplings, shape (N, M), read-only float64.")
@@ -279,13 +258,19 @@ class Hamiltonian:
         """The sign-fixed SVD mode basis (computed once)."""
         return ModeBasis(self)
 
-    def stable_modes(self, T: float | None = None) -> np.ndarray:
-        r"""Paired modes whose Gaussian-DOS diffusion converges: ``σ_k s² / T < 1``, bool (K,).
+    def stable_modes(self, *, beta: float | None = None) -> np.ndarray:
+        r"""Paired modes whose Gaussian-DOS diffusion converges: ``βσ_k s² < 1``, bool (K,).
 
-        Binary units: ``σ_k < 4T``; spin units: ``σ_k < T``.
+        Binary units: ``σ_k < 4T``; spin units: ``σ_k < T`` (docs/physics.md §4). Modes with
+        numerically zero σ_k (free modes, ``ModeBasis.coupled`` false) are always stable.
+
+        Parameters
+        ----------
+        beta : float, optional
+            Inverse temperature (> 0); default the Hamiltonian's own β.
         """
-        beta = self._beta if T is None else 1.0 / check_positive("T", T)
-        return beta * self.modes.s * self.s2 < 1.0
+        beta = self._beta if beta is None else check_positive("beta", beta)
+        return beta * self.modes.sigma * self.s2 < 1.0
 
     def bosons(self):
         """The per-mode coupled-boson form (:class:`pyrbm.bosons.Bosons`)."""
@@ -320,7 +305,7 @@ class Hamiltonian:
                    beta=float(ds.attrs.get("beta", 1.0)), units=str(ds.attrs.get("units", "binary")))
 
     @netcdf_serialised
-    def save(self, path, overwrite: bool = False) -> Path:
+    def save(self, path, *, overwrite: bool = False) -> Path:
         """Write a netCDF4 file atomically (bit-exact float64 round trip)."""
         with atomic_path(path, overwrite) as tmp:
             self.to_dataset().to_netcdf(tmp, engine="netcdf4")
@@ -328,153 +313,7 @@ class Hamiltonian:
 
     @classmethod
     @netcdf_serialised
-    def load(cls, path, group: str | None = None) -> "Hamiltonian":
+    def load(cls, path, *, group: str | None = None) -> "Hamiltonian":
         """Read a Hamiltonian written by :meth:`save` (or stored in ``group`` of a trajectory)."""
         with xr.open_dataset(path, engine="netcdf4", group=group) as ds:
             return cls.from_dataset(ds.load())
-
-
-class ModeBasis:
-    r"""Reciprocal space of a Hamiltonian: the sign-fixed full SVD ``W = U Σ Vᵀ``.
-
-    Attributes
-    ----------
-    U : ndarray (N, N)
-        Left singular vectors (columns); the first K are paired, the rest free.
-    s : ndarray (K,)
-        Singular values σ_1 ≥ … ≥ σ_K ≥ 0, K = min(N, M).
-    V : ndarray (M, M)
-        Right singular vectors (columns).
-    a_tilde, b_tilde : ndarray (N,), (M,)
-        Biases in reciprocal space, ``ã = Uᵀa``, ``b̃ = Vᵀb``.
-    mu_x, mu_y : ndarray (N,), (M,)
-        Uniform-measure means ``Uᵀ(μ1)``, ``Vᵀ(μ1)`` (μ = 1/2 binary, 0 spin).
-    s2 : float
-        Uniform-measure variance of every reciprocal coordinate (1/4 binary, 1 spin).
-    kurtosis_x, kurtosis_y : ndarray (N,), (M,)
-        Uniform-measure kurtosis ``3 − 2 Σ_i U_ik⁴`` (same for binary and spin units).
-    quartic_g : ndarray (K,)
-        Finite-N quartic confinement ``g_k = (g_x + g_y)/4`` along u, from the fourth
-        cumulant of the uniform measure, ``g_x = −κ₄(x_k)/(24 s⁸) = Σ_i U_ik⁴/(12 s⁴)``:
-        ``(4/3) Σ_i U_ik⁴`` in binary units, ``Σ_i U_ik⁴/12`` in spin units.
-
-    Notes
-    -----
-    Sign convention: the entry of largest magnitude of every column of U is positive (the
-    matching column of V flips with it); free columns of V follow the same rule on V.
-    """
-
-    def __init__(self, ham: Hamiltonian):
-        U, s, Vt = np.linalg.svd(ham.W, full_matrices=True)
-        V = Vt.T
-        K = s.size
-        sign_u = _fix_signs(U)
-        U = U * sign_u
-        V[:, :K] *= sign_u[:K]
-        V[:, K:] *= _fix_signs(V[:, K:])
-        self.U, self.s, self.V = _readonly(U), _readonly(s), _readonly(V)
-        self.beta, self.mu, self.s2 = ham.beta, ham.mu, ham.s2
-        self.a_tilde = _readonly(U.T @ ham.a)
-        self.b_tilde = _readonly(V.T @ ham.b)
-        self.mu_x = _readonly(U.sum(axis=0) * ham.mu)
-        self.mu_y = _readonly(V.sum(axis=0) * ham.mu)
-        u4, v4 = np.sum(U**4, axis=0), np.sum(V**4, axis=0)
-        self.kurtosis_x = _readonly(3.0 - 2.0 * u4)
-        self.kurtosis_y = _readonly(3.0 - 2.0 * v4)
-        self.quartic_g = _readonly((u4[:K] + v4[:K]) / (48.0 * ham.s2**2))
-
-    n_modes = property(lambda self: self.s.size, doc="K = min(N, M), the number of paired modes.")
-    n_free_visible = property(lambda self: self.U.shape[0] - self.s.size, doc="N − K free x-modes.")
-    n_free_hidden = property(lambda self: self.V.shape[0] - self.s.size, doc="M − K free y-modes.")
-
-    def x(self, v) -> np.ndarray:
-        """Visible reciprocal coordinates ``x = Uᵀv``: (..., N) → (..., N)."""
-        return _last_axis("v", v, self.U.shape[0]) @ self.U
-
-    def y(self, h) -> np.ndarray:
-        """Hidden reciprocal coordinates ``y = Vᵀh``: (..., M) → (..., M)."""
-        return _last_axis("h", h, self.V.shape[0]) @ self.V
-
-    def saddle(self):
-        r"""Saddle of every paired mode: ``x*_k = −b̃_k/σ_k``, ``y*_k = −ã_k/σ_k``, ``ε_k = ã_k b̃_k/σ_k``.
-
-        Returns
-        -------
-        x_star, y_star, eps : ndarray (K,)
-            Infinite (or NaN) for a mode with σ_k = 0, which has no saddle.
-        """
-        K = self.n_modes
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x_star = -self.b_tilde[:K] / self.s
-            y_star = -self.a_tilde[:K] / self.s
-            eps = self.a_tilde[:K] * self.b_tilde[:K] / self.s
-        return x_star, y_star, eps
-
-    def curvature(self) -> np.ndarray:
-        """Hessian eigenvalues of every paired mode's energy, (K, 2) = [−σ_k, +σ_k]."""
-        return np.stack([-self.s, self.s], axis=-1)
-
-    def uw(self, x, y):
-        r"""Rotated normal-mode coordinates about the saddle.
-
-        ``u_k = (δx_k + δy_k)/√2`` (downhill, curvature −σ_k),
-        ``w_k = (δy_k − δx_k)/√2`` (uphill, curvature +σ_k), ``δx = x − x*``, ``δy = y − y*``.
-        x (..., N), y (..., M) → u, w (..., K).
-        """
-        K = self.n_modes
-        x_star, y_star, _ = self.saddle()
-        dx = np.asarray(x)[..., :K] - x_star
-        dy = np.asarray(y)[..., :K] - y_star
-        return (dx + dy) / np.sqrt(2.0), (dy - dx) / np.sqrt(2.0)
-
-    def xy_from_uw(self, u, w):
-        """Inverse of :meth:`uw` for the paired modes: (x_k, y_k) for k < K."""
-        x_star, y_star, _ = self.saddle()
-        u, w = np.asarray(u), np.asarray(w)
-        return x_star + (u - w) / np.sqrt(2.0), y_star + (u + w) / np.sqrt(2.0)
-
-    def energy_xy(self, x, y) -> np.ndarray:
-        r"""``E = −ãᵀx − b̃ᵀy − Σ_k σ_k x_k y_k``; x (..., N), y (..., M) → (...)."""
-        K = self.n_modes
-        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-        return -(x @ self.a_tilde) - (y @ self.b_tilde) - np.sum(self.s * x[..., :K] * y[..., :K], axis=-1)
-
-    def energy_uw(self, u, w, x_free=None, y_free=None) -> np.ndarray:
-        r"""``E = Σ_k [ε_k − (σ_k/2)(u_k² − w_k²)] − Σ_free ã_k x_k − Σ_free b̃_k y_k``.
-
-        u, w (..., K); x_free (..., N−K) and y_free (..., M−K) are the free coordinates
-        ``x[..., K:]``, ``y[..., K:]`` (may be omitted when there are none).
-        """
-        K = self.n_modes
-        _, _, eps = self.saddle()
-        u, w = np.asarray(u, dtype=np.float64), np.asarray(w, dtype=np.float64)
-        e = np.sum(eps - 0.5 * self.s * (u * u - w * w), axis=-1)
-        if self.n_free_visible:
-            if x_free is None:
-                raise ValueError(f"x_free: this model has {self.n_free_visible} free visible modes; pass x[..., {K}:]")
-            e = e - np.asarray(x_free) @ self.a_tilde[K:]
-        if self.n_free_hidden:
-            if y_free is None:
-                raise ValueError(f"y_free: this model has {self.n_free_hidden} free hidden modes; pass y[..., {K}:]")
-            e = e - np.asarray(y_free) @ self.b_tilde[K:]
-        return e
-
-    def potential(self, x, y) -> np.ndarray:
-        r"""Gaussian-DOS effective potential (β absorbed; PHYSICS §4).
-
-        ``Φ = |x − μ_x|²/(2s²) + |y − μ_y|²/(2s²) − β(ãᵀx + b̃ᵀy + Σ_k σ_k x_k y_k)``,
-        x (..., N), y (..., M) → (...). Dimensionless.
-        """
-        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-        gauss = (np.sum((x - self.mu_x) ** 2, axis=-1) + np.sum((y - self.mu_y) ** 2, axis=-1)) / (2 * self.s2)
-        return gauss + self.beta * self.energy_xy(x, y)
-
-    def potential_grad(self, x, y):
-        r"""Gradient of :meth:`potential`: ``∂Φ/∂x = (x − μ_x)/s² − β(ã + σ∘y)``, likewise for y."""
-        K = self.n_modes
-        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-        gx = (x - self.mu_x) / self.s2 - self.beta * self.a_tilde
-        gy = (y - self.mu_y) / self.s2 - self.beta * self.b_tilde
-        gx[..., :K] -= self.beta * self.s * y[..., :K]
-        gy[..., :K] -= self.beta * self.s * x[..., :K]
-        return gx, gy

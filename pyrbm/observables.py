@@ -185,7 +185,7 @@ class ModeProjection(Observable):
     r"""Configurations projected on the sign-fixed SVD modes of W.
 
     With ``W = U Σ Vᵀ`` (``ham.modes``), ``x = Uᵀv``, ``y = Vᵀh`` and the
-    saddle ``x*_k = −b̃_k/σ_k``, ``y*_k = −ã_k/σ_k`` (PHYSICS §2):
+    saddle ``x*_k = −b̃_k/σ_k``, ``y*_k = −ã_k/σ_k`` (docs/physics.md §2):
 
     .. math::
 
@@ -235,10 +235,8 @@ class ModeProjection(Observable):
 
     def _uw(self, ham, v, h, idx):
         m = ham.modes
-        x_star, y_star, _ = m.saddle()
-        dx = np.asarray(v, dtype=np.float64) @ m.U[:, idx] - x_star[idx]
-        dy = np.asarray(h, dtype=np.float64) @ m.V[:, idx] - y_star[idx]
-        return (dx + dy) / np.sqrt(2.0), (dy - dx) / np.sqrt(2.0)
+        return m.uw(np.asarray(v, dtype=np.float64) @ m.U[:, idx], np.asarray(h, dtype=np.float64) @ m.V[:, idx],
+                    modes=idx + 1)
 
     def compute(self, ham, v, h):
         idx = self._index(ham)
@@ -267,7 +265,7 @@ class ModeProjection(Observable):
 class OrderParameter(ModeProjection):
     r"""Landau order parameter of each paired mode: the displacement from the saddle along u.
 
-    For chain ``c`` and paired mode ``k`` (PHYSICS §2, §8)
+    For chain ``c`` and paired mode ``k`` (docs/physics.md §2, §4)
 
     .. math::
 
@@ -310,8 +308,7 @@ class OrderParameter(ModeProjection):
         out = super().coords(ham)
         m = ham.modes
         idx = out["mode"][1] - 1
-        x_star, y_star, _ = m.saddle()
-        field = ((m.mu_x[idx] - x_star[idx]) + (m.mu_y[idx] - y_star[idx])) / np.sqrt(2.0)
+        field = m.uw(m.mu_x[idx], m.mu_y[idx], modes=idx + 1)[0]
         out["control"] = ("mode", ham.beta * m.s[idx] * m.s2,
                           {"long_name": "control parameter beta sigma_k s^2 (critical at 1)", "units": "1"})
         out["field"] = ("mode", field, {"long_name": "symmetry-breaking field: uniform-measure mean of u_k",

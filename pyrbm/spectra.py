@@ -1,4 +1,4 @@
-r"""Marčenko–Pastur law for the singular values of a Gaussian coupling matrix (PHYSICS.md §7).
+r"""Marčenko–Pastur law for the singular values of a Gaussian coupling matrix (docs/physics.md §9).
 
 For ``W`` with i.i.d. ``N(0, σ_w²)`` entries, ``N ≥ M`` (the roles swap otherwise) and
 ``q = M σ_w²``, the singular values λ follow, as N, M → ∞ at fixed M/N,
@@ -37,7 +37,7 @@ def _sizes(n_visible, n_hidden):
     return max(n, m), min(n, m)
 
 
-def mp_edges(n_visible: int, n_hidden: int, sigma_w: float) -> tuple[float, float]:
+def mp_edges(n_visible: int, n_hidden: int, *, sigma_w: float) -> tuple[float, float]:
     r"""Bulk edges ``λ± = σ_w(√N ± √M)`` (N ≥ M after swapping) of the singular values.
 
     Parameters
@@ -54,7 +54,7 @@ def mp_edges(n_visible: int, n_hidden: int, sigma_w: float) -> tuple[float, floa
 
     Examples
     --------
-    >>> [round(e, 4) for e in mp_edges(784, 500, 0.01)]
+    >>> [round(e, 4) for e in mp_edges(784, 500, sigma_w=0.01)]
     [0.0564, 0.5036]
     """
     n, m = _sizes(n_visible, n_hidden)
@@ -62,7 +62,7 @@ def mp_edges(n_visible: int, n_hidden: int, sigma_w: float) -> tuple[float, floa
     return float(sigma_w * (np.sqrt(n) - np.sqrt(m))), float(sigma_w * (np.sqrt(n) + np.sqrt(m)))
 
 
-def mp_pdf(s, n_visible: int, n_hidden: int, sigma_w: float) -> np.ndarray:
+def mp_pdf(s, n_visible: int, n_hidden: int, *, sigma_w: float) -> np.ndarray:
     r"""Marčenko–Pastur density of singular values, ``ρ(λ) = √((λ+²−λ²)(λ²−λ−²))/(π q λ)``.
 
     Parameters
@@ -79,7 +79,7 @@ def mp_pdf(s, n_visible: int, n_hidden: int, sigma_w: float) -> np.ndarray:
         quarter circle ``√(λ+² − λ²)/(π q)``, finite at 0.
     """
     s = check_finite_array("s", s)
-    lo, hi = mp_edges(n_visible, n_hidden, sigma_w)
+    lo, hi = mp_edges(n_visible, n_hidden, sigma_w=sigma_w)
     _, m = _sizes(n_visible, n_hidden)
     q = m * sigma_w**2
     lam2 = s * s
@@ -92,7 +92,7 @@ def mp_pdf(s, n_visible: int, n_hidden: int, sigma_w: float) -> np.ndarray:
     return out
 
 
-def mp_cdf(s, n_visible: int, n_hidden: int, sigma_w: float) -> np.ndarray:
+def mp_cdf(s, n_visible: int, n_hidden: int, *, sigma_w: float) -> np.ndarray:
     r"""Marčenko–Pastur distribution function ``F(λ) = ∫_0^λ ρ``, closed form (module notes).
 
     Parameters
@@ -108,7 +108,7 @@ def mp_cdf(s, n_visible: int, n_hidden: int, sigma_w: float) -> np.ndarray:
         ``scipy.stats.kstest``.
     """
     s = check_finite_array("s", s)
-    lo, hi = mp_edges(n_visible, n_hidden, sigma_w)
+    lo, hi = mp_edges(n_visible, n_hidden, sigma_w=sigma_w)
     _, m = _sizes(n_visible, n_hidden)
     q = m * sigma_w**2
     A, B = lo * lo, hi * hi
@@ -124,11 +124,11 @@ def mp_cdf(s, n_visible: int, n_hidden: int, sigma_w: float) -> np.ndarray:
 
 def _median_unit(n: int, m: int) -> float:
     """Median of the MP law at σ_w = 1."""
-    lo, hi = mp_edges(n, m, 1.0)
-    return scipy.optimize.brentq(lambda x: mp_cdf(x, n, m, 1.0) - 0.5, lo, hi, xtol=1e-14, rtol=1e-14)
+    lo, hi = mp_edges(n, m, sigma_w=1.0)
+    return scipy.optimize.brentq(lambda x: mp_cdf(x, n, m, sigma_w=1.0) - 0.5, lo, hi, xtol=1e-14, rtol=1e-14)
 
 
-def fit_sigma_w(s, n_visible: int, n_hidden: int, method: str = "moment") -> float:
+def fit_sigma_w(s, n_visible: int, n_hidden: int, *, method: str = "moment") -> float:
     r"""Estimate σ_w from singular values of one or more N × M matrices.
 
     Parameters
@@ -158,7 +158,7 @@ def fit_sigma_w(s, n_visible: int, n_hidden: int, method: str = "moment") -> flo
     raise ValueError(f"method: expected 'moment' or 'median', got {method!r}")
 
 
-def edge_fluctuation(n_visible: int, n_hidden: int, sigma_w: float) -> tuple[float, float]:
+def edge_fluctuation(n_visible: int, n_hidden: int, *, sigma_w: float) -> tuple[float, float]:
     r"""Tracy–Widom scale of the smallest and largest singular value (finite-size width).
 
     Johnstone's (2001) scaling of the extreme eigenvalues of ``WᵀW`` — at the upper edge
@@ -174,7 +174,7 @@ def edge_fluctuation(n_visible: int, n_hidden: int, sigma_w: float) -> tuple[flo
         Scales at λ− and λ+ (units of W). The lower one is ``nan`` when N = M.
     """
     n, m = _sizes(n_visible, n_hidden)
-    lo, hi = mp_edges(n, m, sigma_w)
+    lo, hi = mp_edges(n, m, sigma_w=sigma_w)
     up = sigma_w**2 * (np.sqrt(n) + np.sqrt(m)) * (1 / np.sqrt(n) + 1 / np.sqrt(m)) ** (1 / 3) / (2 * hi)
     if n == m:
         return float("nan"), float(up)
@@ -182,7 +182,7 @@ def edge_fluctuation(n_visible: int, n_hidden: int, sigma_w: float) -> tuple[flo
     return float(down), float(up)
 
 
-def count_outliers(s, n_visible: int, n_hidden: int, sigma_w: float, tol: float | None = None) -> int:
+def count_outliers(s, n_visible: int, n_hidden: int, *, sigma_w: float, tol: float | None = None) -> int:
     r"""Number of singular values above the upper Marčenko–Pastur edge.
 
     Counts ``λ > λ+ + margin``.
@@ -205,9 +205,9 @@ def count_outliers(s, n_visible: int, n_hidden: int, sigma_w: float, tol: float 
     int
     """
     s = check_finite_array("s", s, ndim=1)
-    _, hi = mp_edges(n_visible, n_hidden, sigma_w)
+    _, hi = mp_edges(n_visible, n_hidden, sigma_w=sigma_w)
     if tol is None:
-        margin = 6.0 * edge_fluctuation(n_visible, n_hidden, sigma_w)[1]
+        margin = 6.0 * edge_fluctuation(n_visible, n_hidden, sigma_w=sigma_w)[1]
     else:
         margin = check_positive("tol", tol, allow_zero=True) * hi
     return int(np.count_nonzero(s > hi + margin))

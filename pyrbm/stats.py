@@ -1,14 +1,16 @@
 """Statistics of Markov-chain trajectories.
 
-Every function accepts a NumPy array or an :class:`xarray.DataArray`.
+Every function accepts an :class:`xarray.DataArray` or a NumPy array, and never guesses
+which axis is which:
 
-* NumPy arrays follow the layout ``(..., chain, step)``: the last axis is the
-  Markov-chain time, the one before it enumerates independent chains, and any
-  leading axes (for instance a ``mode`` axis) are carried through. A 1-D array is
-  a single chain.
 * DataArrays are addressed by dimension name: ``step`` is the time dimension and
-  ``chain`` (optional) the chain dimension; every other dimension is carried
-  through and kept in the result.
+  ``chain`` (optional) the chain dimension (other names with ``step_axis=``,
+  ``chain_axis=``); every other dimension is carried through and kept in the result.
+  Trajectory files store ``(step, chain, ...)``; pass ``ds["energy"]``, not ``.values``.
+* NumPy arrays need the axes spelled out: ``step_axis=`` (required unless the array is
+  1-D, a single chain) and ``chain_axis=`` (optional; without it the other axes are
+  carried through as independent series). A numpy array of two or more dimensions
+  without ``step_axis`` is refused.
 
 The estimators are the standard ones of the Monte-Carlo literature:
 
@@ -21,7 +23,6 @@ The estimators are the standard ones of the Monte-Carlo literature:
 * :func:`blocking_error` -- standard error of the mean by Flyvbjerg-Petersen
   blocking (J. Chem. Phys. 91, 461, 1989) with the automatic choice of the
   blocking level of M. Jonsson (Phys. Rev. E 98, 043304, 2018).
-* :func:`landau_profile` -- ``-ln P(m)`` of an order parameter.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ __all__ = [
     "ess",
     "split_rhat",
     "blocking_error",
-    "landau_profile",
 ]
 
 STEP_DIM = "step"
@@ -80,7 +80,54 @@ def _check_steps(name: str, n: int, minimum: int) -> None:
         )
 
 
-def _apply_chain_step(func, x, name: str):
+def _axis(arg: str, axis, ndim: int) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, Integral):
+        raise TypeError(f"{arg}: expected an integer axis of the numpy array, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{arg}: axis {axis} out of range for an array with {ndim} dimensions")
+    return int(axis) % ndim
+
+
+def _core_dims(x: xr.DataArray, name: str, step_axis, chain_axis):
+    """Names of the step and chain dims of a DataArray (chain None when there is none)."""
+    step = STEP_DIM if step_axis is None else step_axis
+    if not isinstance(step, str) or step not in x.dims:
+        raise ValueError(
+            f"{name}: DataArray has dims {x.dims}; expected a {step!r} dimension (the Markov-chain time) "
+            f"and optionally {CHAIN_DIM!r}; name them with step_axis=..., chain_axis=..."
+        )
+    if chain_axis is None:
+        chain = CHAIN_DIM if CHAIN_DIM in x.dims else None
+    elif not isinstance(chain_axis, str) or chain_axis not in x.dims or chain_axis == step:
+        raise ValueError(f"chain_axis: expected a dimension name of the DataArray {x.dims} other than "
+                         f"{step!r}, got {chain_axis!r}")
+    else:
+        chain = chain_axis
+    return step, chain
+
+
+def _numpy_chain_step(name: str, x, step_axis, chain_axis) -> np.ndarray:
+    """A numpy array moved to (..., chain, step), the axes given explicitly."""
+    arr = _as_float_array(name, x)
+    if step_axis is None:
+        if arr.ndim != 1:
+            raise ValueError(
+                f"{name}: a numpy array of shape {arr.shape} has no named axes; say which is which with "
+                f"step_axis= (the Markov-chain time) and chain_axis= (independent chains), e.g. "
+                f"step_axis=0, chain_axis=1 for the (step, chain) layout of trajectory files, or pass the "
+                f"xarray.DataArray itself (ds['energy'], not ds['energy'].values)"
+            )
+        step_axis = 0
+    st = _axis("step_axis", step_axis, arr.ndim)
+    if chain_axis is None:
+        return np.moveaxis(arr, st, -1)[..., None, :]
+    ch = _axis("chain_axis", chain_axis, arr.ndim)
+    if ch == st:
+        raise ValueError(f"chain_axis: must differ from step_axis, both are {st}")
+    return np.moveaxis(arr, (ch, st), (-2, -1))
+
+
+def _apply_chain_step(func, x, name: str, step_axis=None, chain_axis=None):
     """Apply ``func(arr (..., chain, step)) -> tuple of arrays (...)`` to numpy or DataArray input.
 
     Returns a tuple with one result per output of ``func``: numpy arrays (0-d
@@ -88,12 +135,8 @@ def _apply_chain_step(func, x, name: str):
     dims (coords kept) for DataArray input.
     """
     if isinstance(x, xr.DataArray):
-        if STEP_DIM not in x.dims:
-            raise ValueError(
-                f"{name}: DataArray has dims {x.dims}; expected a '{STEP_DIM}' dimension "
-                f"(and optionally '{CHAIN_DIM}')"
-            )
-        core = [CHAIN_DIM, STEP_DIM] if CHAIN_DIM in x.dims else [STEP_DIM]
+        step, chain = _core_dims(x, name, step_axis, chain_axis)
+        core = [chain, step] if chain is not None else [step]
         data = x.transpose(..., *core)
         arr = _as_float_array(name, data.values)
         if len(core) == 1:
@@ -102,9 +145,7 @@ def _apply_chain_step(func, x, name: str):
         other = [d for d in data.dims if d not in core]
         coords = {k: v for k, v in x.coords.items() if set(v.dims) <= set(other)}
         return tuple(xr.DataArray(o, dims=other, coords=coords, name=x.name) for o in outs)
-    arr = _as_float_array(name, x)
-    if arr.ndim == 1:
-        arr = arr[None, :]
+    arr = _numpy_chain_step(name, x, step_axis, chain_axis)
     outs = func(arr)
     return tuple(o[()] if np.ndim(o) == 0 else o for o in outs)
 
@@ -128,7 +169,7 @@ def _autocov(arr: np.ndarray) -> np.ndarray:
     return acov / n
 
 
-def autocorrelation(x, axis: int | str = -1):
+def autocorrelation(x, *, step_axis: int | str | None = None):
     r"""Normalised autocorrelation function, computed by FFT.
 
     .. math::
@@ -142,11 +183,11 @@ def autocorrelation(x, axis: int | str = -1):
     Parameters
     ----------
     x : array_like or xarray.DataArray
-        Time series. Any shape; the autocorrelation is taken along ``axis``
+        Time series. Any shape; the autocorrelation is taken along the step axis
         independently for every other index (no averaging over chains).
-    axis : int or str, default -1
-        Time axis. For a DataArray, a dimension name; the default ``-1`` then
-        means the ``step`` dimension.
+    step_axis : int or str, optional
+        Time axis: for a DataArray a dimension name (default ``"step"``); for a numpy
+        array an integer, required unless the array is 1-D.
 
     Returns
     -------
@@ -154,15 +195,11 @@ def autocorrelation(x, axis: int | str = -1):
         Same shape as ``x``; ``rho[..., 0] == 1``. A constant series gives NaN.
     """
     if isinstance(x, xr.DataArray):
-        dim = axis
-        if isinstance(axis, Integral) and not isinstance(axis, bool):
-            dim = STEP_DIM if (axis == -1 and STEP_DIM in x.dims) else x.dims[int(axis)]
-        if dim not in x.dims:
-            raise ValueError(f"axis: dimension {dim!r} not in the DataArray dims {x.dims}")
+        dim, _ = _core_dims(x, "x", step_axis, None)
         _as_float_array("x", x.values)
         _check_steps("x", x.sizes[dim], 2)
         out = xr.apply_ufunc(
-            lambda a: autocorrelation(a, axis=-1),
+            lambda a: autocorrelation(a, step_axis=-1),
             x,
             input_core_dims=[[dim]],
             output_core_dims=[[dim]],
@@ -170,10 +207,9 @@ def autocorrelation(x, axis: int | str = -1):
         out.attrs = {"long_name": "normalised autocorrelation", "units": "1"}
         return out.transpose(*x.dims)
     arr = _as_float_array("x", x)
-    if isinstance(axis, bool) or not isinstance(axis, Integral):
-        raise TypeError(f"axis: expected an integer axis for a numpy array, got {axis!r}")
-    if not -arr.ndim <= axis < arr.ndim:
-        raise ValueError(f"axis: {axis} out of range for an array with {arr.ndim} dimensions")
+    if step_axis is None and arr.ndim != 1:
+        _numpy_chain_step("x", arr, None, None)  # raises: the axes must be named
+    axis = _axis("step_axis", 0 if step_axis is None else step_axis, arr.ndim)
     arr = np.moveaxis(arr, axis, -1)
     _check_steps("x", arr.shape[-1], 2)
     acov = _autocov(arr)
@@ -218,7 +254,7 @@ def _tau_core(arr: np.ndarray, c: float):
     return tau, window, err
 
 
-def tau_int(x, c: float = 5.0, full_output: bool = False):
+def tau_int(x, *, step_axis=None, chain_axis=None, c: float = 5.0, full_output: bool = False):
     r"""Integrated autocorrelation time with Sokal's automatic window.
 
     .. math::
@@ -235,8 +271,13 @@ def tau_int(x, c: float = 5.0, full_output: bool = False):
 
     Parameters
     ----------
-    x : array_like, shape (..., n_chains, n_steps) or (n_steps,); or xarray.DataArray
+    x : xarray.DataArray or array_like
         Trajectory; a DataArray needs a ``step`` dim and may have a ``chain`` dim.
+    step_axis, chain_axis : int or str, optional
+        Which axis is the Markov-chain time and which enumerates chains: dimension
+        names for a DataArray (default ``"step"`` and ``"chain"`` if present), integers
+        for a numpy array (``step_axis`` required unless 1-D; without ``chain_axis`` the
+        other axes are independent series).
     c : float, default 5.0
         Window factor (Sokal recommends 4 to 10).
     full_output : bool, default False
@@ -262,7 +303,7 @@ def tau_int(x, c: float = 5.0, full_output: bool = False):
         _check_steps("x", arr.shape[-1], 4)
         return _tau_core(arr, c)
 
-    tau, window, err = _apply_chain_step(core, x, "x")
+    tau, window, err = _apply_chain_step(core, x, "x", step_axis, chain_axis)
     if isinstance(tau, xr.DataArray):
         tau = tau.rename("tau_int").assign_attrs(long_name="integrated autocorrelation time", units="steps")
         window = window.rename("window").assign_attrs(long_name="Sokal window", units="steps")
@@ -275,7 +316,7 @@ def tau_int(x, c: float = 5.0, full_output: bool = False):
     return tau
 
 
-def ess(x, c: float = 5.0):
+def ess(x, *, step_axis=None, chain_axis=None, c: float = 5.0):
     r"""Effective sample size.
 
     .. math:: n_\mathrm{eff} = \frac{n_\mathrm{chains}\, n_\mathrm{steps}}{\tau_\mathrm{int}}
@@ -285,8 +326,13 @@ def ess(x, c: float = 5.0):
 
     Parameters
     ----------
-    x : array_like, shape (..., n_chains, n_steps) or (n_steps,); or xarray.DataArray
+    x : xarray.DataArray or array_like
         Trajectory (``step`` and optional ``chain`` dims for a DataArray).
+    step_axis, chain_axis : int or str, optional
+        Which axis is the Markov-chain time and which enumerates chains: dimension
+        names for a DataArray (default ``"step"`` and ``"chain"`` if present), integers
+        for a numpy array (``step_axis`` required unless 1-D; without ``chain_axis`` the
+        other axes are independent series).
     c : float, default 5.0
         Sokal window factor.
 
@@ -302,7 +348,7 @@ def ess(x, c: float = 5.0):
         tau = _tau_core(arr, c)[0]
         return (arr.shape[-2] * arr.shape[-1] / tau,)
 
-    (out,) = _apply_chain_step(core, x, "x")
+    (out,) = _apply_chain_step(core, x, "x", step_axis, chain_axis)
     if isinstance(out, xr.DataArray):
         out = out.rename("ess").assign_attrs(long_name="effective sample size", units="1")
     return out
@@ -337,7 +383,7 @@ def _z_scale(z: np.ndarray) -> np.ndarray:
     return scipy.special.ndtri((ranks - 0.375) / (s + 0.25)).reshape(shape)
 
 
-def split_rhat(x, rank_normalize: bool = True):
+def split_rhat(x, *, step_axis=None, chain_axis=None, rank_normalize: bool = True):
     r"""Split potential scale reduction factor :math:`\hat R`.
 
     Each of the ``m`` chains is split into halves of ``n = n_steps // 2``
@@ -361,8 +407,13 @@ def split_rhat(x, rank_normalize: bool = True):
 
     Parameters
     ----------
-    x : array_like, shape (..., n_chains, n_steps) or (n_steps,); or xarray.DataArray
+    x : xarray.DataArray or array_like
         Draws (``chain`` and ``step`` dims for a DataArray). Needs at least 4 steps.
+    step_axis, chain_axis : int or str, optional
+        Which axis is the Markov-chain time and which enumerates chains: dimension
+        names for a DataArray (default ``"step"`` and ``"chain"`` if present), integers
+        for a numpy array (``step_axis`` required unless 1-D; without ``chain_axis`` the
+        other axes are independent series).
     rank_normalize : bool, default True
         Rank-normalised and folded (Vehtari et al. 2021) or classic split-R-hat.
 
@@ -386,7 +437,7 @@ def split_rhat(x, rank_normalize: bool = True):
         tail = _rhat_basic(_z_scale(_split_chains(np.abs(arr - med))))
         return (np.fmax(bulk, tail),)
 
-    (out,) = _apply_chain_step(core, x, "x")
+    (out,) = _apply_chain_step(core, x, "x", step_axis, chain_axis)
     if isinstance(out, xr.DataArray):
         out = out.rename("rhat").assign_attrs(long_name="split R-hat", units="1")
     return out
@@ -438,7 +489,7 @@ def _blocking_core(arr: np.ndarray, alpha: float):
     return np.take_along_axis(var_mean, idx, axis=-1)[..., 0], level
 
 
-def blocking_error(x, alpha: float = 0.01):
+def blocking_error(x, *, step_axis=None, chain_axis=None, alpha: float = 0.01):
     r"""Standard error of the mean by Flyvbjerg-Petersen blocking.
 
     Each chain is repeatedly coarse-grained, :math:`x'_i = (x_{2i} + x_{2i+1})/2`
@@ -473,10 +524,15 @@ def blocking_error(x, alpha: float = 0.01):
 
     Parameters
     ----------
-    x : array_like, shape (..., n_chains, n_steps) or (n_steps,); or xarray.DataArray
+    x : xarray.DataArray or array_like
         Trajectory (``step`` and optional ``chain`` dims for a DataArray). Needs
         at least 16 steps; the method is reliable for ``n_steps`` well above
         ``100 tau_int``.
+    step_axis, chain_axis : int or str, optional
+        Which axis is the Markov-chain time and which enumerates chains: dimension
+        names for a DataArray (default ``"step"`` and ``"chain"`` if present), integers
+        for a numpy array (``step_axis`` required unless 1-D; without ``chain_axis`` the
+        other axes are independent series).
     alpha : float, default 0.01
         Significance level of the plateau test.
 
@@ -493,7 +549,7 @@ def blocking_error(x, alpha: float = 0.01):
         var_mean, _ = _blocking_core(arr, float(alpha))
         return (np.sqrt(var_mean.sum(axis=-1)) / arr.shape[-2],)
 
-    (out,) = _apply_chain_step(core, x, "x")
+    (out,) = _apply_chain_step(core, x, "x", step_axis, chain_axis)
     if isinstance(out, xr.DataArray):
         out = out.rename("blocking_error").assign_attrs(
             long_name="standard error of the mean (blocking)", units=x.attrs.get("units", "")
@@ -504,46 +560,3 @@ def blocking_error(x, alpha: float = 0.01):
 # ----------------------------------------------------------------------------
 # Landau profile
 # ----------------------------------------------------------------------------
-def landau_profile(samples, bins=50, range=None):  # noqa: A002 (numpy's name)
-    r"""Landau free-energy profile of an order parameter from its samples.
-
-    .. math::
-
-        \frac{F(m)}{T} = -\ln P(m)
-
-    where :math:`P` is the normalised histogram density (integrates to 1 over
-    the binned range), so for Gaussian samples of variance :math:`\sigma^2`
-    the profile is :math:`m^2/(2\sigma^2) + \tfrac12 \ln(2\pi\sigma^2)`.
-
-    Parameters
-    ----------
-    samples : array_like or xarray.DataArray
-        Samples of the order parameter; every element is one sample (chains
-        and steps are pooled, the array is flattened).
-    bins : int or sequence of float, default 50
-        Number of bins, or bin edges (as in :func:`numpy.histogram`).
-    range : (float, float), optional
-        Binned range; default the sample range.
-
-    Returns
-    -------
-    centres : ndarray, shape (n_bins,)
-        Bin centres, in the units of ``samples``.
-    F : ndarray, shape (n_bins,)
-        :math:`-\ln P` at the centres (dimensionless, units of ``T``); NaN in empty bins.
-    """
-    arr = _as_float_array("samples", samples.values if isinstance(samples, xr.DataArray) else samples)
-    arr = arr.ravel()
-    if arr.size < 2:
-        raise ValueError(f"samples: need at least 2 samples for a histogram, got {arr.size}")
-    if isinstance(bins, Integral) and not isinstance(bins, bool):
-        if bins < 1:
-            raise ValueError(f"bins: expected a positive number of bins, got {bins}")
-    elif np.ndim(bins) != 1 or len(bins) < 2:
-        raise ValueError(f"bins: expected a positive integer or a 1-D sequence of at least 2 edges, got {bins!r}")
-    density, edges = np.histogram(arr, bins=bins, range=range, density=True)
-    centres = 0.5 * (edges[:-1] + edges[1:])
-    with np.errstate(divide="ignore"):
-        f = -np.log(density)
-    f[~np.isfinite(f)] = np.nan
-    return centres, f

@@ -471,7 +471,7 @@ class _Run:
         rows = np.arange(mon.shape[0])
         flipped[rows, self.flip] = 1.0 - flipped[rows, self.flip]
         pll = float(self.N * np.mean(-np.logaddexp(0.0, -(ham.free_energy(flipped) - free))))
-        ll = float(np.mean(-free) - exact_log_z(ham)) if K <= EXACT_LL_MAX else np.nan
+        ll = float(np.mean(-free) - exact_log_z(ham).log_z) if K <= EXACT_LL_MAX else np.nan
         rec = {
             "update": self.update,
             "epoch": self.update / self.updates_per_epoch,
@@ -480,7 +480,7 @@ class _Run:
             "b_tilde": md.b_tilde[:K],
             "saddle_energy": eps,
             "saddle_energy_total": float(np.nansum(eps)),
-            "n_above_mp": count_outliers(s, self.N, self.M, tr.sigma_w),
+            "n_above_mp": count_outliers(s, self.N, self.M, sigma_w=tr.sigma_w),
             "n_above_4T": int(np.count_nonzero(s > 4.0)),
             "mode_overlap": overlap,
             "reconstruction_error": rec_err,

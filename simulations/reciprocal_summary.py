@@ -18,14 +18,14 @@ from pyrbm.spectra import count_outliers, mp_edges
 def summary(ham: pyrbm.Hamiltonian, sigma_w: float) -> str:
     """A short text report of the reciprocal space of ``ham``."""
     md = ham.modes
-    lo, hi = mp_edges(ham.n_visible, ham.n_hidden, sigma_w)
+    lo, hi = mp_edges(ham.n_visible, ham.n_hidden, sigma_w=sigma_w)
     _, _, eps = md.saddle()
     stable = ham.stable_modes()
     lines = [
         f"RBM {ham.n_visible}×{ham.n_hidden}, units={ham.units}, beta={ham.beta:g}, sigma_w={sigma_w:g}",
         f"singular values      : max {md.s[0]:.4f}, min {md.s[-1]:.4f}",
         f"Marchenko-Pastur bulk: [{lo:.4f}, {hi:.4f}]",
-        f"modes above the edge : {count_outliers(md.s, ham.n_visible, ham.n_hidden, sigma_w)}",
+        f"modes above the edge : {count_outliers(md.s, ham.n_visible, ham.n_hidden, sigma_w=sigma_w)}",
         f"saddle energy        : sum_k eps_k = {np.sum(eps):.6g}",
         f"stable modes (s<4T)  : {int(stable.sum())} of {md.n_modes}",
         f"free modes           : {md.n_free_visible} visible, {md.n_free_hidden} hidden",

@@ -4,14 +4,13 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from pyrbm import Hamiltonian
+from conftest import mode_model
+
 from pyrbm.bosons import Bosons
 
 
 def _ham(sigmas, units="binary", beta=1.0, n=None, m=None, seed=0):
-    n = n or len(sigmas)
-    m = m or len(sigmas)
-    return Hamiltonian.from_modes(np.asarray(sigmas, float), n, m, seed=seed, beta=beta, units=units)
+    return mode_model(sigmas, n, m, seed=seed, beta=beta, units=units)
 
 
 def _ladder(kappa_u, kappa_w, n_levels):
@@ -46,7 +45,7 @@ def test_spin_units_threshold_is_T():
 def test_free_modes_are_uncoupled_bosons():
     bos = _ham([1.0, 0.5], n=5, m=2).bosons()
     assert (bos.n_free_visible, bos.n_free_hidden) == (3, 0)
-    np.testing.assert_allclose(bos.free_levels(4), [0, 4, 8, 12])
+    np.testing.assert_allclose(bos.free_levels(n_levels=4), [0, 4, 8, 12])
 
 
 def test_fock_matrix_is_the_ladder_operator_form_of_the_schrodinger_operator():
@@ -66,7 +65,7 @@ def test_fock_matrix_is_the_ladder_operator_form_of_the_schrodinger_operator():
     states = [(na, t - na) for t in range(n_max + 1) for na in range(t + 1)]
     box_idx = [na * L + nb for na, nb in states]
     ref = Hbox[np.ix_(box_idx, box_idx)]
-    H = bos.fock_hamiltonian(0, n_max)
+    H = bos.fock_hamiltonian(1, n_max=n_max)
     assert scipy.sparse.issparse(H)
     assert H.shape == ((n_max + 1) * (n_max + 2) // 2,) * 2
     np.testing.assert_allclose(H.toarray(), ref.real, atol=1e-10)
@@ -80,13 +79,13 @@ def test_fock_spectrum_converges_to_normal_mode_ladder(units, sigma):
     ref = _ladder(1 / s2 - sigma, 1 / s2 + sigma, 6)
     errors = []
     for n_max in (6, 12, 24, 40):
-        lev = bos.fock_spectrum(0, n_max, 6)
+        lev = bos.fock_spectrum(1, n_max=n_max, n_levels=6)
         assert np.all(lev >= ref - 1e-9)          # variational: truncation gives upper bounds
         errors.append(np.max(lev - ref))
     # monotone decrease until the rounding floor
     assert all(e2 < e1 or e2 < 1e-12 for e1, e2 in zip(errors, errors[1:])), errors
     assert errors[-1] < 1e-7, errors
-    np.testing.assert_allclose(bos.levels(0, 6), ref, atol=1e-12)
+    np.testing.assert_allclose(bos.levels(1, n_levels=6), ref, atol=1e-12)
 
 
 def test_unstable_mode_has_no_zero_mode_and_is_not_the_naive_ladder():
@@ -100,7 +99,7 @@ def test_unstable_mode_has_no_zero_mode_and_is_not_the_naive_ladder():
     ref = np.sort([abs(ku) * (nu + 1) + nw * kw for nu in range(6) for nw in range(6)])[:6]
     prev = np.inf
     for n_max in (10, 20, 40):
-        lev = bos.fock_spectrum(0, n_max, 6)
+        lev = bos.fock_spectrum(1, n_max=n_max, n_levels=6)
         assert lev[0] < prev
         prev = lev[0]
     assert abs(lev[0] - ref[0]) < 1e-8
@@ -108,25 +107,25 @@ def test_unstable_mode_has_no_zero_mode_and_is_not_the_naive_ladder():
     assert lev[0] > 0.9 * abs(ku)          # gap: no zero eigenvalue
     naive = _ladder(ku, kw, 6)
     assert naive.min() < 0 and lev.min() > 0
-    np.testing.assert_allclose(bos.levels(0, 6), ref, atol=1e-12)
+    np.testing.assert_allclose(bos.levels(1, n_levels=6), ref, atol=1e-12)
 
 
 def test_threshold_mode_levels_drift_down_without_converging():
     """σ = 4T: the u-boson is free (κ_u = 0); the lowest truncated level keeps falling
     towards 0 with n_max (≈ 1/n_max), unlike a stable mode whose ground level has converged."""
     bos = _ham([4.0, 2.0]).bosons()
-    e0 = [bos.fock_spectrum(0, n, 1)[0] for n in (10, 20, 40)]
+    e0 = [bos.fock_spectrum(1, n_max=n, n_levels=1)[0] for n in (10, 20, 40)]
     assert e0[0] > e0[1] > e0[2] > 0
     assert e0[2] < 0.6 * e0[1] and e0[1] < 0.6 * e0[0]
-    stable = [bos.fock_spectrum(1, n, 1)[0] for n in (20, 40)]
+    stable = [bos.fock_spectrum(2, n_max=n, n_levels=1)[0] for n in (20, 40)]
     assert abs(stable[0] - stable[1]) < 1e-8 and abs(stable[1]) < 1e-8
 
 
 def test_sparse_solver_path_matches_dense():
     bos = _ham([2.0, 1.0]).bosons()
     n_max = 22                                    # 276 states: the eigsh path
-    sparse = bos.fock_spectrum(0, n_max, 4)
-    dense = np.linalg.eigvalsh(bos.fock_hamiltonian(0, n_max).toarray())[:4]
+    sparse = bos.fock_spectrum(1, n_max=n_max, n_levels=4)
+    dense = np.linalg.eigvalsh(bos.fock_hamiltonian(1, n_max=n_max).toarray())[:4]
     np.testing.assert_allclose(sparse, dense, atol=1e-8)
     np.testing.assert_allclose(sparse, _ladder(2.0, 6.0, 4), atol=1e-6)
 
@@ -136,14 +135,27 @@ def test_bad_input():
         Bosons(np.eye(2))
     bos = _ham([1.0, 0.5]).bosons()
     with pytest.raises(ValueError, match="n_max"):
-        bos.fock_hamiltonian(0, 0)
+        bos.fock_hamiltonian(1, n_max=0)
     with pytest.raises(ValueError, match="n_max"):
-        bos.fock_spectrum(0, -3)
+        bos.fock_spectrum(1, n_max=-3)
     with pytest.raises(TypeError, match="n_max"):
-        bos.fock_spectrum(0, 2.5)
-    with pytest.raises(ValueError, match="k"):
-        bos.fock_hamiltonian(2, 5)
+        bos.fock_spectrum(1, n_max=2.5)
+    with pytest.raises(ValueError, match=r"mode: expected a 1-based mode label in \[1, 2\]"):
+        bos.fock_hamiltonian(3, n_max=5)
+    with pytest.raises(ValueError, match="mode: expected a 1-based"):
+        bos.levels(0)
+    with pytest.raises(TypeError):
+        bos.fock_spectrum(1, 5)                    # keyword-only
     with pytest.raises(ValueError, match="n_levels"):
-        bos.fock_spectrum(0, 1, 4)
+        bos.fock_spectrum(1, n_max=1, n_levels=4)
     with pytest.raises(ValueError, match="n_levels"):
-        bos.levels(0, 0)
+        bos.levels(1, n_levels=0)
+
+
+def test_numerically_zero_singular_values_are_uncoupled_bosons():
+    """Rank-one 4×4 W: the three rounding-noise σ_k (~1e-16) become exactly 0, so those modes are
+    two uncoupled bosons of frequency 1/s² (levels n/s²), as the Fock matrix confirms."""
+    bos = _ham([2.0], n=4, m=4).bosons()
+    np.testing.assert_array_equal(bos.sigma[1:], 0.0)
+    np.testing.assert_array_equal(bos.g[1:], 0.0)
+    np.testing.assert_allclose(bos.fock_spectrum(2, n_max=6, n_levels=3), [0.0, 4.0, 4.0], atol=1e-12)

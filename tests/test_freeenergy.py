@@ -1,40 +1,38 @@
 """Partition functions against brute-force enumeration over all (v, h) and closed forms."""
 
-import itertools
 import warnings
 
 import numpy as np
 import pytest
+from conftest import brute_log_p_visible, brute_log_z, tiny_model
 from scipy import integrate
-from scipy.special import logsumexp
 
+import pyrbm
 import pyrbm.freeenergy as fe
 from pyrbm import Hamiltonian
-from pyrbm.freeenergy import exact_log_z, gaussian_log_z, log_likelihood, mean_field, tap
-
-
-def _configs(n, units):
-    c = np.array(list(itertools.product([0.0, 1.0], repeat=n)))
-    return 2 * c - 1 if units == "spin" else c
+from pyrbm.freeenergy import (
+    GaussianValidityWarning,
+    LogZ,
+    exact_log_z,
+    gaussian_error_estimate,
+    gaussian_log_z,
+    log_likelihood,
+    mean_field,
+    tap,
+)
 
 
 def _brute_log_z(W, a, b, beta, units):
     """ln Z = logsumexp over every (v, h) of −βE, E = −a.v − b.h − v.W.h."""
-    V, H = _configs(len(a), units), _configs(len(b), units)
-    E = -(V @ a)[:, None] - (H @ b)[None, :] - V @ W @ H.T
-    return logsumexp(-beta * E)
+    return brute_log_z(W, a, b, beta, units)
 
 
 def _brute_log_p(W, a, b, beta, units, data):
-    H = _configs(len(b), units)
-    E = -(data @ a)[:, None] - (H @ b)[None, :] - data @ W @ H.T
-    return logsumexp(-beta * E, axis=1) - _brute_log_z(W, a, b, beta, units)
+    return brute_log_p_visible(W, a, b, data, beta, units)
 
 
 def _model(n, m, sigma_w, bias, seed, units="binary", beta=1.0):
-    rng = np.random.default_rng(seed)
-    return Hamiltonian(sigma_w * rng.standard_normal((n, m)), bias * rng.standard_normal(n),
-                       bias * rng.standard_normal(m), beta=beta, units=units)
+    return tiny_model(n, m, sigma_w=sigma_w, bias=bias, seed=seed, units=units, beta=beta)
 
 
 # ----------------------------------------------------------------------------- exact
@@ -44,16 +42,19 @@ def _model(n, m, sigma_w, bias, seed, units="binary", beta=1.0):
 def test_exact_log_z_equals_brute_force(units, n, m, sigma_w, beta):
     ham = _model(n, m, sigma_w, 0.8, seed=n * 10 + m, units=units, beta=beta)
     ref = _brute_log_z(ham.W, ham.a, ham.b, beta, units)
-    assert abs(exact_log_z(ham) - ref) < 1e-9 * max(1.0, abs(ref))
+    res = exact_log_z(ham)
+    assert isinstance(res, LogZ) and res.method == "exact" and res.valid and res.std == 0.0 and res.reason == ""
+    assert abs(float(res) - ref) < 1e-9 * max(1.0, abs(ref))
+    assert res.free_energy == pytest.approx(-res.log_z / beta, rel=1e-15)
 
 
 def test_exact_log_z_block_reduction(monkeypatch):
     """Several blocks (odd block size) give the same result as brute force."""
     ham = _model(7, 5, 2.0, 1.0, seed=3)
     monkeypatch.setattr(fe, "_BLOCK", 7)
-    assert abs(exact_log_z(ham) - _brute_log_z(ham.W, ham.a, ham.b, 1.0, "binary")) < 1e-9
+    assert abs(exact_log_z(ham).log_z - _brute_log_z(ham.W, ham.a, ham.b, 1.0, "binary")) < 1e-9
     ham = _model(5, 7, 2.0, 1.0, seed=4, units="spin")
-    assert abs(exact_log_z(ham) - _brute_log_z(ham.W, ham.a, ham.b, 1.0, "spin")) < 1e-9
+    assert abs(exact_log_z(ham).log_z - _brute_log_z(ham.W, ham.a, ham.b, 1.0, "spin")) < 1e-9
 
 
 @pytest.mark.parametrize("units", ["binary", "spin"])
@@ -66,6 +67,7 @@ def test_log_likelihood_equals_brute_force(units):
     ref = np.mean(_brute_log_p(ham.W, ham.a, ham.b, 1.3, units, data))
     assert abs(log_likelihood(ham, data) - ref) < 1e-9
     assert abs(log_likelihood(ham, data, log_z=exact_log_z(ham)) - ref) < 1e-9
+    assert abs(log_likelihood(ham, data, log_z=exact_log_z(ham).log_z) - ref) < 1e-9
 
 
 def test_exact_refuses_too_large_before_work():
@@ -96,13 +98,15 @@ def _one_mode_gaussian_reference(sigma, at, bt, mux, muy, s2, beta):
 
 @pytest.mark.parametrize("units,w,a,b,beta", [("binary", 2.1, 0.7, -0.4, 1.0), ("binary", -1.5, -0.3, 0.9, 1.8),
                                               ("spin", 0.6, 0.3, -0.2, 1.0)])
+@pytest.mark.filterwarnings("ignore::pyrbm.freeenergy.GaussianValidityWarning")
 def test_gaussian_log_z_is_the_gaussian_integral(units, w, a, b, beta):
-    """1×1 model: x = ±v; both forms equal a direct numerical 2-D Gaussian integral."""
+    """1×1 model: x = ±v; both forms equal a direct numerical 2-D Gaussian integral (whether or
+    not it is close to the exact ln Z)."""
     ham = Hamiltonian([[w]], [a], [b], beta=beta, units=units)
     md = ham.modes
     ref = _one_mode_gaussian_reference(md.s[0], md.a_tilde[0], md.b_tilde[0], md.mu_x[0], md.mu_y[0], ham.s2, beta)
-    assert abs(gaussian_log_z(ham, "xy") - ref) < 1e-8
-    assert abs(gaussian_log_z(ham, "uw") - ref) < 1e-8
+    assert abs(gaussian_log_z(ham, basis="xy").log_z - ref) < 1e-8
+    assert abs(gaussian_log_z(ham, basis="uw").log_z - ref) < 1e-8
 
 
 def test_gaussian_free_modes_closed_form():
@@ -112,8 +116,8 @@ def test_gaussian_free_modes_closed_form():
     for units, mu, s2 in (("binary", 0.5, 0.25), ("spin", 0.0, 1.0)):
         ham = Hamiltonian(np.zeros((3, 2)), a, b, beta=1.4, units=units)
         ref = 5 * np.log(2) + np.sum(1.4 * np.r_[a, b] * mu + s2 * 1.4**2 * np.r_[a, b] ** 2 / 2)
-        assert abs(gaussian_log_z(ham, "xy") - ref) < 1e-12
-        assert abs(gaussian_log_z(ham, "uw") - ref) < 1e-12
+        assert abs(gaussian_log_z(ham, basis="xy").log_z - ref) < 1e-12
+        assert abs(gaussian_log_z(ham, basis="uw").log_z - ref) < 1e-12
 
 
 @pytest.mark.parametrize("n,m", [(8, 6), (6, 8)])
@@ -125,7 +129,7 @@ def test_gaussian_approaches_exact_and_error_grows_with_sigma_w(n, m):
     for sigma_w in (0.01, 0.05, 0.1, 0.3):
         ham = Hamiltonian(sigma_w * Z, a, b)
         exact = _brute_log_z(ham.W, a, b, 1.0, "binary")
-        gxy, guw = gaussian_log_z(ham, "xy"), gaussian_log_z(ham, "uw")
+        gxy, guw = gaussian_log_z(ham, basis="xy").log_z, gaussian_log_z(ham, basis="uw").log_z
         assert abs(gxy - guw) < 1e-10
         errors.append(abs(gxy - exact))
     assert errors[0] < 1e-6, errors
@@ -136,7 +140,9 @@ def test_gaussian_bases_agree_with_biases_and_spin():
     for units, sigma_w in (("binary", 0.4), ("spin", 0.1)):
         for n, m in ((8, 6), (5, 9)):
             ham = _model(n, m, sigma_w, 1.0, seed=n + m, units=units, beta=0.9)
-            assert abs(gaussian_log_z(ham, "xy") - gaussian_log_z(ham, "uw")) < 1e-9
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", GaussianValidityWarning)   # biases ~1: outside validity
+                assert abs(gaussian_log_z(ham, basis="xy").log_z - gaussian_log_z(ham, basis="uw").log_z) < 1e-9
 
 
 def test_gaussian_refuses_unstable_modes_by_index():
@@ -147,10 +153,89 @@ def test_gaussian_refuses_unstable_modes_by_index():
     with pytest.raises(ValueError, match="k=0"):
         gaussian_log_z(ham, basis="uw")
     # at T = 2 the threshold is 8: the same couplings are stable
-    assert np.isfinite(gaussian_log_z(ham.replace(beta=0.5)))
+    with pytest.warns(GaussianValidityWarning):       # finite, but βσ_1 s² = 0.625: far from Gaussian
+        assert np.isfinite(gaussian_log_z(ham.replace(beta=0.5)).log_z)
     spin = Hamiltonian.from_modes([1.2, 0.5], 2, 2, seed=0, units="spin")
     with pytest.raises(ValueError, match=r"threshold 1 .*k=0 \(sigma=1.2\)"):
         gaussian_log_z(spin)
+
+
+def test_gaussian_rank_deficient_w_treats_zero_singular_values_as_free_modes():
+    """Rank-one 6×4 W: σ_2..σ_4 ~ 1e-16 are rounding noise. Both bases must give the same
+    number, close to exact enumeration (before: uw 7.343 / xy 7.1776 against exact 7.1739)."""
+    rng = np.random.default_rng(0)
+    ham = Hamiltonian.from_modes([1.0], 6, 4, seed=0, a=0.3 * rng.standard_normal(6), b=0.3 * rng.standard_normal(4))
+    assert np.all(ham.modes.s[1:] < 1e-15) and ham.modes.rank == 1
+    exact = _brute_log_z(ham.W, ham.a, ham.b, 1.0, "binary")
+    gxy, guw = gaussian_log_z(ham, basis="xy"), gaussian_log_z(ham, basis="uw")
+    assert abs(guw.log_z - gxy.log_z) < 1e-12
+    assert gxy.valid and guw.valid
+    # the Gaussian error is the estimated one (both ~3.7e-3 nats here)
+    assert 0 < gxy.log_z - exact < 2 * gxy.error_estimate and gxy.error_estimate < 0.01
+    # and the same model with the zero modes exactly zero gives the same number
+    U, V, md = ham.modes.U, ham.modes.V, ham.modes
+    clean = ham.replace(W=md.s[0] * np.outer(U[:, 0], V[:, 0]))
+    assert abs(gaussian_log_z(clean, basis="uw").log_z - guw.log_z) < 1e-12
+
+
+def test_gaussian_error_estimate_is_exact_without_coupling():
+    """W = 0: ln Z = Σ ln(1 + e^{βa_i}) exactly, and the estimate equals the Gaussian's error."""
+    rng = np.random.default_rng(5)
+    for units in ("binary", "spin"):
+        ham = Hamiltonian(np.zeros((5, 3)), 3.0 * rng.standard_normal(5), 3.0 * rng.standard_normal(3),
+                          beta=0.8, units=units)
+        z = 0.8 * np.r_[ham.a, ham.b]
+        exact = np.sum(np.log(2 * np.cosh(z)) if units == "spin" else np.logaddexp(0, z))
+        assert abs(exact_log_z(ham).log_z - exact) < 1e-12
+        with pytest.warns(GaussianValidityWarning, match="estimated error"):
+            g = gaussian_log_z(ham)
+        assert not g.valid and "max|beta a_i|" in g.reason
+        assert g.error_estimate == pytest.approx(g.log_z - exact, rel=1e-10)
+
+
+@pytest.mark.parametrize("n,m,sigma_w,bias", [(8, 6, 0.3, 0.01), (8, 6, 0.1, 0.3), (8, 6, 0.1, 1.0),
+                                              (8, 6, 0.5, 0.5), (10, 8, 0.2, 0.5), (12, 10, 0.05, 1.5),
+                                              (8, 6, 0.6, 0.01)])
+def test_gaussian_error_estimate_tracks_the_true_error(n, m, sigma_w, bias):
+    """Against exact enumeration: the Gaussian always overestimates ln Z, and the estimate is an
+    upper bound on its error, tight for weak coupling (measured ratios 1.004–1.04 for
+    βσ_1 s² ≤ 0.3 with biases up to 1.5, 1.1–1.4 for βσ_1 s² ≈ 0.3–0.65, 2.0 at 0.76)."""
+    for seed in range(3):
+        ham = _model(n, m, sigma_w, bias, seed=n + m + seed)
+        err = gaussian_log_z(ham, tol=np.inf).log_z - _brute_log_z(ham.W, ham.a, ham.b, 1.0, "binary")
+        est = gaussian_error_estimate(ham)
+        r = ham.modes.s[0] * ham.s2
+        assert err > 0 and 0.999 < est / err < 1.05 + 2.5 * r**2, (err, est, r)
+
+
+def test_gaussian_valid_for_small_biases_and_couplings():
+    """σ_w = 0.05, biases 0.1: valid, no warning, and within the estimated error of exact."""
+    for units in ("binary", "spin"):
+        ham = _model(8, 6, 0.05, 0.1, seed=1, units=units)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            g = gaussian_log_z(ham)
+        exact = _brute_log_z(ham.W, ham.a, ham.b, 1.0, units)
+        assert g.valid and g.reason == "" and g.method == "gaussian" and g.basis == "xy" and g.std == 0.0
+        assert 0 < g.log_z - exact < 2 * g.error_estimate and g.error_estimate < 1e-2
+
+
+def test_gaussian_invalid_at_the_papers_mnist_initialisation():
+    """784×16 at the paper's initialisation (a = logit of the pixel means, |a| up to 13.8): every
+    mode is stable, yet the Gaussian is off by ~2926 nats (3066.3 against exact 140.25); the
+    estimate says so (2926.3) and the result is flagged invalid with a warning."""
+    try:
+        data = pyrbm.datasets.mnist("train")
+    except FileNotFoundError as err:
+        pytest.fail(f"MNIST is required: set PYRBM_DATA to the directory of the IDX files\n{err}")
+    ham = Hamiltonian.from_data(data, 16, seed=0)
+    assert ham.stable_modes().all() and np.abs(ham.a).max() > 13
+    exact = exact_log_z(ham)                                  # 2^16 hidden states: exact
+    with pytest.warns(GaussianValidityWarning, match="max.beta a_i. = 13.8"):
+        g = gaussian_log_z(ham)
+    assert not g.valid and g.log_z - exact.log_z > 2000
+    assert g.error_estimate == pytest.approx(g.log_z - exact.log_z, rel=0.01)
+    assert abs(tap(ham).log_z - exact.log_z) < 1e-3       # the mean-field approximations hold there
 
 
 def test_gaussian_bad_basis():
@@ -230,10 +315,13 @@ def test_non_convergence_is_reported():
     with pytest.warns(RuntimeWarning, match="no fixed point"):
         bad = tap(ham, damping=0.0, max_iter=500)
     assert not bad.converged and bad.n_iter == 500
+    assert isinstance(bad, LogZ) and bad.method == "tap" and not bad.valid and "no fixed point" in bad.reason
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         good = tap(ham, damping=0.9, max_iter=5000)
-    assert good.converged and good.n_iter < 5000
+    assert good.converged and good.n_iter < 5000 and good.valid and good.reason == ""
+    with pytest.raises(TypeError):
+        tap(ham, 0.9)                                  # keyword-only
 
 
 def test_mean_field_bad_input():

@@ -1,33 +1,21 @@
 """Hamiltonian and reciprocal space against direct formulas, brute force and Monte Carlo."""
 
-import itertools
-
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import all_states, random_configs, tiny_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyrbm import Hamiltonian
+from pyrbm._checks import check_modes
 
 SHAPES = [(7, 4), (4, 7), (6, 6)]
 UNITS = ["binary", "spin"]
 
 
 def random_ham(n, m, units, seed=0, scale=1.0, beta=1.0):
-    rng = np.random.default_rng(seed)
-    return Hamiltonian(scale * rng.normal(size=(n, m)), rng.normal(size=n), rng.normal(size=m),
-                       beta=beta, units=units)
-
-
-def random_configs(rng, shape, units):
-    c = rng.integers(0, 2, size=shape).astype(float)
-    return 2 * c - 1 if units == "spin" else c
-
-
-def all_states(n, units):
-    s = np.array(list(itertools.product([0.0, 1.0], repeat=n)))
-    return 2 * s - 1 if units == "spin" else s
+    return tiny_model(n, m, sigma_w=scale, bias=1.0, seed=seed, units=units, beta=beta)
 
 
 @pytest.mark.parametrize("n,m", SHAPES)
@@ -213,7 +201,7 @@ def test_stable_modes_threshold(units, threshold):
     ham = Hamiltonian.from_modes([3.9, 4.1, 0.5, 0.9], 6, 4, seed=0, units=units)
     T = 1.0 if units == "binary" else 4.0  # spin threshold is sigma < T
     expected = np.array(ham.modes.s) < threshold * T
-    assert np.array_equal(ham.stable_modes(T), expected)
+    assert np.array_equal(ham.stable_modes(beta=1.0 / T), expected)
     assert np.array_equal(ham.stable_modes(), np.array(ham.modes.s) < threshold)
 
 
@@ -292,5 +280,102 @@ def test_bad_configurations_are_refused():
         spin.free_energy(np.zeros(4))
     with pytest.raises(ValueError, match=r"v: expected an array of shape \(\.\.\., 4\)"):
         ham.modes.x(np.ones(3))
-    with pytest.raises(ValueError, match="T: expected a finite number > 0"):
-        ham.stable_modes(T=0.0)
+    with pytest.raises(ValueError, match="beta: expected a finite number > 0"):
+        ham.stable_modes(beta=0.0)
+    with pytest.raises(TypeError):
+        ham.stable_modes(1.0)                      # keyword-only
+
+
+# ----------------------------------------------------------------------------- mode selection
+@settings(max_examples=60, deadline=None)
+@given(k=st.integers(1, 12), data=st.data())
+def test_check_modes_count_and_labels(k, data):
+    n = data.draw(st.integers(1, k))
+    np.testing.assert_array_equal(check_modes(n, k), np.arange(n))
+    labels = data.draw(st.lists(st.integers(1, k), min_size=1, max_size=k, unique=True))
+    out = check_modes(labels, k)
+    assert out.dtype == np.int64
+    np.testing.assert_array_equal(out, np.array(labels) - 1)        # order kept, 1-based → 0-based
+    np.testing.assert_array_equal(check_modes(np.array(labels), k), out)
+    bad = data.draw(st.integers(-3, k + 3).filter(lambda x: not 1 <= x <= k))
+    with pytest.raises(ValueError, match="modes"):
+        check_modes([bad], k)
+    with pytest.raises(ValueError, match="modes"):
+        check_modes(k + 1, k)
+
+
+@pytest.mark.parametrize("modes,err,match", [
+    (True, TypeError, "sel: .*bool"), (0, ValueError, r"sel: a count .* \[1, 5\]"),
+    ([], ValueError, "sel: .*empty"), ([1, 1], ValueError, r"sel: .*distinct.*\[1\]"),
+    ([0, 2], ValueError, r"sel: mode labels are 1-based.*\[0\]"), ([6], ValueError, r"sel: .*\[6\]"),
+    ([1.0, 2.0], TypeError, "sel: mode labels must be integers"), ([1, True], TypeError, "sel: .*bool"),
+    (2.0, TypeError, "sel"), ("12", TypeError, "sel"), ([[1, 2]], ValueError, "sel: expected a flat"),
+])
+def test_check_modes_refuses_bad_selections(modes, err, match):
+    with pytest.raises(err, match=match):
+        check_modes(modes, 5, name="sel")
+
+
+# ----------------------------------------------------------------------------- zero singular values
+def _rank_one(units="binary"):
+    rng = np.random.default_rng(0)
+    return Hamiltonian.from_modes([1.0], 6, 4, seed=0, a=0.3 * rng.standard_normal(6),
+                                  b=0.3 * rng.standard_normal(4), units=units)
+
+
+@pytest.mark.parametrize("units", UNITS)
+def test_numerically_zero_singular_values_are_free_modes(units):
+    """Rank-one W: σ_2..σ_4 are rounding noise (~1e-16). They have no saddle (NaN, not ε ~ 1e15),
+    their (u, w) are measured from the uniform-measure mean, and the energy in (u, w) still
+    equals the energy in (v, h) computed from the definition."""
+    ham = _rank_one(units)
+    md = ham.modes
+    assert md.rank == 1 and md.coupled.tolist() == [True, False, False, False]
+    assert np.all(md.s[1:] < 1e-14) and md.sigma_tol == pytest.approx(6 * np.finfo(float).eps * md.s[0])
+    np.testing.assert_array_equal(md.sigma[1:], 0.0)
+    assert md.rank == np.linalg.matrix_rank(ham.W)
+    xs, ys, eps = md.saddle()
+    assert np.all(np.isfinite([xs[0], ys[0], eps[0]])) and np.all(np.isnan(eps[1:]))
+    x0, y0 = md.uw_origin()
+    np.testing.assert_allclose([x0[0], y0[0]], [xs[0], ys[0]])
+    np.testing.assert_allclose(x0[1:], md.mu_x[1:4]) and np.testing.assert_allclose(y0[1:], md.mu_y[1:4])
+    rng = np.random.default_rng(3)
+    v, h = random_configs(rng, (40, 6), units), random_configs(rng, (40, 4), units)
+    ref = -(v @ ham.a) - (h @ ham.b) - np.einsum("ci,ij,cj->c", v, ham.W, h)
+    x, y = md.x(v), md.y(h)
+    u, w = md.uw(x, y)
+    assert np.all(np.abs(u) < 10) and np.all(np.abs(w) < 10)       # bounded: no 1/σ blow-up
+    np.testing.assert_allclose(md.energy_uw(u, w, x[:, 4:]), ref, atol=1e-12)
+    xb, yb = md.xy_from_uw(u, w)
+    np.testing.assert_allclose(xb, x[:, :4], atol=1e-12) and np.testing.assert_allclose(yb, y[:, :4], atol=1e-12)
+    assert ham.stable_modes().all()
+
+
+def test_rank_threshold_is_relative():
+    """The same rank-one structure scaled by 1e-20 still has rank one (a relative threshold)."""
+    ham = _rank_one()
+    tiny = ham.replace(W=ham.W * 1e-20)
+    assert tiny.modes.rank == 1 and tiny.modes.coupled[0]
+    zero = ham.replace(W=np.zeros((6, 4)))
+    assert zero.modes.rank == 0 and np.all(np.isnan(zero.modes.saddle()[2]))
+
+
+def test_uw_with_selected_modes_matches_full():
+    ham = random_ham(7, 5, "binary", seed=2, scale=0.5)
+    md = ham.modes
+    rng = np.random.default_rng(1)
+    x, y = md.x(random_configs(rng, (9, 7))), md.y(random_configs(rng, (9, 5)))
+    u, w = md.uw(x, y)
+    labels = [4, 1, 3]
+    idx = np.array(labels) - 1
+    us, ws = md.uw(x[:, idx], y[:, idx], modes=labels)
+    np.testing.assert_array_equal(us, u[:, idx]) and np.testing.assert_array_equal(ws, w[:, idx])
+    u2, _ = md.uw(x[:, :2], y[:, :2], modes=2)
+    np.testing.assert_array_equal(u2, u[:, :2])
+    # against the definition about the saddle
+    xs, ys, _ = md.saddle()
+    np.testing.assert_allclose(u, ((x[:, :5] - xs) + (y - ys)) / np.sqrt(2), rtol=1e-13)
+    with pytest.raises(ValueError, match="x, y"):
+        md.uw(x, y, modes=[1, 2])
+    with pytest.raises(ValueError, match="modes"):
+        md.uw(x[:, :1], y[:, :1], modes=[6])

@@ -262,3 +262,159 @@ def test_sample_layer_refuses_mismatched_arguments():
         gibbs.sample_layer(f, np.zeros(4), np.ones(2), False, st, f)
     with pytest.raises(TypeError, match="field"):
         gibbs.sample_layer(f.astype(np.int32), np.zeros(4), 1.0, False, st, f)
+
+
+# ----------------------------------------------------------------------------- tiled sweeps
+def _dyadic_model(n_rows, n, m, dtype, spin, seed=5):
+    """Couplings k/64 with |k| <= 8: every product ``v @ W`` is exact in float32 and
+    float64, whatever order BLAS sums in (BLAS may sum a row differently in a small
+    tile than in the whole matrix), so tiled and untiled fields agree exactly."""
+    r = np.random.default_rng(seed)
+    W = (r.integers(-8, 9, size=(n, m)) / 64.0).astype(dtype)
+    a = r.normal(scale=0.5, size=n).astype(dtype)
+    b = r.normal(scale=0.5, size=m).astype(dtype)
+    betas = r.uniform(0.3, 2.0, size=n_rows)  # one inverse temperature per row
+    v = r.integers(0, 2, size=(n_rows, n)).astype(dtype)
+    if spin:
+        v = 2 * v - 1
+    return W, a, b, betas, v
+
+
+def _untiled_sweeps(v, W, a, b, betas, spin, streams, n_sweeps):
+    """The untiled sweep: full-size products, then the fused kernel on all rows."""
+    v = v.copy()
+    h = np.empty((v.shape[0], W.shape[1]), v.dtype)
+    for _ in range(n_sweeps):
+        fh = v @ W
+        gibbs.sample_layer(fh, b, betas, spin, streams, h)
+        fv = h @ W.T
+        gibbs.sample_layer(fv, a, betas, spin, streams, v)
+    energy = -(v.astype(np.float64) @ a.astype(np.float64) + h.astype(np.float64) @ b.astype(np.float64)
+               + np.einsum("ri,ij,rj->r", v.astype(np.float64), W.astype(np.float64), h.astype(np.float64)))
+    return v, h, energy
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spin", [False, True])
+@pytest.mark.parametrize("tile_rows", [1, 7, 23, 30])
+def test_tiled_sweeps_equal_the_untiled_sweep(dtype, spin, tile_rows):
+    n_rows, n, m, n_sweeps = 23, 13, 9, 3  # odd sizes: a short last tile, unpaired float32 units
+    W, a, b, betas, v0 = _dyadic_model(n_rows, n, m, dtype, spin)
+    ref_v, ref_h, ref_e = _untiled_sweeps(v0, W, a, b, betas, spin, rng.make_streams(3, n_rows), n_sweeps)
+    ref_st = rng.make_streams(3, n_rows)
+    _untiled_sweeps(v0, W, a, b, betas, spin, ref_st, n_sweeps)
+
+    v, h = v0.copy(), np.zeros((n_rows, m), dtype)
+    st = rng.make_streams(3, n_rows)
+    ws = gibbs.make_workspace(n_rows, n, m, dtype, tile_rows=tile_rows)
+    assert ws.tile_rows == min(tile_rows, n_rows) and ws.field_h.shape == (ws.tile_rows, m)
+    energy = np.empty(n_rows)
+    gibbs.block_gibbs_sweeps(v, h, W, a, b, betas, spin, st, n_sweeps, ws, energy=energy,
+                             energy_biases=(a.astype(np.float64), b.astype(np.float64)))
+    assert np.array_equal(v, ref_v) and np.array_equal(h, ref_h) and np.array_equal(st, ref_st)
+    np.testing.assert_allclose(energy, ref_e, rtol=1e-12, atol=1e-12)
+    assert np.unique(v).size == 2 and np.unique(h).size == 2  # both values drawn: a test that can fail
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tiled_sweep_follows_the_reference_streams(dtype):
+    """One sweep at per-row betas against the stream words recomputed with Python integers."""
+    n_rows, n, m = 11, 7, 5
+    W, a, b, betas, v0 = _dyadic_model(n_rows, n, m, dtype, False, seed=8)
+    v, h = v0.copy(), np.zeros((n_rows, m), dtype)
+    gibbs.block_gibbs_sweeps(v, h, W, a, b, betas, False, rng.make_streams(21, n_rows), 1,
+                             gibbs.make_workspace(n_rows, n, m, dtype, tile_rows=4))
+    ref_h = np.stack([_ref_samples(21, (v0 @ W)[:c + 1], b, betas[c], False, dtype=dtype)[c] for c in range(n_rows)])
+    used = (m + 1) // 2 if dtype == np.float32 else m
+    ref_v = np.stack([_ref_samples(21, (ref_h @ W.T)[:c + 1], a, betas[c], False, n0=used, dtype=dtype)[c]
+                      for c in range(n_rows)])
+    assert np.array_equal(h, ref_h) and np.array_equal(v, ref_v)
+
+
+@pytest.mark.parametrize("spin", [False, True])
+def test_tiled_start_equals_the_untiled_start(spin):
+    """sample_uniform and sample_hidden: the zero-field draw and h ~ p(h|v) of the untiled code."""
+    n_rows, n, m = 19, 13, 9
+    W, a, b, betas, _ = _dyadic_model(n_rows, n, m, np.float32, spin)
+    st_ref = rng.make_streams(4, n_rows)
+    v_ref = np.empty((n_rows, n), np.float32)
+    gibbs.sample_layer(np.zeros((n_rows, n), np.float32), np.zeros(n), betas, spin, st_ref, v_ref)
+    h_ref = np.empty((n_rows, m), np.float32)
+    gibbs.sample_layer(v_ref @ W, b, betas, spin, st_ref, h_ref)
+    st = rng.make_streams(4, n_rows)
+    v, h = np.empty((n_rows, n), np.float32), np.empty((n_rows, m), np.float32)
+    ws = gibbs.make_workspace(n_rows, n, m, np.float32, tile_rows=5)
+    gibbs.sample_uniform(v, h, betas, spin, st, ws)
+    gibbs.sample_hidden(v, h, W, b, betas, spin, st, ws)
+    assert np.array_equal(v, v_ref) and np.array_equal(h, h_ref) and np.array_equal(st, st_ref)
+
+
+def test_default_tiles_are_balanced_and_bounded():
+    for rows, n, m, dt in [(1000, 784, 500, np.float32), (10_000, 784, 500, np.float32),
+                           (100_000, 784, 500, np.float32), (100_000, 784, 500, np.float64), (7, 3, 2, np.float64)]:
+        t = gibbs.default_tile_rows(rows, n, m, dt)
+        n_tiles = -(-rows // t)
+        assert t * (n + m) * np.dtype(dt).itemsize <= gibbs.TILE_BYTES or t == 1
+        assert rows - (n_tiles - 1) * t >= t - n_tiles  # the last tile is about as long as the others
+        ws = gibbs.make_workspace(rows, n, m, dt)
+        assert ws.field_h.nbytes + ws.field_v.nbytes <= gibbs.TILE_BYTES
+    assert gibbs.default_tile_rows(5000, 100, 60, np.float32) == 5000  # fits: one tile, the untiled sweep
+
+
+def test_tiled_sweeps_refuse_mismatched_arguments():
+    W, a, b, betas, v = _dyadic_model(6, 5, 4, np.float32, False)
+    h, st = np.zeros((6, 4), np.float32), rng.make_streams(0, 6)
+    ws = gibbs.make_workspace(6, 5, 4, np.float32, tile_rows=2)
+    args = [v, h, W, a, b, betas, False, st, 1, ws]
+    for i, name in [(0, "v"), (1, "h"), (2, "W"), (3, "a"), (4, "b"), (5, "beta_rows"), (7, "streams")]:
+        bad = list(args)
+        bad[i] = args[i][:-1] if args[i].ndim == 1 else args[i][:, :-1]
+        with pytest.raises((ValueError, TypeError), match=name):
+            gibbs.block_gibbs_sweeps(*bad)
+    with pytest.raises(ValueError, match="workspace"):
+        gibbs.block_gibbs_sweeps(*args[:9], gibbs.make_workspace(6, 5, 4, np.float64))
+    with pytest.raises(ValueError, match="n_sweeps"):
+        gibbs.block_gibbs_sweeps(*args[:8], -1, ws)
+    with pytest.raises(ValueError, match="energy"):
+        gibbs.block_gibbs_sweeps(*args, energy=np.empty(6))
+    with pytest.raises(ValueError, match="tile_rows"):
+        gibbs.make_workspace(6, 5, 4, np.float32, tile_rows=0)
+
+
+# ----------------------------------------------------------------------------- the sampler on tiles
+GOLDEN = __import__("pathlib").Path(__file__).parent / "golden" / "before_redesign.npz"
+
+
+def test_gibbs_with_many_chains_reproduces_the_golden_arrays():
+    """5000 chains of a 100x60 model, recorded by the code before the tiled sweeps."""
+    import pyrbm
+    from pyrbm import GibbsSampler, Hamiltonian
+
+    rng_ = np.random.default_rng(2)
+    ham = Hamiltonian(0.05 * rng_.standard_normal((100, 60)), 0.3 * rng_.standard_normal(100),
+                      0.3 * rng_.standard_normal(60))
+    ds, state = GibbsSampler(5000, seed=9).run(ham, n_steps=4, thin=2, observables=[pyrbm.Energy()])
+    with np.load(GOLDEN) as z:
+        for key, got in [("energy", ds["energy"].values), ("state_v", state.v), ("state_h", state.h),
+                         ("state_streams", state.streams)]:
+            want = z["gibbs_f32_many/" + key]
+            assert got.dtype == want.dtype and np.array_equal(got, want), key
+
+
+def test_gibbs_memory_grows_only_with_the_chains_state():
+    """advance allocates a copy of the chains and one tile of fields, not fields for every chain."""
+    import tracemalloc
+
+    from pyrbm import GibbsSampler, Hamiltonian
+
+    ham = Hamiltonian.random(60, 40, sigma_w=0.1, seed=1)
+    sampler = GibbsSampler(100_000, seed=1)
+    state = sampler.init_state(ham)
+    own = state.v.nbytes + state.h.nbytes + state.streams.nbytes  # 43 MB; all fields: 40 MB
+    tracemalloc.start()
+    try:
+        sampler.advance(ham, state=state, n_steps=2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= 1.05 * own + gibbs.TILE_BYTES, (peak, own)

@@ -1,9 +1,9 @@
 """Observables against direct formulas, exact enumeration and an independent numpy SVD."""
 
-import itertools
 
 import numpy as np
 import pytest
+from conftest import all_states
 import xarray as xr
 
 import pyrbm
@@ -57,8 +57,7 @@ def test_energy_matches_direct_formula(setup):
 def test_free_energy_matches_enumeration_of_hidden_layer(setup):
     ham, v, h = setup
     W, a, b, beta = np.array(ham.W), np.array(ham.a), np.array(ham.b), ham.beta
-    values = (-1.0, 1.0) if ham.units == "spin" else (0.0, 1.0)
-    hs = np.array(list(itertools.product(values, repeat=M)))  # all 2^M hidden states
+    hs = all_states(M, ham.units)  # all 2^M hidden states
     ref = []
     for c in range(C):
         e = -(a @ v[c]) - hs @ b - hs @ (W.T @ v[c])
@@ -232,9 +231,9 @@ def test_bad_observables_are_refused():
         ModeProjection("u", modes=0)
     ham = make_ham()
     v, h = configs(ham)
-    with pytest.raises(ValueError, match=r"modes: expected a count in \[1, 5\]"):
+    with pytest.raises(ValueError, match=r"modes: a count of modes must lie in \[1, 5\]"):
         ModeProjection("u", modes=6).compute(ham, v, h)
-    with pytest.raises(ValueError, match=r"modes: expected 1-based mode labels in \[1, 7\]"):
+    with pytest.raises(ValueError, match=r"modes: mode labels are 1-based and must lie in \[1, 7\], got \[8\]"):
         ModeProjection("x", modes=[8]).coords(ham)
 
     def two_values(ham, v, h):

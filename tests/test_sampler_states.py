@@ -1,8 +1,6 @@
 """Typed sampler states: hand-built states are checked before any kernel sees them;
 absurd chain counts are refused before allocation; progress and divergence are reported."""
 
-import subprocess
-import sys
 import tracemalloc
 
 import numpy as np

@@ -7,7 +7,6 @@ exp(-beta E) normalised with logsumexp.  Statistical tests use scipy's chi-squar
 computed for the sample size.
 """
 
-import itertools
 import os
 
 import numba
@@ -15,32 +14,25 @@ import numpy as np
 import pytest
 import xarray as xr
 from scipy import stats
-from scipy.special import logsumexp
 
 import pyrbm
 import pyrbm.writer
 from pyrbm import Hamiltonian
 from pyrbm.samplers import GibbsSampler, ReplicaExchangeSampler, SamplerState
 from pyrbm.trajectory import load
+from conftest import all_states, joint_energies
+from conftest import exact_joint as enumerated_joint
 
 
 # ----------------------------------------------------------------------------- references
 def _states(n, spin):
-    s = np.array(list(itertools.product([0.0, 1.0], repeat=n)))
-    return 2 * s - 1 if spin else s
+    return all_states(n, "spin" if spin else "binary")
 
 
 def exact_joint(W, a, b, beta, spin):
-    """p(v, h) over all joint states; index = v_index * 2^M + h_index (binary digits, MSB first)."""
-    n, m = W.shape
-    V, H = _states(n, spin), _states(m, spin)
-    E = np.empty((V.shape[0], H.shape[0]))
-    for i, v in enumerate(V):
-        for j, h in enumerate(H):
-            E[i, j] = -sum(a[k] * v[k] for k in range(n)) - sum(b[k] * h[k] for k in range(m)) \
-                - sum(v[k] * W[k, l] * h[l] for k in range(n) for l in range(m))
-    logw = -beta * E
-    return np.exp(logw - logsumexp(logw)).ravel(), E.ravel()
+    """p(v, h) and E(v, h) over all joint states; index = v_index * 2^M + h_index (MSB first)."""
+    units = "spin" if spin else "binary"
+    return enumerated_joint(W, a, b, beta, units).ravel(), joint_energies(W, a, b, units).ravel()
 
 
 def state_index(x, spin):

@@ -1,12 +1,15 @@
 """Statistics against closed forms: AR(1) autocorrelation times and standard errors,
 hand-computed split-R-hat, Gaussian Landau profiles."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.signal
 import xarray as xr
 
 from pyrbm import stats
+from pyrbm.landau import landau_profile
 
 
 def ar1(phi, n_chains, n_steps, seed):
@@ -30,19 +33,19 @@ def se_mean_ar1(phi, n_chains, n_steps):
 def test_autocorrelation_matches_direct_sum():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3, 57)).cumsum(axis=1)
-    rho = stats.autocorrelation(x, axis=1)
+    rho = stats.autocorrelation(x, step_axis=1)
     for c in range(3):
         xc = x[c] - x[c].mean()
         direct = np.correlate(xc, xc, mode="full")[56:] / np.dot(xc, xc)
         np.testing.assert_allclose(rho[c], direct, rtol=1e-10, atol=1e-12)
     # axis handling: the same along axis 0
-    np.testing.assert_allclose(stats.autocorrelation(x.T, axis=0), rho.T, atol=1e-12)
+    np.testing.assert_allclose(stats.autocorrelation(x.T, step_axis=0), rho.T, atol=1e-12)
 
 
 def test_autocorrelation_ar1_decays_like_phi_to_the_t():
     phi = 0.7
     x = ar1(phi, 8, 50_000, seed=2)
-    rho = stats.autocorrelation(x).mean(axis=0)
+    rho = stats.autocorrelation(x, step_axis=1).mean(axis=0)
     np.testing.assert_allclose(rho[:6], phi ** np.arange(6), atol=0.01)
 
 
@@ -50,7 +53,7 @@ def test_autocorrelation_ar1_decays_like_phi_to_the_t():
 @pytest.mark.parametrize("phi", [0.0, 0.5, 0.8])
 def test_tau_int_ar1(phi):
     x = ar1(phi, 20, 20_000, seed=int(10 * phi) + 3)
-    tau, window, err = stats.tau_int(x, full_output=True)
+    tau, window, err = stats.tau_int(x, step_axis=1, chain_axis=0, full_output=True)
     exact = (1 + phi) / (1 - phi)
     assert abs(tau - exact) < 4 * err, (tau, exact, err)
     assert abs(tau - exact) < 0.08 * exact
@@ -76,13 +79,13 @@ def test_tau_int_dataarray_per_mode_and_ess():
 
 def test_ess_of_iid_samples_is_the_sample_size():
     x = np.random.default_rng(5).standard_normal((10, 5000))
-    assert stats.ess(x) == pytest.approx(50_000, rel=0.06)
+    assert stats.ess(x, step_axis=1, chain_axis=0) == pytest.approx(50_000, rel=0.06)
 
 
 def test_tau_int_short_chain_warns():
     x = ar1(0.99, 1, 200, seed=6)
     with pytest.warns(RuntimeWarning, match="tau_int"):
-        stats.tau_int(x)
+        stats.tau_int(x, step_axis=1, chain_axis=0)
 
 
 # ---------------------------------------------------------------------- split R-hat
@@ -90,37 +93,39 @@ def test_split_rhat_hand_computed():
     # halves [0,2],[0,2],[10,12],[10,12]: W = 2, B/n = Var(1,1,11,11) = 100/3,
     # var+ = (1/2) 2 + 100/3  ->  R = sqrt((1 + 100/3) / 2)
     x = np.array([[0.0, 2.0, 0.0, 2.0], [10.0, 12.0, 10.0, 12.0]])
-    assert stats.split_rhat(x, rank_normalize=False) == pytest.approx(np.sqrt((1 + 100 / 3) / 2), rel=1e-12)
+    ref = np.sqrt((1 + 100 / 3) / 2)
+    assert stats.split_rhat(x, step_axis=1, chain_axis=0, rank_normalize=False) == pytest.approx(ref, rel=1e-12)
     # an odd number of draws drops the middle one
     x_odd = np.array([[0.0, 2.0, 99.0, 0.0, 2.0], [10.0, 12.0, -99.0, 10.0, 12.0]])
-    assert stats.split_rhat(x_odd, rank_normalize=False) == pytest.approx(np.sqrt((1 + 100 / 3) / 2), rel=1e-12)
+    assert stats.split_rhat(x_odd, step_axis=1, chain_axis=0, rank_normalize=False) == pytest.approx(ref, rel=1e-12)
 
 
 def test_split_rhat_iid_close_to_one_and_shifted_chains_large():
     rng = np.random.default_rng(7)
     x = rng.standard_normal((4, 2000))
-    assert abs(stats.split_rhat(x) - 1) < 0.01
-    assert abs(stats.split_rhat(x, rank_normalize=False) - 1) < 0.01
+    assert abs(stats.split_rhat(x, step_axis=1, chain_axis=0) - 1) < 0.01
+    assert abs(stats.split_rhat(x, step_axis=1, chain_axis=0, rank_normalize=False) - 1) < 0.01
     shifted = x + np.arange(4)[:, None]
-    assert stats.split_rhat(shifted) > 1.5
-    assert stats.split_rhat(shifted, rank_normalize=False) > 1.5
+    assert stats.split_rhat(shifted, step_axis=1, chain_axis=0) > 1.5
+    assert stats.split_rhat(shifted, step_axis=1, chain_axis=0, rank_normalize=False) > 1.5
     # a trend inside each chain is caught by the split
     trend = x + np.linspace(0, 3, 2000)
-    assert stats.split_rhat(trend) > 1.2
+    assert stats.split_rhat(trend, step_axis=1, chain_axis=0) > 1.2
 
 
 def test_split_rhat_rank_normalised_is_invariant_and_sees_scale():
     rng = np.random.default_rng(8)
     x = rng.standard_normal((4, 1000)) + 0.3 * np.arange(4)[:, None]
     # rank normalisation: invariant under monotone maps (the classic one is not)
-    assert stats.split_rhat(np.exp(3 * x)) == pytest.approx(stats.split_rhat(x), rel=1e-12)
-    assert stats.split_rhat(np.exp(3 * x), rank_normalize=False) != pytest.approx(
-        stats.split_rhat(x, rank_normalize=False), rel=1e-3
+    assert stats.split_rhat(np.exp(3 * x), step_axis=1, chain_axis=0) == pytest.approx(
+        stats.split_rhat(x, step_axis=1, chain_axis=0), rel=1e-12)
+    assert stats.split_rhat(np.exp(3 * x), step_axis=1, chain_axis=0, rank_normalize=False) != pytest.approx(
+        stats.split_rhat(x, step_axis=1, chain_axis=0, rank_normalize=False), rel=1e-3
     )
     # folding: same means, different scales
     scale = rng.standard_normal((4, 1000)) * np.array([1.0, 1.0, 1.0, 4.0])[:, None]
-    assert stats.split_rhat(scale, rank_normalize=False) < 1.05
-    assert stats.split_rhat(scale) > 1.05
+    assert stats.split_rhat(scale, step_axis=1, chain_axis=0, rank_normalize=False) < 1.05
+    assert stats.split_rhat(scale, step_axis=1, chain_axis=0) > 1.05
 
 
 # ---------------------------------------------------------------------- blocking
@@ -129,7 +134,7 @@ def test_blocking_error_ar1_matches_analytic_standard_error(phi):
     n_chains, n_steps = 32, 2**14
     x = ar1(phi, n_chains, n_steps, seed=30 + int(10 * phi))
     exact = se_mean_ar1(phi, n_chains, n_steps)
-    assert stats.blocking_error(x) == pytest.approx(exact, rel=0.06)
+    assert stats.blocking_error(x, step_axis=1, chain_axis=0) == pytest.approx(exact, rel=0.06)
 
 
 def test_blocking_error_single_chain_and_dataarray():
@@ -140,14 +145,14 @@ def test_blocking_error_single_chain_and_dataarray():
     da = xr.DataArray(x.T, dims=("step", "chain"), attrs={"units": "energy"})
     out = stats.blocking_error(da)
     assert isinstance(out, xr.DataArray) and out.dims == ()
-    assert float(out) == pytest.approx(stats.blocking_error(x), rel=1e-12)
+    assert float(out) == pytest.approx(stats.blocking_error(x, step_axis=1, chain_axis=0), rel=1e-12)
 
 
 # ---------------------------------------------------------------------- Landau profile
 def test_landau_profile_of_gaussian_is_parabola():
     sigma, n = 1.5, 200_000
     m = np.random.default_rng(9).normal(0.0, sigma, n)
-    centres, f = stats.landau_profile(m, bins=60, range=(-3 * sigma, 3 * sigma))
+    centres, f = landau_profile(m, bins=60, range=(-3 * sigma, 3 * sigma))
     ref = centres**2 / (2 * sigma**2) + 0.5 * np.log(2 * np.pi * sigma**2)
     # statistical error of -ln P in a bin is 1/sqrt(count)
     width = centres[1] - centres[0]
@@ -161,7 +166,7 @@ def test_landau_profile_of_gaussian_is_parabola():
 
 def test_landau_profile_empty_bins_are_nan_and_dataarray_input():
     da = xr.DataArray(np.array([[0.0, 0.1], [0.2, 5.0]]), dims=("step", "chain"))
-    centres, f = stats.landau_profile(da, bins=5)
+    centres, f = landau_profile(da, bins=5)
     assert centres.shape == f.shape == (5,)
     assert np.isnan(f[1:4]).all() and np.isfinite(f[[0, 4]]).all()
 
@@ -171,7 +176,7 @@ def test_bad_input_is_refused_with_named_argument():
     with pytest.raises(ValueError, match="x: contains NaN"):
         stats.tau_int(np.array([1.0, np.nan, 2.0, 3.0, 4.0]))
     with pytest.raises(ValueError, match="at least 4 steps"):
-        stats.split_rhat(np.ones((2, 3)))
+        stats.split_rhat(np.ones((2, 3)), step_axis=1, chain_axis=0)
     with pytest.raises(ValueError, match="c: expected a positive"):
         stats.tau_int(np.zeros(100), c=-1)
     with pytest.raises(TypeError, match="Dataset"):
@@ -181,7 +186,7 @@ def test_bad_input_is_refused_with_named_argument():
     with pytest.raises(ValueError, match="alpha"):
         stats.blocking_error(np.zeros(64), alpha=2)
     with pytest.raises(ValueError, match="bins"):
-        stats.landau_profile(np.zeros(10), bins=0)
+        landau_profile(np.zeros(10), bins=0)
 
 
 # ---------------------------------------------------------------------- ds.rbm accessor
@@ -230,3 +235,41 @@ def test_accessor_is_registered_by_importing_pyrbm():
     code = "import pyrbm, xarray as xr; xr.Dataset().rbm; print('ok')"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.stdout.strip() == "ok", res.stderr[-2000:]
+
+
+# ---------------------------------------------------------------------- axes are never guessed
+def test_numpy_input_needs_named_axes_files_are_step_chain():
+    """Trajectory files store (step, chain). Reading ``ds.energy.values`` as (chain, step), as the
+    old default did, treats 64 chains of 4096 steps as 4096 chains of 64 steps and gives a
+    τ_int near 1 for a series with τ_int = 3. Plain numpy of two or more dims is now refused."""
+    phi, n_chains, n_steps = 0.5, 64, 4096
+    ds = xr.Dataset({"energy": (("step", "chain"), ar1(phi, n_chains, n_steps, seed=70).T)})
+    tau = float(stats.tau_int(ds.energy))
+    assert tau == pytest.approx(3.0, rel=0.05)
+    arr = ds.energy.values
+    for f in (stats.tau_int, stats.ess, stats.split_rhat, stats.blocking_error, stats.autocorrelation):
+        with pytest.raises(ValueError, match=r"x: a numpy array of shape \(4096, 64\) has no named axes.*step_axis="):
+            f(arr)
+    assert stats.tau_int(arr, step_axis=0, chain_axis=1) == pytest.approx(tau, rel=1e-12)
+    assert stats.ess(arr, step_axis=0, chain_axis=1) == pytest.approx(float(stats.ess(ds.energy)), rel=1e-12)
+    assert stats.blocking_error(arr, step_axis=0, chain_axis=1) == pytest.approx(
+        float(stats.blocking_error(ds.energy)), rel=1e-12)
+    assert stats.split_rhat(arr, step_axis=0, chain_axis=1) == pytest.approx(float(stats.split_rhat(ds.energy)),
+                                                                           rel=1e-12)
+    # the old silent reading, now only by asking for it: wrong by a factor ~3, with no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        wrong = stats.tau_int(arr, step_axis=1, chain_axis=0)
+    assert wrong < 1.2
+    # without chain_axis the other axis holds independent series: one τ per chain
+    per_chain = stats.tau_int(arr, step_axis=0)
+    assert per_chain.shape == (n_chains,) and np.median(per_chain) == pytest.approx(3.0, rel=0.15)
+    # a DataArray with other dim names, named explicitly
+    other = ds.energy.rename(step="draw", chain="walker")
+    with pytest.raises(ValueError, match="'step' dimension"):
+        stats.tau_int(other)
+    assert float(stats.tau_int(other, step_axis="draw", chain_axis="walker")) == pytest.approx(tau, rel=1e-12)
+    with pytest.raises(ValueError, match="chain_axis"):
+        stats.tau_int(arr, step_axis=0, chain_axis=0)
+    with pytest.raises(TypeError, match="step_axis"):
+        stats.tau_int(arr, step_axis="step")

@@ -28,6 +28,8 @@ run).  A float32 field uses two 23-bit uniforms per
 This module imports only numpy, numba and math.
 """
 
+import collections
+
 import numba
 import numpy as np
 from numba import prange
@@ -35,7 +37,19 @@ from numba import prange
 from .ieee import exp, exp64, fma, like, sigmoid
 from .rng import STREAM_WIDTH, mix64, row_start, u32_to_unit32, u64_to_unit64, uniform, unit32_pair
 
-__all__ = ["sample_layer", "prob_layer", "joint_energy", "swap_replicas"]
+__all__ = [
+    "sample_layer",
+    "prob_layer",
+    "joint_energy",
+    "swap_replicas",
+    "GibbsWorkspace",
+    "TILE_BYTES",
+    "default_tile_rows",
+    "make_workspace",
+    "block_gibbs_sweeps",
+    "sample_hidden",
+    "sample_uniform",
+]
 
 
 # ---------------------------------------------------------------------------
@@ -252,3 +266,211 @@ def swap_replicas(v, h, energy, betas, n_chains, parity, streams, accepted):
                 energy[i] = energy[j]
                 energy[j] = e
                 accepted[c, r] += 1
+
+
+# ---------------------------------------------------------------------------
+# block-Gibbs sweeps over row tiles
+# ---------------------------------------------------------------------------
+TILE_BYTES = 16 * 2 ** 20
+"""Bytes of the two field buffers of one tile (a few L2 caches, a fraction of an L3)."""
+
+GibbsWorkspace = collections.namedtuple("GibbsWorkspace", ["field_h", "field_v", "tile_rows"])
+GibbsWorkspace.__doc__ = """Field buffers of one row tile (:func:`make_workspace`).
+
+field_h : ndarray (tile_rows, M)
+    ``v[tile] @ W``.
+field_v : ndarray (tile_rows, N)
+    ``h[tile] @ W.T``.
+tile_rows : int
+    Rows (chains) per tile; the last tile of a pass may be shorter.
+"""
+
+
+def default_tile_rows(n_rows, n_visible, n_hidden, dtype):
+    """Rows per tile: the fewest equal tiles whose fields fit in :data:`TILE_BYTES`.
+
+    .. math:: T = \\lceil R / \\lceil R\\,(N + M)\\,s / B \\rceil \\rceil
+
+    with :math:`R` rows, :math:`s` the item size and :math:`B` = ``TILE_BYTES``; tiles
+    are balanced (no short remainder tile, whose small BLAS product runs slowly) and
+    :math:`T = R` (one tile, the untiled sweep) whenever the fields of all rows fit.
+    The rule depends only on the shapes and the dtype, never on the machine or its
+    threads, so a seed gives the same chains everywhere the BLAS library does.
+    """
+    row_bytes = (n_visible + n_hidden) * np.dtype(dtype).itemsize
+    max_rows = max(1, TILE_BYTES // row_bytes)
+    n_tiles = -(-n_rows // max_rows)
+    return max(1, -(-n_rows // max(1, n_tiles)))
+
+
+def make_workspace(n_rows, n_visible, n_hidden, dtype, tile_rows=None):
+    """Field buffers for sweeps of ``n_rows`` chains in tiles of ``tile_rows`` rows.
+
+    Parameters
+    ----------
+    n_rows : int
+        Chains (rows of ``v`` and ``h``), >= 1.
+    n_visible, n_hidden : int
+        Layer sizes N and M.
+    dtype : {numpy.float32, numpy.float64}
+    tile_rows : int, optional
+        Rows per tile (>= 1; values above ``n_rows`` mean one tile).  Default:
+        :func:`default_tile_rows`.
+
+    Returns
+    -------
+    GibbsWorkspace
+        ``min(tile_rows, n_rows) * (N + M)`` numbers: memory independent of the chain
+        count once it exceeds one tile.
+    """
+    for name, val, low in (("n_rows", n_rows, 1), ("n_visible", n_visible, 1), ("n_hidden", n_hidden, 1)):
+        if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < low:
+            raise ValueError(f"{name}: expected an integer >= {low}, got {val!r}")
+    dt = np.dtype(dtype)
+    if dt != np.float32 and dt != np.float64:
+        raise TypeError(f"dtype: expected float32 or float64, got {dt}")
+    if tile_rows is None:
+        tile_rows = default_tile_rows(n_rows, n_visible, n_hidden, dt)
+    elif not isinstance(tile_rows, (int, np.integer)) or isinstance(tile_rows, bool) or tile_rows < 1:
+        raise ValueError(f"tile_rows: expected an integer >= 1 or None, got {tile_rows!r}")
+    rows = int(min(tile_rows, n_rows))
+    return GibbsWorkspace(np.empty((rows, int(n_hidden)), dt), np.empty((rows, int(n_visible)), dt), rows)
+
+
+def _check_c(name, x, shape, dtype, writeable=False):
+    if (not isinstance(x, np.ndarray) or x.shape != shape or x.dtype != dtype or not x.flags.c_contiguous
+            or (writeable and not x.flags.writeable)):
+        got = f"{type(x).__name__} {getattr(x, 'shape', '')} {getattr(x, 'dtype', '')}"
+        raise ValueError(f"{name}: expected a{' writeable' if writeable else ''} C-contiguous ndarray of shape "
+                         f"{shape} and dtype {np.dtype(dtype)}, got {got}")
+
+
+def _check_layers(v, h, W, beta_rows, streams, workspace):
+    """Shapes and dtypes shared by the tiled entry points; returns ``(kernel, tiles)``."""
+    if not isinstance(v, np.ndarray) or v.ndim != 2:
+        raise ValueError("v: expected a 2-D ndarray (n_rows, n_visible)")
+    dt = v.dtype
+    if dt != np.float32 and dt != np.float64:
+        raise TypeError(f"v: expected dtype float32 or float64, got {dt}")
+    (n_rows, n), m = v.shape, (h.shape[1] if isinstance(h, np.ndarray) and h.ndim == 2 else -1)
+    _check_c("v", v, (n_rows, n), dt, writeable=True)
+    _check_c("h", h, (n_rows, m), dt, writeable=True)
+    if W is not None:
+        _check_c("W", W, (n, m), dt)
+    _check_c("beta_rows", beta_rows, (n_rows,), np.float64)
+    _check_c("streams", streams, (n_rows, STREAM_WIDTH), np.uint64, writeable=True)
+    if (not isinstance(workspace, GibbsWorkspace) or workspace.field_h.shape[1:] != (m,)
+            or workspace.field_v.shape[1:] != (n,) or workspace.field_h.dtype != dt
+            or workspace.tile_rows != min(workspace.field_h.shape[0], n_rows)):
+        raise ValueError(f"workspace: expected make_workspace({n_rows}, {n}, {m}, {dt.name}) (or with "
+                         f"another tile_rows), got {workspace!r:.200}")
+    t = workspace.tile_rows
+    tiles = [slice(s, min(s + t, n_rows)) for s in range(0, n_rows, t)]
+    return (_sample_f32 if dt == np.float32 else _sample_f64), tiles
+
+
+def block_gibbs_sweeps(v, h, W, a, b, beta_rows, spin, streams, n_sweeps, workspace, energy=None,
+                       energy_biases=None):
+    """``n_sweeps`` block-Gibbs sweeps of every chain in place, tile by tile.
+
+    One sweep of chain (row) ``c`` is :math:`h_c \\sim p(h|v_c)`, then
+    :math:`v_c \\sim p(v|h_c)`:
+
+    .. math::
+
+        h_c = \\mathrm{draw}(v_c W + b), \\qquad v_c = \\mathrm{draw}(h_c W^\\top + a),
+
+    with ``draw`` the fused kernel of :func:`sample_layer` at :math:`\\beta_c` =
+    ``beta_rows[c]``.  The rows are processed in tiles of ``workspace.tile_rows``: for
+    each tile, the BLAS products ``np.matmul(v[tile], W, out=...)`` and the fused
+    kernels run for all ``n_sweeps`` sweeps before the next tile, so the tile's fields
+    and chains stay in cache.  Chains are independent and draw from their own streams,
+    so the samples equal those of full-size products followed by the kernel whenever
+    the BLAS library computes each row of a product the same way in a tile and in the
+    whole (it may not: small products take other code paths, and a row's field can
+    then differ by an ulp and, rarely, a draw).
+
+    Parameters
+    ----------
+    v : ndarray (R, N); h : ndarray (R, M)
+        Chains, float32 or float64, C-contiguous, overwritten.
+    W : ndarray (N, M); a : ndarray (N,); b : ndarray (M,)
+        Couplings and biases in the dtype of ``v`` (C-contiguous).
+    beta_rows : ndarray (R,) float64
+        Inverse temperature of each row.
+    spin : bool
+        Spin (±1) units instead of binary (0/1) ones.
+    streams : ndarray (R, 4) uint64
+        Per-row random streams (:func:`pyrbm._kernels.rng.make_streams`), advanced.
+    n_sweeps : int
+        Sweeps (>= 0).
+    workspace : GibbsWorkspace
+        From :func:`make_workspace` for these shapes and dtype.
+    energy : ndarray (R,) float64, optional
+        Receives the joint energies :math:`E(v, h)` after the last sweep, from its
+        visible field (:func:`joint_energy`); needs ``n_sweeps >= 1``.
+    energy_biases : tuple of ndarray (N,), (M,) float64
+        ``(a, b)`` in float64 for ``energy``.
+
+    Notes
+    -----
+    The kernels use numba's current thread count; results do not depend on it.
+    """
+    kern, tiles = _check_layers(v, h, W, beta_rows, streams, workspace)
+    dt = v.dtype
+    n, m = W.shape
+    _check_c("a", a, (n,), dt)
+    _check_c("b", b, (m,), dt)
+    if not isinstance(n_sweeps, (int, np.integer)) or isinstance(n_sweeps, bool) or n_sweeps < 0:
+        raise ValueError(f"n_sweeps: expected an integer >= 0, got {n_sweeps!r}")
+    if energy is not None:
+        _check_c("energy", energy, (v.shape[0],), np.float64, writeable=True)
+        if n_sweeps < 1:
+            raise ValueError("energy: needs n_sweeps >= 1 (it is computed from the last sweep's field)")
+        if not isinstance(energy_biases, tuple) or len(energy_biases) != 2:
+            raise ValueError("energy_biases: expected a tuple (a, b) of float64 arrays with energy")
+        _check_c("energy_biases[0]", energy_biases[0], (n,), np.float64)
+        _check_c("energy_biases[1]", energy_biases[1], (m,), np.float64)
+    spin = bool(spin)
+    WT = W.T  # BLAS reads the transpose in place
+    for t in tiles:
+        k = t.stop - t.start
+        vt, ht, st, bt = v[t], h[t], streams[t], beta_rows[t]
+        fh, fv = workspace.field_h[:k], workspace.field_v[:k]
+        for _ in range(n_sweeps):
+            np.matmul(vt, W, out=fh)
+            kern(fh, b, bt, spin, st, ht)
+            np.matmul(ht, WT, out=fv)
+            kern(fv, a, bt, spin, st, vt)
+        if energy is not None:
+            joint_energy(vt, ht, fv, energy_biases[0], energy_biases[1], energy[t])
+    return v, h
+
+
+def sample_hidden(v, h, W, b, beta_rows, spin, streams, workspace):
+    """Half a sweep in place, tile by tile: :math:`h_c \\sim p(h|v_c)`, from ``v @ W + b``.
+
+    Arguments as in :func:`block_gibbs_sweeps`; the streams advance by one layer.
+    """
+    kern, tiles = _check_layers(v, h, W, beta_rows, streams, workspace)
+    _check_c("b", b, (W.shape[1],), v.dtype)
+    for t in tiles:
+        fh = workspace.field_h[:t.stop - t.start]
+        np.matmul(v[t], W, out=fh)
+        kern(fh, b, beta_rows[t], bool(spin), streams[t], h[t])
+    return h
+
+
+def sample_uniform(v, h, beta_rows, spin, streams, workspace):
+    """Uniform visible units in place: each 1 (+1) or 0 (-1) with probability 1/2.
+
+    The fused kernel of :func:`sample_layer` with a zero field and bias
+    (:math:`\\sigma(0) = 1/2`), tile by tile; ``h`` only gives the hidden size and is
+    left unchanged.  The streams advance by one visible layer.
+    """
+    kern, tiles = _check_layers(v, h, None, beta_rows, streams, workspace)
+    zero_bias = np.zeros(v.shape[1], v.dtype)
+    workspace.field_v[...] = 0
+    for t in tiles:
+        kern(workspace.field_v[:t.stop - t.start], zero_bias, beta_rows[t], bool(spin), streams[t], v[t])
+    return v

@@ -107,38 +107,37 @@ class TemperingState(GibbsState):
 # Gibbs
 # =============================================================================
 class _GibbsWork:
-    """Per-run buffers and the model cast to the sampler's dtype."""
+    """Per-run model cast to the sampler's dtype and one row tile of field buffers."""
 
     def __init__(self, ham, n_rows: int, dtype: np.dtype, beta_rows: np.ndarray):
         # fresh writable copies: one compiled kernel signature whatever the caller holds
         self.W = np.array(ham.W, dtype=dtype, order="C", copy=True)
-        self.WT = self.W.T  # BLAS reads the transpose in place
         self.a = np.array(ham.a, dtype=dtype, copy=True)
         self.b = np.array(ham.b, dtype=dtype, copy=True)
         self.spin = bool(ham.spin)
         self.beta_rows = np.ascontiguousarray(beta_rows, dtype=np.float64)
-        self.field_h = np.empty((n_rows, ham.n_hidden), dtype=dtype)
-        self.field_v = np.empty((n_rows, ham.n_visible), dtype=dtype)
-        self.kern = _gk._sample_f32 if dtype == np.float32 else _gk._sample_f64
+        self.a64 = np.array(ham.a, dtype=np.float64, copy=True)  # joint energies (replica exchange)
+        self.b64 = np.array(ham.b, dtype=np.float64, copy=True)
+        self.ws = _gk.make_workspace(n_rows, ham.n_visible, ham.n_hidden, dtype)
 
-    def sweeps(self, v, h, streams, n):
-        """``n`` block-Gibbs sweeps in place: h ~ p(h|v), then v ~ p(v|h)."""
+    def sweeps(self, v, h, streams, n, energy=None):
+        """``n`` block-Gibbs sweeps in place, tile by tile: h ~ p(h|v), then v ~ p(v|h).
+
+        ``energy`` (float64, one per row) receives the joint energies after the last sweep.
+        """
         with sampler_threads():
-            for _ in range(n):
-                np.matmul(v, self.W, out=self.field_h)
-                self.kern(self.field_h, self.b, self.beta_rows, self.spin, streams, h)
-                np.matmul(h, self.WT, out=self.field_v)
-                self.kern(self.field_v, self.a, self.beta_rows, self.spin, streams, v)
+            _gk.block_gibbs_sweeps(v, h, self.W, self.a, self.b, self.beta_rows, self.spin, streams, n, self.ws,
+                                   energy=energy, energy_biases=(self.a64, self.b64))
 
-    def uniform_visible(self, streams, v):
+    def uniform_visible(self, v, h, streams):
         """Uniform random visible units (σ(0) = 1/2) from the streams."""
-        self.field_v[...] = 0
-        self.kern(self.field_v, np.zeros(v.shape[1], v.dtype), self.beta_rows, self.spin, streams, v)
+        with sampler_threads():
+            _gk.sample_uniform(v, h, self.beta_rows, self.spin, streams, self.ws)
 
     def hidden_from_visible(self, v, h, streams):
         """h ~ p(h|v)."""
-        np.matmul(v, self.W, out=self.field_h)
-        self.kern(self.field_h, self.b, self.beta_rows, self.spin, streams, h)
+        with sampler_threads():
+            _gk.sample_hidden(v, h, self.W, self.b, self.beta_rows, self.spin, streams, self.ws)
 
 
 class GibbsSampler(Sampler):
@@ -235,7 +234,7 @@ class GibbsSampler(Sampler):
         h = np.empty((rows, ham.n_hidden), dtype=self.dtype)
         work = self._work(ham)
         if v0 is None:
-            work.uniform_visible(streams, v)
+            work.uniform_visible(v, h, streams)
         else:
             v[...] = v0
         work.hidden_from_visible(v, h, streams)
@@ -445,8 +444,6 @@ class ReplicaExchangeSampler(GibbsSampler):
     def _work(self, ham):
         work = super()._work(ham)
         work.energy = np.empty(self._n_rows())
-        work.a64 = np.array(ham.a, dtype=np.float64, copy=True)
-        work.b64 = np.array(ham.b, dtype=np.float64, copy=True)
         work.accepted = np.zeros((self.n_chains, self.n_replicas - 1), dtype=np.int64)
         work.attempted = np.zeros(self.n_replicas - 1, dtype=np.int64)
         return work
@@ -454,9 +451,8 @@ class ReplicaExchangeSampler(GibbsSampler):
     def _advance(self, work, arrays, n, step0):
         v, h, streams = arrays["v"], arrays["h"], arrays["streams"]
         for _ in range(n):
-            work.sweeps(v, h, streams, 1)
+            work.sweeps(v, h, streams, 1, energy=work.energy)
             with sampler_threads():
-                _gk.joint_energy(v, h, work.field_v, work.a64, work.b64, work.energy)
                 for parity in (0, 1):
                     _gk.swap_replicas(v, h, work.energy, self.betas, self.n_chains, parity, streams,
                                       work.accepted)

@@ -265,11 +265,6 @@ class LangevinSampler(Sampler):
             K = md.n_modes
             idx = np.arange(K) if modes is None else check_modes(modes, K)
             beta = self._beta(ham)
-            x_star, y_star, _ = md.saddle()
-            ok = np.isfinite(x_star) & np.isfinite(y_star)
-            x0 = np.where(ok, x_star, md.mu_x[:K])[idx]
-            y0 = np.where(ok, y_star, md.mu_y[:K])[idx]
-            r2 = np.sqrt(2.0)
             s = md.s[idx]
             static = {
                 "chain": ("chain", np.arange(self.n_chains), {"long_name": "chain index", "units": "1"}),
@@ -296,8 +291,8 @@ class LangevinSampler(Sampler):
             def record(arrays):
                 xk = arrays["x"][:, idx].astype(np.float64)
                 yk = arrays["y"][:, idx].astype(np.float64)
-                dx, dy = xk - x0, yk - y0
-                return {"x": xk, "y": yk, "u": (dx + dy) / r2, "w": (dy - dx) / r2,
+                uk, wk = md.uw(xk, yk, modes=idx + 1)
+                return {"x": xk, "y": yk, "u": uk, "w": wk,
                         "divergence_step": arrays["divergence_step"][:, idx].copy()}
 
             return RecordPlan(record=record, static=static, meta=meta, attrs=attrs, step_coords={

@@ -1,0 +1,285 @@
+r"""Landau analysis of an order parameter and the transition indicators of each mode.
+
+- :func:`landau_fit` — the profile ``F(m)/T = −ln P(m)`` of samples and a weighted fit
+  ``F(m) = c + h m + a₂ m² + a₃ m³ + a₄ m⁴`` with standard errors; verdict single or
+  double well (PHYSICS.md §8).
+- :func:`susceptibility` ``χ = n·Var(m)`` and :func:`binder_cumulant`
+  ``U = 1 − ⟨m⁴⟩/(3⟨m²⟩²)`` (0 for a centred Gaussian, 2/3 for two sharp wells ±m₀);
+  :func:`mode_transitions` evaluates both per record and mode of a trajectory, to locate
+  each mode's symmetry-breaking point and compare hidden sizes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from ._checks import check_finite_array, check_int, check_positive
+
+__all__ = ["landau_profile", "landau_fit", "susceptibility", "binder_cumulant", "mode_transitions"]
+
+
+def _samples(name: str, samples) -> np.ndarray:
+    arr = samples.values if isinstance(samples, xr.DataArray) else samples
+    arr = check_finite_array(name, arr).ravel()
+    if arr.size < 10:
+        raise ValueError(f"{name}: expected at least 10 samples, got {arr.size}")
+    return arr
+
+
+def _profile(m: np.ndarray, bins, range):  # noqa: A002 (numpy's name)
+    """Histogram of ``m`` as ``(centres, counts, F = −ln P)``, P normalised over the binned range."""
+    if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
+        if bins < 1:
+            raise ValueError(f"bins: expected a positive number of bins, got {bins}")
+    elif np.ndim(bins) != 1 or len(bins) < 2:
+        raise ValueError(f"bins: expected a positive integer or a 1-D sequence of at least 2 edges, got {bins!r}")
+    if range is not None:
+        range = tuple(check_finite_array("range", range, shape=(2,)))
+        if range[1] <= range[0]:
+            raise ValueError(f"range: expected (low, high) with low < high, got {range!r}")
+    counts, edges = np.histogram(m, bins=bins, range=range)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        F = -np.log(counts / (counts.sum() * np.diff(edges)))
+    F[counts == 0] = np.nan
+    return centres, counts, F
+
+
+def landau_profile(samples, *, bins=50, range=None):  # noqa: A002 (numpy's name)
+    r"""Landau free-energy profile of an order parameter from its samples.
+
+    .. math::
+
+        \frac{F(m)}{T} = -\ln P(m)
+
+    where :math:`P` is the normalised histogram density (integrates to 1 over
+    the binned range), so for Gaussian samples of variance :math:`\sigma^2`
+    the profile is :math:`m^2/(2\sigma^2) + \tfrac12 \ln(2\pi\sigma^2)`.
+
+    Parameters
+    ----------
+    samples : array_like or xarray.DataArray
+        Samples of the order parameter; every element is one sample (chains
+        and steps are pooled, the array is flattened).
+    bins : int or sequence of float, default 50
+        Number of bins, or bin edges (as in :func:`numpy.histogram`).
+    range : (float, float), optional
+        Binned range; default the sample range.
+
+    Returns
+    -------
+    centres : ndarray, shape (n_bins,)
+        Bin centres, in the units of ``samples``.
+    F : ndarray, shape (n_bins,)
+        :math:`-\ln P` at the centres (dimensionless, units of ``T``); NaN in empty bins.
+    """
+    arr = samples.values if isinstance(samples, xr.DataArray) else samples
+    arr = check_finite_array("samples", arr).ravel()
+    if arr.size < 2:
+        raise ValueError(f"samples: need at least 2 samples for a histogram, got {arr.size}")
+    centres, _, F = _profile(arr, bins, range)
+    return centres, F
+
+
+def landau_fit(samples, *, var: str | None = None, mode: int | None = None, bins: int = 50,
+               range=None, min_count: int = 10, min_barrier: float = 0.5) -> xr.Dataset:  # noqa: A002
+    r"""Landau profile of an order parameter and its quartic fit.
+
+    The histogram of the samples (``n_j`` counts in bins of width Δ) gives
+    ``F_j = −ln(n_j/(n Δ))`` (:func:`landau_profile`) with Poisson error ``1/√n_j``. Bins with at least
+    ``min_count`` samples are fitted by weighted least squares with
+
+    .. math::  F(m) = c + h\,m + a_2 m^2 + a_3 m^3 + a_4 m^4 ,
+
+    (m rescaled by its standard deviation inside the solve, for conditioning). The verdict
+    is ``"double well"`` when the fitted F has two local minima inside the fitted range and
+    the barrier between them exceeds the higher minimum by more than ``min_barrier`` (units
+    of T), ``"single well"`` otherwise.
+
+    Parameters
+    ----------
+    samples : array_like, xarray.DataArray or xarray.Dataset
+        Samples of the order parameter (pooled, flattened), finite; or a trajectory, with
+        ``var`` (and ``mode``, a 1-based label, when ``var`` has a ``mode`` dim).
+    var : str, optional
+        The variable of a trajectory, e.g. ``"order_parameter"`` or ``"u"``.
+    mode : int, optional
+        Mode label to select from ``var``.
+    bins : int
+        Histogram bins.
+    range : (float, float), optional
+        Histogram range; default the sample range.
+    min_count : int
+        Smallest count of a fitted bin.
+    min_barrier : float
+        Barrier (in units of T) that makes a double well.
+
+    Returns
+    -------
+    xarray.Dataset
+        dim ``m`` (bin centres): ``profile`` (−ln P, NaN in empty bins), ``profile_std``,
+        ``fit`` (the fitted polynomial); dim ``coefficient`` (c, h, a2, a3, a4):
+        ``value``, ``std``; scalars ``chi2_per_dof``, ``barrier``, ``verdict`` (str),
+        ``n_minima``.
+    """
+    m = _samples("samples", _select(samples, var, mode))
+    bins = check_int("bins", bins, minimum=6)
+    min_count = check_int("min_count", min_count, minimum=1)
+    min_barrier = check_positive("min_barrier", min_barrier, allow_zero=True)
+    centres, counts, F = _profile(m, bins, range)
+    with np.errstate(divide="ignore"):
+        F_err = 1.0 / np.sqrt(counts)
+    F_err[counts == 0] = np.nan
+    use = counts >= min_count
+    if use.sum() < 6:
+        raise ValueError(f"samples: only {use.sum()} bins hold ≥ {min_count} samples; a quartic fit needs 6 — "
+                         "draw more samples, use fewer bins or lower min_count")
+    scale = float(np.std(m)) or 1.0
+    z = centres[use] / scale
+    X = np.stack([z**p for p in np.arange(5)], axis=1) / F_err[use, None]
+    coef_z, *_ = np.linalg.lstsq(X, F[use] / F_err[use], rcond=None)
+    cov_z = np.linalg.inv(X.T @ X)
+    jac = scale ** -np.arange(5.0)
+    coef, cov = coef_z * jac, cov_z * np.outer(jac, jac)
+    resid = (F[use] - np.polyval(coef[::-1], centres[use])) / F_err[use]
+    chi2 = float(resid @ resid) / max(int(use.sum()) - 5, 1)
+    # stationary points of the fitted F inside the fitted range
+    lo, hi = centres[use].min(), centres[use].max()
+    dF = np.polynomial.Polynomial(coef).deriv()
+    roots = dF.roots()
+    roots = np.sort(roots[(np.abs(roots.imag) < 1e-9 * max(1.0, scale)) & (roots.real >= lo)
+                          & (roots.real <= hi)].real)
+    d2 = dF.deriv()
+    poly = np.polynomial.Polynomial(coef)
+    minima = roots[d2(roots) > 0]
+    barrier = 0.0
+    if minima.size >= 2:
+        maxima = roots[(d2(roots) < 0) & (roots > minima[0]) & (roots < minima[-1])]
+        if maxima.size:
+            barrier = float(poly(maxima).max() - max(poly(minima[0]), poly(minima[-1])))
+    verdict = "double well" if minima.size >= 2 and barrier > min_barrier else "single well"
+    names = ["c", "h", "a2", "a3", "a4"]
+    return xr.Dataset(
+        {"profile": ("m", F, {"long_name": "-ln P(m)", "units": "1", "formula": "F(m)/T = -ln P(m)"}),
+         "profile_std": ("m", F_err, {"long_name": "Poisson error of -ln P(m), 1/sqrt(count)", "units": "1"}),
+         "fit": ("m", poly(centres), {"long_name": "fitted c + h m + a2 m^2 + a3 m^3 + a4 m^4", "units": "1"}),
+         "fitted": ("m", use, {"long_name": "bin used in the fit", "units": "1"}),
+         "value": ("coefficient", coef, {"long_name": "fitted coefficient", "units": "1"}),
+         "std": ("coefficient", np.sqrt(np.diag(cov)), {"long_name": "standard error (Poisson weights)",
+                                                         "units": "1"}),
+         "chi2_per_dof": ((), chi2, {"long_name": "weighted chi^2 per degree of freedom", "units": "1"}),
+         "barrier": ((), barrier, {"long_name": "barrier between the two minima of the fit", "units": "T"}),
+         "n_minima": ((), int(minima.size), {"long_name": "local minima of the fit in the fitted range",
+                                             "units": "1"}),
+         "verdict": ((), verdict, {"long_name": "single well or double well"})},
+        coords={"m": ("m", centres, {"long_name": "order parameter (bin centre)", "units": "1"}),
+                "coefficient": names},
+        attrs={"n_samples": int(m.size), "min_barrier": min_barrier})
+
+
+def _select(samples, var, mode):
+    """The DataArray ``var`` (at ``mode``) of a trajectory, or ``samples`` unchanged."""
+    if not isinstance(samples, xr.Dataset):
+        return samples
+    if var is None or var not in samples:
+        raise ValueError(f"var: the trajectory has no variable {var!r} (has {sorted(samples.data_vars)}); "
+                         "record it (e.g. observables=[pyrbm.OrderParameter(modes=...)]) or pass var=")
+    da = samples[var]
+    if "mode" in da.dims:
+        labels = da["mode"].values.tolist() if "mode" in da.coords else []
+        if mode is None or mode not in labels:
+            raise ValueError(f"mode: expected one of the recorded mode labels {labels} of {var!r}, got {mode!r}")
+        da = da.sel(mode=mode)
+    return da
+
+
+def _reduce(m, dim, name):
+    if isinstance(m, xr.DataArray):
+        dims = (dim,) if isinstance(dim, str) else tuple(dim)
+        missing = [d for d in dims if d not in m.dims]
+        if missing:
+            raise ValueError(f"dim: {missing} not among the dims {list(m.dims)} of {name}")
+        check_finite_array(name, m.values)
+        return m.astype(np.float64), dims
+    arr = check_finite_array(name, m)
+    if arr.ndim == 0 or arr.shape[0] < 2:
+        raise ValueError(f"{name}: expected samples along the first axis (at least 2), got shape {arr.shape}")
+    return xr.DataArray(arr, dims=("sample",) + tuple(f"dim_{i}" for i in np.arange(1, arr.ndim))), ("sample",)
+
+
+def _plain(out: xr.DataArray, was_array: bool):
+    return out.values if was_array else out
+
+
+def susceptibility(m, *, dim="chain", n_units: float = 1.0):
+    r"""``χ = n·Var(m)`` over ``dim`` (the fluctuation of the order parameter).
+
+    Parameters
+    ----------
+    m : xarray.DataArray or array_like
+        Samples; for an array the samples run along axis 0.
+    dim : str or sequence of str
+        Dims reduced (DataArray only).
+    n_units : float
+        The size n multiplying the variance (e.g. N for an intensive magnetisation).
+    """
+    n_units = check_positive("n_units", n_units)
+    da, dims = _reduce(m, dim, "m")
+    out = n_units * da.var(dim=dims)
+    out.attrs = {"long_name": "susceptibility n Var(m)", "units": "1"}
+    return _plain(out, not isinstance(m, xr.DataArray))
+
+
+def binder_cumulant(m, *, dim="chain", center: float | None = 0.0):
+    r"""Binder cumulant ``U = 1 − ⟨m⁴⟩/(3⟨m²⟩²)`` over ``dim``.
+
+    0 for a Gaussian centred at ``center``, 2/3 for two sharp symmetric wells. Moments are
+    taken about ``center`` (0: the saddle, for the order parameter u_k); ``None`` uses the
+    sample mean.
+    """
+    da, dims = _reduce(m, dim, "m")
+    d = da - (da.mean(dim=dims) if center is None else float(center))
+    m2 = (d**2).mean(dim=dims)
+    if np.any(m2.values == 0):
+        raise ValueError("m: zero second moment; the samples are all at the centre")
+    out = 1.0 - (d**4).mean(dim=dims) / (3.0 * m2**2)
+    out.attrs = {"long_name": "Binder cumulant 1 - <m^4>/(3<m^2>^2)", "units": "1"}
+    return _plain(out, not isinstance(m, xr.DataArray))
+
+
+def mode_transitions(ds, *, var: str = "order_parameter", dim="chain", n_units: float | None = None,
+                     center: float | None = 0.0) -> xr.Dataset:
+    r"""Susceptibility and Binder cumulant of each mode's order parameter, per record.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Trajectory with ``var`` of dims (…, chain, mode), e.g. from
+        ``GibbsSampler.run(observables=[OrderParameter(modes=5)])``.
+    var : str
+        The order-parameter variable.
+    dim : str or sequence of str
+        Dims over which the moments are taken (``"chain"``: one value per recorded step).
+    n_units : float, optional
+        n in ``χ = n·Var(m)``; default the trajectory's ``n_visible`` attribute.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``susceptibility``, ``binder`` over the remaining dims (e.g. step, mode).
+    """
+    if not isinstance(ds, xr.Dataset):
+        raise TypeError(f"ds: expected an xarray.Dataset (a trajectory), got {type(ds).__name__}")
+    if var not in ds:
+        raise ValueError(f"var: the trajectory has no variable {var!r} (has {sorted(ds.data_vars)}); record it "
+                         "with observables=[pyrbm.OrderParameter(modes=...)] or pass var=")
+    if "mode" not in ds[var].dims:
+        raise ValueError(f"var: {var!r} has no 'mode' dim (dims {ds[var].dims}); pass a mode projection")
+    if n_units is None:
+        if "n_visible" not in ds.attrs:
+            raise ValueError("n_units: the trajectory has no 'n_visible' attribute; pass n_units=")
+        n_units = float(ds.attrs["n_visible"])
+    return xr.Dataset({"susceptibility": susceptibility(ds[var], dim=dim, n_units=n_units),
+                       "binder": binder_cumulant(ds[var], dim=dim, center=center)},
+                      attrs={"var": var, "n_units": float(n_units)})

@@ -1,0 +1,110 @@
+"""Landau fits and transition indicators against synthetic data with known answers."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import pyrbm
+from pyrbm.landau import binder_cumulant, landau_fit, mode_transitions, susceptibility
+
+
+def quartic_samples(coef, n, seed, lo=-6.0, hi=6.0):
+    """Exact inverse-CDF samples of P(m) ∝ exp(-(h m + a2 m² + a3 m³ + a4 m⁴)) on a fine grid."""
+    h, a2, a3, a4 = coef
+    grid = np.linspace(lo, hi, 200001)
+    logp = -(h * grid + a2 * grid**2 + a3 * grid**3 + a4 * grid**4)
+    p = np.exp(logp - logp.max())
+    cdf = np.cumsum(p)
+    cdf /= cdf[-1]
+    return np.interp(np.random.default_rng(seed).random(n), cdf, grid)
+
+
+@pytest.mark.parametrize("coef, verdict", [
+    ((0.3, 1.0, 0.1, 0.25), "single well"),
+    ((0.2, -2.0, 0.0, 0.5), "double well"),     # minima near ±√2, barrier ≈ a2²/(4 a4) = 2
+    ((0.0, -1.5, 0.05, 0.4), "double well"),
+])
+def test_fit_recovers_prescribed_quartic(coef, verdict):
+    m = quartic_samples(coef, 400_000, seed=1)
+    fit = landau_fit(m, bins=60)
+    got = fit["value"].sel(coefficient=["h", "a2", "a3", "a4"]).values
+    err = fit["std"].sel(coefficient=["h", "a2", "a3", "a4"]).values
+    assert np.all(np.abs(got - np.array(coef)) < 5 * err + 1e-3), (got, err)
+    assert np.all(np.abs(got - np.array(coef)) < 0.06)
+    assert str(fit["verdict"].values) == verdict
+    assert 0.5 < float(fit["chi2_per_dof"]) < 2.0
+
+
+def test_gaussian_is_single_well_with_closed_form_coefficients():
+    mu, sd = 0.7, 1.3
+    m = np.random.default_rng(2).normal(mu, sd, 300_000)
+    fit = landau_fit(m, bins=50)
+    # -ln N(m; mu, sd) = m²/(2 sd²) - mu m / sd² + const
+    v, e = fit["value"], fit["std"]
+    assert abs(float(v.sel(coefficient="a2")) - 1 / (2 * sd**2)) < 5 * float(e.sel(coefficient="a2"))
+    assert abs(float(v.sel(coefficient="h")) + mu / sd**2) < 5 * float(e.sel(coefficient="h"))
+    assert abs(float(v.sel(coefficient="a4"))) < 5 * float(e.sel(coefficient="a4"))
+    assert str(fit["verdict"].values) == "single well"
+    assert fit["profile"].attrs["long_name"] == "-ln P(m)"
+
+
+def test_landau_fit_refuses_bad_samples():
+    m = np.random.default_rng(0).normal(size=1000)
+    m[3] = np.nan
+    with pytest.raises(ValueError, match="samples.*NaN"):
+        landau_fit(m)
+    with pytest.raises(ValueError, match="samples"):
+        landau_fit(np.zeros(5))
+
+
+def test_binder_gaussian_zero_two_wells_two_thirds():
+    rng = np.random.default_rng(3)
+    gauss = rng.normal(0.0, 2.0, 400_000)
+    wells = rng.choice([-1.0, 1.0], 400_000) + 0.01 * rng.normal(size=400_000)
+    assert abs(binder_cumulant(gauss)) < 0.01
+    assert abs(binder_cumulant(wells) - 2 / 3) < 1e-3
+    # a broad double well sits in between
+    mid = rng.choice([-1.0, 1.0], 400_000) + 0.5 * rng.normal(size=400_000)
+    # closed form: <m²> = 1 + s², <m⁴> = 1 + 6 s² + 3 s⁴ with s = 0.5
+    s2 = 0.25
+    exact = 1 - (1 + 6 * s2 + 3 * s2**2) / (3 * (1 + s2) ** 2)
+    assert abs(binder_cumulant(mid) - exact) < 5e-3
+
+
+def test_susceptibility_and_mode_transitions_on_a_trajectory():
+    rng = np.random.default_rng(4)
+    n_step, n_chain = 3, 20_000
+    m = np.empty((n_step, n_chain, 2))
+    m[..., 0] = rng.normal(0.0, 0.5, (n_step, n_chain))                               # one well
+    m[..., 1] = rng.choice([-2.0, 2.0], (n_step, n_chain)) + 0.02 * rng.normal(size=(n_step, n_chain))
+    ds = xr.Dataset({"order_parameter": (("step", "chain", "mode"), m)},
+                    coords={"mode": [1, 2]}, attrs={"n_visible": 100})
+    out = mode_transitions(ds)
+    assert out["binder"].dims == ("step", "mode")
+    np.testing.assert_allclose(out["susceptibility"].sel(mode=1), 100 * 0.25, rtol=0.05)
+    np.testing.assert_allclose(out["susceptibility"].sel(mode=2), 100 * 4.0, rtol=0.05)
+    assert np.all(np.abs(out["binder"].sel(mode=1)) < 0.05)
+    assert np.all(np.abs(out["binder"].sel(mode=2) - 2 / 3) < 0.01)
+    np.testing.assert_allclose(susceptibility(m[0, :, 0], n_units=10), 10 * np.var(m[0, :, 0]))
+    with pytest.raises(ValueError, match="no variable 'u'"):
+        mode_transitions(ds, var="u")
+    bad = ds.copy(deep=True)
+    bad["order_parameter"][0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="NaN/inf"):
+        mode_transitions(bad)
+
+
+def test_order_parameter_of_a_gibbs_run():
+    """The recorded order parameter of a small model feeds mode_transitions directly."""
+    ham = pyrbm.Hamiltonian.random(12, 8, sigma_w=0.5, seed=0)
+    ds, _ = pyrbm.GibbsSampler(200, seed=1).run(ham, n_steps=20, thin=10,
+                                                 observables=[pyrbm.OrderParameter(modes=3)], progress=False)
+    out = mode_transitions(ds)
+    assert out["binder"].sizes == {"step": 2, "mode": 3}
+    fit = landau_fit(ds, var="order_parameter", mode=2, bins=12, min_count=2)
+    assert fit.attrs["n_samples"] == 400
+    with pytest.raises(ValueError, match="no variable 'u'"):
+        landau_fit(ds, var="u", mode=1)
+    with pytest.raises(ValueError, match=r"mode: expected one of the recorded mode labels \[1, 2, 3\]"):
+        landau_fit(ds, var="order_parameter", mode=4)
+    assert np.all(np.isfinite(out["binder"]))
