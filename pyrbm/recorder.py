@@ -26,15 +26,12 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from . import writer as _writer
 from ._io import deferred_interrupt
 from .trajectory import complete, load
 from .writer import TrajectoryWriter
 
 __all__ = ["Recorder", "continuation"]
-
-#: Records buffered in memory before a streamed write.
-_CHUNK_BYTES = 8 * 2 ** 20
-
 
 def continuation(out, state, burn_in: int):
     """Whether ``run(..., state=state, out=out)`` continues the run stored at ``out``, and from which state.
@@ -132,7 +129,7 @@ class Recorder:
         if self.path is None:
             self.chunk = max(1, self.n_records)
         else:
-            self.chunk = int(max(1, min(self.n_records, _CHUNK_BYTES // max(1, per_record))))
+            self.chunk = int(max(1, min(self.n_records, _writer._CHUNK_BYTES // max(1, per_record))))
         self.buffers = {k: np.empty((self.chunk,) + a.shape, dtype=a.dtype) for k, a in record.items()}
 
     def add(self, record: dict, snapshot=None):

@@ -33,6 +33,9 @@ from .trajectory import (CONFIG_LAYERS, HAMILTONIAN_GROUP, SCHEMA, STATE_GROUP, 
 
 __all__ = ["TrajectoryWriter", "RUN_PART_ATTRS"]
 
+#: Bytes of records a :class:`pyrbm.recorder.Recorder` buffers in memory before a streamed write.
+_CHUNK_BYTES = 8 * 2 ** 20
+
 #: Attributes that describe one part of a run: a continued run keeps the first part's, and
 #: ``n_steps`` is the total. Every other attribute must be the same in both parts.
 RUN_PART_ATTRS = ("n_steps", "first_step", "burn_in", "created", "pyrbm_version")

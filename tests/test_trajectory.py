@@ -406,10 +406,10 @@ CONTINUE = textwrap.dedent(
     """
     import sys, time
     import numpy as np
-    import pyrbm, pyrbm.recorder
+    import pyrbm, pyrbm.writer
     sys.path.insert(0, sys.argv[2])
     from test_trajectory import gibbs_run, CFEnergy
-    pyrbm.recorder._CHUNK_BYTES = 1                   # flush every record
+    pyrbm.writer._CHUNK_BYTES = 1                   # flush every record
     pyrbm.files.now = lambda: "2026-01-01T00:00:00+00:00"
     rng = np.random.default_rng(11)
     ham = pyrbm.Hamiltonian(rng.normal(0, 0.7, (6, 4)), rng.normal(0, 0.3, 6), rng.normal(0, 0.3, 4), beta=0.8)
@@ -470,7 +470,7 @@ def test_interrupted_run_keeps_flushed_records_and_continues(tmp_path, ham, fixe
 
 def test_run_whose_temporary_vanishes_raises_and_writes_nothing(tmp_path, ham, monkeypatch):
     """Before: the run returned an empty dataset and run.nc held only the Hamiltonian."""
-    monkeypatch.setattr(pyrbm.recorder, "_CHUNK_BYTES", 1)  # flush every record
+    monkeypatch.setattr(pyrbm.writer, "_CHUNK_BYTES", 1)  # flush every record
     path = tmp_path / "run.nc"
     real = CFEnergy.compute
     count = [0]
