@@ -385,14 +385,6 @@ def _hamiltonian_cls():
     return Hamiltonian
 
 
-def hamiltonian_dataset(ham) -> xr.Dataset:
-    """The stored form of a Hamiltonian (group ``hamiltonian`` or a file of its own), CF attributes."""
-    ds = ham.to_dataset()
-    for name, what in (("W", "coupling W_ij"), ("a", "visible bias a_i"), ("b", "hidden bias b_j")):
-        ds[name].attrs.update(long_name=f"{what} ({ENERGY_UNIT_NOTE})", units="1")
-    return ds
-
-
 def _hamiltonian_schema() -> str:
     from .hamiltonian import SCHEMA
 
@@ -424,7 +416,7 @@ def save(obj, path, *, hamiltonian=None, overwrite: bool = False) -> Path:
         from ._checks import check_bool
 
         check_bool("overwrite", overwrite)
-        ds = hamiltonian_dataset(obj)
+        ds = obj.to_dataset()
         ds.attrs = stamp(ds.attrs, ds.attrs["schema"])
         return write(path, {"": ds}, overwrite=overwrite, compress=False)
     if not isinstance(obj, xr.Dataset):

@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 
 from ._checks import check_bool, check_hamiltonian
-from .files import (cf_problems, hamiltonian_dataset, mode_problems, open_verified, provenance_problems, stamp,
+from .files import (cf_problems, mode_problems, open_verified, provenance_problems, stamp,
                     write)
 
 __all__ = ["SCHEMA", "history_dataset", "validate", "save_history", "load_history", "combine_histories"]
@@ -172,7 +172,7 @@ def save_history(history: xr.Dataset, path, *, hamiltonian=None, overwrite: bool
     validate(ds)
     groups = {"": _to_file_form(ds)}
     if hamiltonian is not None:
-        groups["hamiltonian"] = hamiltonian_dataset(check_hamiltonian(hamiltonian, "hamiltonian"))
+        groups["hamiltonian"] = check_hamiltonian(hamiltonian, "hamiltonian").to_dataset()
     return write(path, groups, overwrite=overwrite)
 
 

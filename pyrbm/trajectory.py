@@ -44,7 +44,7 @@ import xarray as xr
 
 from ._checks import check_bool, check_hamiltonian
 from ._io import netcdf_serialised
-from .files import (cf_problems, hamiltonian_dataset, mode_problems, open_verified,
+from .files import (cf_problems, mode_problems, open_verified,
                     provenance_problems, stamp, write)
 
 __all__ = [
@@ -305,7 +305,7 @@ def _chunks(ds: xr.Dataset) -> dict:
 def _groups(ds: xr.Dataset, hamiltonian, state=None) -> dict:
     groups = {"": ds}
     if hamiltonian is not None:
-        groups[HAMILTONIAN_GROUP] = hamiltonian_dataset(hamiltonian)
+        groups[HAMILTONIAN_GROUP] = hamiltonian.to_dataset()
     if state is not None:
         groups[STATE_GROUP] = state
     return groups

@@ -29,7 +29,7 @@ from ._io import TemporaryFile, check_writable, deferred_interrupt, netcdf_seria
 from .files import (CHECKSUM_ATTR, ContentHash, _check_existing, block_bytes, encoding, open_verified,
                     with_group_checksum)
 from .trajectory import (CONFIG_LAYERS, HAMILTONIAN_GROUP, SCHEMA, STATE_GROUP, _chunks, _check_hamiltonian,
-                         _config_values_problem, _is_flat_attr, _prepare, complete, hamiltonian_dataset)
+                         _config_values_problem, _is_flat_attr, _prepare, complete)
 
 __all__ = ["TrajectoryWriter", "RUN_PART_ATTRS"]
 
@@ -369,7 +369,7 @@ class TrajectoryWriter:
             attrs = {**self._attrs, **attrs}  # the whole run's attributes
         groups = {}
         if self._hamiltonian is not None:
-            groups[HAMILTONIAN_GROUP] = hamiltonian_dataset(self._hamiltonian)
+            groups[HAMILTONIAN_GROUP] = self._hamiltonian.to_dataset()
         if state is not None:
             groups[STATE_GROUP] = state
         if STATE_GROUP in groups:  # CF: describe the state arrays
