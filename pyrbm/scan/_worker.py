@@ -40,10 +40,10 @@ def host() -> str:
     return socket.gethostname().replace("@", "_")
 
 
-def write_json(path: Path, obj) -> None:
+def write_json(path: Path, obj, sort_keys: bool = True) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_path(path, overwrite=True) as tmp:
-        Path(tmp).write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
+        Path(tmp).write_text(json.dumps(obj, indent=1, sort_keys=sort_keys) + "\n")
 
 
 @contextlib.contextmanager

@@ -190,7 +190,7 @@ class Scan:
                 raise ConfigError(problems)
         self.root.mkdir(parents=True, exist_ok=True)
         _worker.write_json(self.root / "scan.json", {"grid": self.grid, "fixed": self.fixed,
-                                                      "func": getattr(func, "__name__", "point")})
+                                                      "func": getattr(func, "__name__", "point")}, sort_keys=False)
         self.clean()
         summary = RunSummary(str(self.root))
         state = self.status()
