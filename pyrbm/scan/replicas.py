@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 
 from .core import Scan
-from .points import RESULT, _trainer_keys
+from .points import POINTS, RESULT, _trainer_keys
 
 __all__ = ["replicas"]
 
@@ -42,8 +42,10 @@ def replicas(data, *, n_hidden, seeds, trainer=None, root="runs", executor="seri
     if trainer is not None:
         keys = _trainer_keys()
         fixed = {k: v for k, v in trainer.settings().items() if k in keys and k != "seed"}
-        if fixed.get("record_every") == 0:  # settings() writes None as 0
+        if fixed.get("record_every") == 0:  # settings() writes None as 0, bools as ints
             fixed.pop("record_every")
+        fixed.update({k: bool(v) for k, v in fixed.items() if k in POINTS["train"]
+                      and POINTS["train"][k].kind == "bool"})
     inputs = {}
     if isinstance(data, str):
         fixed["data"] = data
