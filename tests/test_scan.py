@@ -325,3 +325,16 @@ def test_readme_scan_section_runs(tmp_path, monkeypatch):
     namespace: dict = {}
     exec(compile(code, "README.md scans", "exec"), namespace)
     assert namespace["ds"].sizes["n_hidden"] == 2 and namespace["ds"].sizes["seed"] == 2
+
+
+@pytest.mark.slow
+def test_named_mnist_source_equals_training_on_the_array(tmp_path):
+    if not pyrbm.datasets.mnist_dirs() or not any((d / "train-images-idx3-ubyte.gz").is_file()
+                                                  for d in pyrbm.datasets.mnist_dirs()):
+        pytest.skip("MNIST IDX files not found ($PYRBM_DATA)")
+    scan = Scan(tmp_path / "m", {"seed": [0]}, fixed={"data": "mnist", "n_samples": 300, "n_hidden": 4,
+                                                      "n_epochs": 1, "batch_size": 100})
+    scan.run("train")
+    data = pyrbm.datasets.mnist("train")[:300]
+    _, hist = pyrbm.Trainer(n_epochs=1, batch_size=100, seed=0, progress=False).fit(data, n_hidden=4)
+    np.testing.assert_array_equal(scan.collect().singular_value.sel(seed=0).values, hist.singular_value.values)
