@@ -29,6 +29,8 @@ from .files import IntegrityError, load, save, validate
 from .trajectory import load_hamiltonian, load_state
 from .writer import TrajectoryWriter
 from . import landau, probing, symmetry
+from . import scan
+from .scan import Scan
 from .landau import binder_cumulant, landau_fit, mode_transitions, susceptibility
 from .probing import decode_visible, gaussian_surrogate, probe_modes
 from .symmetry import hierarchy, kurtosis, kurtosis_scaling, order_parameters, rotation_divergence
@@ -48,4 +50,5 @@ __all__ = [
     "symmetry", "landau", "probing", "rotation_divergence", "hierarchy", "order_parameters", "kurtosis",
     "kurtosis_scaling", "landau_fit", "susceptibility", "binder_cumulant", "mode_transitions",
     "decode_visible", "probe_modes", "gaussian_surrogate",
+    "scan", "Scan",
 ]
