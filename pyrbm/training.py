@@ -75,6 +75,8 @@ CHECKPOINT_FORMAT = "pyrbm.checkpoint/1"
 EXACT_LL_MAX = 20
 #: Fraction of active units below which v @ W is a gather instead of a BLAS product.
 _GATHER_DENSITY = 0.25
+#: Checkpoint keys of the optimiser moments, in the order of :class:`_kernels.training.Moments`.
+_MOMENTS = ("mW1", "mW2", "ma1", "ma2", "mb1", "mb2")
 _TAG_INIT, _TAG_CHAINS, _TAG_ORDER, _TAG_MONITOR = 0, 1, 2, 3
 
 # Settings that change the trajectory of a run: a resumed run must use the same.
@@ -321,9 +323,7 @@ class _Run:
             self.W = np.array(ham0.W, dtype=dt)  # a writable copy (the Hamiltonian is read-only)
             self.a = np.array(ham0.a, dtype=dt)
             self.b = np.array(ham0.b, dtype=dt)
-            self.mom = {k: np.zeros_like(v) for k, v in
-                        (("mW1", self.W), ("mW2", self.W), ("ma1", self.a), ("ma2", self.a),
-                         ("mb1", self.b), ("mb2", self.b))}
+            self.mom = _kt.moments(self.W, self.a, self.b)
             self.streams = make_streams(_subseed(tr.seed, _TAG_CHAINS), C)
             self.p_neg = np.zeros((C, M), dtype=dt)
             if tr.method == "pcd":
@@ -337,7 +337,7 @@ class _Run:
             self.records = []
         else:
             self.W, self.a, self.b = state["W"], state["a"], state["b"]
-            self.mom = {k: state[k] for k in ("mW1", "mW2", "ma1", "ma2", "mb1", "mb2")}
+            self.mom = _kt.Moments(*(state[k] for k in _MOMENTS))
             self.streams = state["streams"]
             self.v_neg[:] = state["v_neg"]
             self.p_neg = state["p_neg"]
@@ -349,9 +349,7 @@ class _Run:
         self.h = np.empty((C, M), dtype=dt)
         self.field_v = np.empty((C, N), dtype=dt)
         if self.gather:
-            self._act = np.empty(N, dtype=np.int64)
-            self._col = np.empty(N + 1, dtype=np.int64)
-            self._blk = np.empty((B + C) * N, dtype=np.int64)
+            self.work = _kt.gather_work(N, B + C)
         else:
             self.G = np.empty((N, M), dtype=dt)
         self._order_epoch = -1
@@ -396,18 +394,14 @@ class _Run:
             self._hidden(self.v_neg, self.p_neg, self.P2s[B:], self._s_neg)
             if sweep + 1 < tr.k:
                 _kt.bernoulli(self.p_neg, self.streams, self.h)
-        hp = _kt.hyper(tr.dtype, B, C, tr.lr, tr.momentum, tr.weight_decay,
-                       tr.beta1, tr.beta2, tr.eps, t=self.update + 1)
-        m = self.mom
-        opt = _kt.OPT_ADAM if tr.optimizer == "adam" else _kt.OPT_SGD
+        hp = _kt.hyper(tr.dtype, B, C, tr.lr, tr.momentum, tr.weight_decay, tr.beta1, tr.beta2,
+                       tr.eps, t=self.update + 1,
+                       opt=_kt.OPT_ADAM if tr.optimizer == "adam" else _kt.OPT_SGD)
         if self.gather:
-            _kt.update_sparse(self.W, self.a, self.b, self.V2, self.P2s, B,
-                              m["mW1"], m["mW2"], m["ma1"], m["ma2"], m["mb1"], m["mb2"], opt, hp,
-                              self._act, self._col, self._blk)
+            _kt.update_sparse(self.W, self.a, self.b, self.V2, self.P2s, self.mom, hp, self.work)
         else:
             np.matmul(self.V2.T, self.P2s, out=self.G)
-            _kt.update_dense(self.W, self.a, self.b, self.G, self.V2, self.P2s, B,
-                             m["mW1"], m["mW2"], m["ma1"], m["ma2"], m["mb1"], m["mb2"], opt, hp)
+            _kt.update_dense(self.W, self.a, self.b, self.G, self.V2, self.P2s, self.mom, hp)
         self.update += 1
 
     # -------------------------------------------------------------- loop
@@ -509,7 +503,7 @@ class _Run:
                       "fingerprint": self.fingerprint, "pyrbm_version": __version__,
                       "record_keys": sorted(self.records[0]) if self.records else [],
                       "n_records": len(self.records)}))}
-        arrays.update(self.mom)
+        arrays.update(zip(_MOMENTS, self.mom))
         for key in (self.records[0] if self.records else ()):
             arrays["rec__" + key] = np.stack([np.asarray(r[key]) for r in self.records])
         _write_npz(path, arrays)

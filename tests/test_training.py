@@ -206,14 +206,13 @@ def test_fused_update_matches_the_gradient_formula(dtype, opt, kernel):
             m1 = 0.9 * m1 + 0.1 * g
             m2 = 0.999 * m2 + 0.001 * g * g
             ref.append(x + lr * (m1 / (1 - 0.9**t)) / (np.sqrt(m2 / (1 - 0.999**t)) + 1e-8))
-    hp = kt.hyper(dtype, B, C, lr, mom if opt == "sgd" else 0.0, wd, t=t)
-    moments = (mom1[0], mom2[0], mom1[1], mom2[1], mom1[2], mom2[2])
     code = kt.OPT_ADAM if opt == "adam" else kt.OPT_SGD
+    hp = kt.hyper(dtype, B, C, lr, mom if opt == "sgd" else 0.0, wd, t=t, opt=code)
+    moments = kt.Moments(W1=mom1[0], W2=mom2[0], a1=mom1[1], a2=mom2[1], b1=mom1[2], b2=mom2[2])
     if kernel == "dense":
-        kt.update_dense(W, a, b, G, V2, P2s, B, *moments, code, hp)
+        kt.update_dense(W, a, b, G, V2, P2s, moments, hp)
     else:
-        work = (np.empty(N, np.int64), np.empty(N + 1, np.int64), np.empty((B + C) * N, np.int64))
-        kt.update_sparse(W, a, b, V2, P2s, B, *moments, code, hp, *work)
+        kt.update_sparse(W, a, b, V2, P2s, moments, hp, kt.gather_work(N, B + C))
     tol = 2e-6 if dtype == np.float32 else 1e-12
     for got, want in zip((W, a, b), ref):
         np.testing.assert_allclose(got, want, rtol=tol * 10, atol=tol)
