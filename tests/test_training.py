@@ -509,9 +509,51 @@ def test_simulation_script_writes_history_and_summary(tmp_path, monkeypatch, cap
               "--out", str(tmp_path)])
     captured = capsys.readouterr()
     assert "synthetic hierarchy" in captured.out and "MNIST not found" in captured.err
-    out = tmp_path / "train_synthetic_M8_seed0"
+    out = tmp_path / "train_synthetic300_M8_pcd1_sgd_lr0.01_B50_C50_seed0"
     assert {p.name for p in out.iterdir()} == {"history.nc", "model.nc", "checkpoint.npz", "summary.txt"}
     with xr.open_dataset(out / "history.nc") as h:
         assert h.sizes["epoch"] == 3 and h.attrs["schema"] == pyrbm.history.SCHEMA
     text = (out / "summary.txt").read_text()
     assert "sigma_1..5" in text and ">MP" in text and ">4T" in text and len(text.splitlines()) == 9
+
+
+def _sim():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "simulations" / "train.py"
+    spec = importlib.util.spec_from_file_location("sim_train", path)
+    sim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sim)
+    return sim
+
+
+def test_simulation_script_never_replaces_a_run_silently(tmp_path, monkeypatch, capsys):
+    sim = _sim()
+    monkeypatch.setenv("PYRBM_DATA", str(tmp_path / "no_mnist_here"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    base = ["--data", "synthetic", "--samples", "200", "--n-hidden", "4", "--epochs", "1",
+            "--batch-size", "50", "--out", str(tmp_path)]
+    sim.main(base)
+    sim.main(base + ["--lr", "0.02"])                       # another lr: another directory
+    runs = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("train_"))
+    assert len(runs) == 2 and any("lr0.02" in r for r in runs) and any("lr0.01" in r for r in runs)
+    first = tmp_path / runs[0 if "lr0.01" in runs[0] else 1]
+    before = (first / "checkpoint.npz").read_bytes()
+    with pytest.raises(SystemExit):                          # rerun without --resume: refused
+        sim.main(base)
+    assert "--resume" in capsys.readouterr().err
+    assert (first / "checkpoint.npz").read_bytes() == before
+    with pytest.raises(SystemExit):                          # --resume without a checkpoint
+        sim.main(base + ["--seed", "7", "--resume"])
+    assert "no checkpoint" in capsys.readouterr().err
+    assert not any("seed7" in p.name for p in tmp_path.iterdir())
+    sim.main(base + ["--resume", "--epochs", "2"])           # continue to 2 epochs
+    with xr.open_dataset(first / "history.nc") as h:
+        assert h.sizes["epoch"] == 3                           # init + 2 epochs
+    sim.main(base + ["--overwrite"])                         # replace on request
+    with xr.open_dataset(first / "history.nc") as h:
+        assert h.sizes["epoch"] == 2
+    with pytest.raises(SystemExit):
+        sim.main(base + ["--samples", "-5"])
+    assert "integer >= 0" in capsys.readouterr().err
