@@ -304,7 +304,7 @@ class Trainer:
         return run.hamiltonian(), run.history()
 
     def _check_resume(self, state, path, n_samples, n_visible, n_hidden, fingerprint):
-        n_ck, m_ck = state["W"].shape if state["W"].ndim == 2 else (-1, -1)
+        n_ck, m_ck = state["n_visible"], state["n_hidden"]
         if n_ck != n_visible:
             raise ValueError(f"data has {n_visible} features (columns) but the checkpoint {path} "
                              f"holds a model with n_visible={n_ck}; pass the data it was trained on")
@@ -425,7 +425,7 @@ class _Run:
             # validated 0/1 data (no float64 copy): W ~ N(0, σ_w²), a = logit(clip(mean)), b = 0.
             ham0 = Hamiltonian.random(self.N, n_hidden, sigma_w=tr.sigma_w,
                                       seed=_subseed(tr.seed, _TAG_INIT))
-            p = np.count_nonzero(data, axis=0) / self.n_samples
+            p = data.sum(axis=0, dtype=np.int64) / self.n_samples   # exact counts of ones
             p = np.clip(p, _LOGIT_CLIP, 1.0 - _LOGIT_CLIP)
             self.W = np.array(ham0.W, dtype=dt)  # a writable copy (the Hamiltonian is read-only)
             self.a = (np.log(p) - np.log1p(-p)).astype(dt)
@@ -629,6 +629,7 @@ class _Run:
                   "meta": np.array(json.dumps({
                       "format": CHECKPOINT_FORMAT, "config": self.tr.settings(),
                       "fingerprint": self.fingerprint, "pyrbm_version": __version__,
+                      "n_visible": self.N, "n_hidden": self.M,
                       "record_keys": sorted(self.records[0]) if self.records else [],
                       "n_records": len(self.records)}))}
         arrays.update(zip(_MOMENTS, self.mom))
@@ -652,7 +653,7 @@ def load_checkpoint(path) -> dict:
     dict
         ``W, a, b, mW1, mW2, ma1, ma2, mb1, mb2, streams, v_neg, p_neg, update, prev_U,
         prev_V`` (tracked singular vectors of the last record), ``records, config,
-        fingerprint``. Shapes and dtypes are checked against a run by ``Trainer.fit``.
+        fingerprint, n_visible, n_hidden``. Shapes and dtypes are checked against a run by ``Trainer.fit``.
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"resume: expected a path to a checkpoint, got {type(path).__name__}")
@@ -683,7 +684,8 @@ def load_checkpoint(path) -> dict:
             r["update"] = int(r["update"])
         state = {k: np.ascontiguousarray(v) if v.ndim else v for k, v in arrs.items()}
         state.update(update=int(state["update"]), records=records, config=meta["config"],
-                     fingerprint=meta["fingerprint"])
+                     fingerprint=meta["fingerprint"], n_visible=int(meta["n_visible"]),
+                     n_hidden=int(meta["n_hidden"]))
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"resume: {path} is not a complete pyrbm checkpoint ({err})") from None
     return state
@@ -699,7 +701,7 @@ def _train_one(trainer: Trainer, data, n_hidden: int, seed: int, out_dir: str):
     return str(hpath), str(mpath)
 
 
-def train_replicas(data, n_hidden, seeds, trainer: Trainer | None = None, out_dir="runs",
+def train_replicas(data, *, n_hidden, seeds, trainer: Trainer | None = None, out_dir="runs",
                    executor=None):
     """Train every (hidden size, seed) combination, one pair of files per replica.
 

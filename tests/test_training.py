@@ -557,3 +557,148 @@ def test_simulation_script_never_replaces_a_run_silently(tmp_path, monkeypatch, 
     with pytest.raises(SystemExit):
         sim.main(base + ["--samples", "-5"])
     assert "integer >= 0" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- robustness
+
+
+def test_divergence_is_reported(planted):
+    """lr = 1e6 drives sigma_1 towards float32 overflow: a warning, then an error, never silence."""
+    tr = Trainer(lr=1e6, batch_size=50, n_epochs=5, record_every=1, monitor_size=100, seed=0,
+                 progress=False)
+    with pytest.warns(RuntimeWarning, match=r"training diverges: sigma_1 = .* lower lr"):
+        try:
+            tr.fit(planted.data[:500], n_hidden=4)
+        except FloatingPointError as err:
+            assert "infinite or NaN" in str(err) and "lower lr" in str(err)
+
+
+def _tampered(src, dst, **changes):
+    with np.load(src) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays.update(changes)
+    np.savez(dst, **arrays)
+    return dst
+
+
+@pytest.mark.parametrize("key, bad", [
+    ("W", lambda x: x[:, :3].copy()),                  # fewer hidden columns: kernels write past the end
+    ("W", lambda x: x.astype(np.float64)),             # wrong dtype
+    ("streams", lambda x: x[:10].copy()),              # fewer chains than n_chains
+    ("streams", lambda x: x.astype(np.int64)),
+    ("v_neg", lambda x: x[:, :-1].copy()),
+    ("p_neg", lambda x: np.full_like(x, np.nan)),
+    ("mW2", lambda x: x.ravel()[:5].copy()),
+    ("a", lambda x: np.full_like(x, np.inf)),
+    ("prev_U", lambda x: x[:, :2].copy()),
+    ("rec__rank", lambda x: x[:, :2].copy()),
+])
+def test_checkpoint_arrays_are_checked_before_use(planted, tmp_path, monkeypatch, key, bad):
+    data = planted.data[:400]
+    ck = tmp_path / "c.npz"
+    _small_trainer(n_epochs=1).fit(data, n_hidden=4, checkpoint=ck)
+    with np.load(ck) as z:
+        broken = _tampered(ck, tmp_path / "bad.npz", **{key: bad(z[key])})
+
+    def no_training(*args, **kwargs):  # pragma: no cover - must not be reached
+        raise AssertionError("the kernels were reached")
+
+    monkeypatch.setattr(training, "_Run", no_training)
+    with pytest.raises(ValueError, match=r"resume: .*bad.npz") as err:
+        _small_trainer(n_epochs=2).fit(data, n_hidden=4, resume=broken)
+    assert key.replace("rec__", "") in str(err.value)
+
+
+_BAD_CHECKPOINT_SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import pyrbm.training as training
+    from pyrbm.datasets import hierarchical
+    data = hierarchical(n_samples=400, n_visible=20, depth=2, noise=0.05, seed=0).data
+    kw = dict(method="pcd", k=1, optimizer="sgd", lr=0.01, batch_size=40, seed=3, progress=False)
+    training.Trainer(n_epochs=1, **kw).fit(data, n_hidden=8, checkpoint=sys.argv[1])
+    with np.load(sys.argv[1]) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["W"] = arrays["W"][:2, :2].copy()     # a tiny W: the kernels would index past it
+    arrays["mW1"] = arrays["mW1"][:2, :2].copy()
+    np.savez(sys.argv[1], **arrays)
+    try:
+        training.Trainer(n_epochs=2, **kw).fit(data, n_hidden=8, resume=sys.argv[1])
+    except ValueError as err:
+        print("refused:", err)
+""")
+
+
+def test_checkpoint_with_wrong_shapes_cannot_crash_the_process(tmp_path):
+    """Before the checks this run read and wrote out of bounds (segfault or heap corruption)."""
+    script = tmp_path / "run.py"
+    script.write_text(_BAD_CHECKPOINT_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "c.npz")], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert proc.returncode == 0, proc.stderr
+    assert "refused:" in proc.stdout and "W: float32 (2, 2), expected float32 (20, 8)" in proc.stdout
+
+
+def test_resume_with_fewer_epochs_is_refused(planted, tmp_path):
+    data = planted.data[:400]
+    ck = tmp_path / "c.npz"
+    _small_trainer(n_epochs=3).fit(data, n_hidden=4, checkpoint=ck)
+    with pytest.raises(ValueError, match=r"already trained 3 epochs .* n_epochs=2"):
+        _small_trainer(n_epochs=2).fit(data, n_hidden=4, resume=ck)
+    # the same number of epochs returns the finished run unchanged
+    again = _small_trainer(n_epochs=3).fit(data, n_hidden=4, resume=ck)
+    _assert_same_run(_small_trainer(n_epochs=3).fit(data, n_hidden=4), again)
+
+
+def test_exact_log_likelihood_is_an_explicit_option(planted, monkeypatch):
+    data = planted.data[:200]
+    calls = []
+    real = training.exact_log_z
+    monkeypatch.setattr(training, "exact_log_z", lambda ham: calls.append(1) or real(ham))
+    tr = Trainer(batch_size=50, n_epochs=1, monitor_size=50, seed=0, progress=False)
+    _, hist = tr.fit(data, n_hidden=8)            # min(N, M) = 8: not computed unless asked
+    assert "log_likelihood" not in hist and not calls
+    _, hist = tr.replace(log_likelihood=True).fit(data, n_hidden=8)
+    assert np.isfinite(hist.log_likelihood.values).all() and len(calls) == hist.sizes["epoch"]
+    assert hist.attrs["trainer_log_likelihood"] == 1
+    with pytest.raises(ValueError, match=r"log_likelihood: .*2\^25"):
+        Trainer(log_likelihood=True, batch_size=50, progress=False).fit(
+            np.zeros((100, 30), np.uint8), n_hidden=25)
+    with pytest.raises(TypeError, match="log_likelihood"):
+        Trainer(log_likelihood="yes")
+
+
+def test_fit_validates_the_data_without_float_copies(monkeypatch):
+    """The data are checked once, in one pass over the bytes (no float64 copy, no re-validation)."""
+    import tracemalloc
+
+    import pyrbm.hamiltonian
+
+    real = pyrbm.hamiltonian.as_configuration
+
+    def refuse(name, x, *args, **kwargs):
+        # the monitored subset is evaluated through the Hamiltonian; the full data never are
+        assert np.shape(x)[0] < 1000, "data validated again through a float copy"
+        return real(name, x, *args, **kwargs)
+
+    monkeypatch.setattr(pyrbm.hamiltonian, "as_configuration", refuse)
+    rng = np.random.default_rng(0)
+    data = (rng.random((20000, 200)) < 0.2).astype(np.uint8)          # 4 MB
+    tr = Trainer(batch_size=100, n_epochs=0, monitor_size=10, seed=0, progress=False)
+    tracemalloc.start()
+    try:
+        ham, _ = tr.fit(data, n_hidden=4)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # one float64 copy of the data would take 32 MB (the run's buffers take 0.2 MB)
+    assert peak < 16e6, peak
+    p = np.clip(data.mean(0), 1e-6, 1 - 1e-6)
+    np.testing.assert_allclose(ham.a, np.log(p / (1 - p)), rtol=1e-6)
+
+
+def test_trainer_and_fit_take_keywords():
+    with pytest.raises(TypeError):
+        Trainer("pcd")
+    with pytest.raises(TypeError):
+        Trainer().fit(np.zeros((4, 3), np.uint8), 2)
