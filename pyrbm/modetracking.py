@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["ModeMatch", "track_modes", "tracked_vectors", "first_match"]
+__all__ = ["ModeMatch", "ModeTracker", "track_modes", "tracked_vectors", "first_match"]
 
 
 @dataclass(frozen=True)
@@ -134,3 +134,38 @@ def tracked_vectors(U, V, index, sign):
     sign = np.asarray(sign, dtype=np.float64)
     return (np.ascontiguousarray(np.asarray(U)[:, index] * sign),
             np.ascontiguousarray(np.asarray(V)[:, index] * sign))
+
+
+class ModeTracker:
+    """Follows the modes of a sequence of models (the records of a training run).
+
+    Call it with each model's :class:`~pyrbm.hamiltonian.ModeBasis` in order; it returns
+    the :class:`ModeMatch` of that record and keeps the tracked vectors for the next.
+
+    Parameters
+    ----------
+    U, V : ndarray, shape (N, K), (M, K), optional
+        Tracked vectors of the previous record (to continue a run, e.g. from a
+        checkpoint); default: the next model is the first record.
+
+    Attributes
+    ----------
+    U, V : ndarray or None
+        Tracked singular vectors of the last record, C-ordered float64 (columns by label).
+    """
+
+    def __init__(self, U=None, V=None):
+        if (U is None) != (V is None):
+            raise ValueError("U, V: pass both tracked vector sets or neither")
+        if U is not None:
+            U, V = _check_pair("U", U, "V", V)
+            U, V = np.ascontiguousarray(U), np.ascontiguousarray(V)
+        self.U, self.V = U, V
+
+    def __call__(self, modes) -> ModeMatch:
+        """Match ``modes`` (a ModeBasis: ``U`` (N, N), ``V`` (M, M), ``s`` (K,)) to the last record."""
+        K = modes.s.shape[0]
+        U, V = modes.U[:, :K], modes.V[:, :K]
+        match = first_match(K) if self.U is None else track_modes(self.U, self.V, U, V)
+        self.U, self.V = tracked_vectors(U, V, match.index, match.sign)
+        return match

@@ -73,7 +73,7 @@ from ._kernels.rng import STREAM_WIDTH, make_streams
 from .datasets import validate_data
 from .freeenergy import exact_log_z
 from .hamiltonian import _LOGIT_CLIP, Hamiltonian
-from .modetracking import first_match, track_modes, tracked_vectors
+from .modetracking import ModeTracker
 from .spectra import count_outliers
 from ._threads import training_threads
 from .history import history_dataset, save_history
@@ -440,7 +440,7 @@ class _Run:
                              self.streams, self.v_neg)
                 self._hidden(self.v_neg, self.p_neg, self.P2s[B:], self._s_neg)
             self.update = 0
-            self.prev_U = self.prev_V = None
+            self.tracker = ModeTracker()
             self.records = []
         else:
             self.W, self.a, self.b = state["W"], state["a"], state["b"]
@@ -449,7 +449,7 @@ class _Run:
             self.v_neg[:] = state["v_neg"]
             self.p_neg = state["p_neg"]
             self.update = int(state["update"])
-            self.prev_U, self.prev_V = state["prev_U"], state["prev_V"]
+            self.tracker = ModeTracker(state["prev_U"], state["prev_V"])
             self.records = state["records"]
         # Work buffers.
         self.p_pos = np.empty((B, M), dtype=dt)
@@ -575,11 +575,8 @@ class _Run:
         md = ham.modes
         K, s = self.K, md.s
         self._check_divergence(float(s[0]))
-        U, V = md.U[:, :K], md.V[:, :K]
-        match = (first_match(K) if self.prev_U is None
-                 else track_modes(self.prev_U, self.prev_V, U, V))
+        match = self.tracker(md)
         idx, sign = match.index, match.sign
-        self.prev_U, self.prev_V = tracked_vectors(U, V, idx, sign)
         _, _, eps = md.saddle()
         eps = np.where(np.isfinite(eps), eps, np.nan)
         mon = self.monitor
@@ -625,7 +622,7 @@ class _Run:
     def save(self, path):
         arrays = {"W": self.W, "a": self.a, "b": self.b, "streams": self.streams,
                   "v_neg": self.v_neg, "p_neg": self.p_neg, "update": np.int64(self.update),
-                  "prev_U": self.prev_U, "prev_V": self.prev_V,
+                  "prev_U": self.tracker.U, "prev_V": self.tracker.V,
                   "meta": np.array(json.dumps({
                       "format": CHECKPOINT_FORMAT, "config": self.tr.settings(),
                       "fingerprint": self.fingerprint, "pyrbm_version": __version__,
