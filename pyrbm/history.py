@@ -37,7 +37,7 @@ _VARS = {
                                 "previous record", "1"),
     "reconstruction_error": ((), "mean squared error of v - sigmoid(a + W sigmoid(b + W^T v)), monitored data", "1"),
     "pseudo_log_likelihood": ((), "N log sigmoid(F(v~) - F(v)), one fixed flipped unit per monitored sample", "nats"),
-    "log_likelihood": ((), "exact mean log-likelihood of the monitored data (min(N, M) <= 20)", "nats"),
+    "log_likelihood": ((), "exact mean log-likelihood of the monitored data (Trainer(log_likelihood=True))", "nats"),
     "W": (("visible", "hidden"), "coupling W_ij", "energy"),
     "a": (("visible",), "visible bias a_i", "energy"),
     "b": (("hidden",), "hidden bias b_j", "energy"),
