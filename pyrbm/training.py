@@ -53,9 +53,7 @@ continuous time series.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -66,10 +64,12 @@ from scipy.special import expit
 
 from . import __version__
 from ._checks import check_float_dtype, check_int, check_positive, check_seed, fresh_seed
-from ._io import atomic_path, check_writable
+from ._io import check_writable
 from ._kernels import training as _kt
 from ._kernels.gibbs import sample_layer
-from ._kernels.rng import STREAM_WIDTH, make_streams
+from ._kernels.rng import make_streams
+from .checkpoint import CHECKPOINT_FORMAT, MOMENT_KEYS, check_resume, load_checkpoint, write_checkpoint
+from .checkpoint import fingerprint as data_fingerprint
 from .datasets import validate_data
 from .freeenergy import exact_log_z
 from .hamiltonian import _LOGIT_CLIP, Hamiltonian
@@ -80,7 +80,6 @@ from .history import history_dataset, save_history
 
 __all__ = ["Trainer", "train_replicas", "load_checkpoint"]
 
-CHECKPOINT_FORMAT = "pyrbm.checkpoint/2"
 #: Largest min(N, M) for which ``log_likelihood=True`` is accepted (2^24 terms per record).
 EXACT_LL_MAX = 24
 #: Largest singular value of W before a run is reported as diverging (β = 1: a coupling
@@ -88,8 +87,6 @@ EXACT_LL_MAX = 24
 DIVERGENCE_SIGMA = 1e4
 #: Fraction of active units below which v @ W is a gather instead of a BLAS product.
 _GATHER_DENSITY = 0.25
-#: Checkpoint keys of the optimiser moments, in the order of :class:`_kernels.training.Moments`.
-_MOMENTS = ("mW1", "mW2", "ma1", "ma2", "mb1", "mb2")
 _TAG_INIT, _TAG_CHAINS, _TAG_ORDER, _TAG_MONITOR = 0, 1, 2, 3
 
 # Settings that change the trajectory of a run: a resumed run must use the same.
@@ -293,102 +290,16 @@ class Trainer:
         if checkpoint is not None:
             checkpoint = check_writable(checkpoint, overwrite=True)
         # digest of the data, only needed to write or check a checkpoint (47 MB of MNIST: 0.2 s)
-        fingerprint = _fingerprint(data) if checkpoint is not None or resume is not None else None
+        fingerprint = data_fingerprint(data) if checkpoint is not None or resume is not None else None
         state = None
         if resume is not None:
             state = load_checkpoint(resume)
-            self._check_resume(state, resume, n_samples, n_visible, n_hidden, fingerprint)
+            check_resume(state, resume, self, n_samples, n_visible, n_hidden, fingerprint, _DYNAMIC)
 
         with training_threads(max(self.batch_size, self.n_chains), n_visible, n_hidden):
             run = _Run(self, data, n_hidden, fingerprint, state)
             run.train(checkpoint)
         return run.hamiltonian(), run.history()
-
-    def _check_resume(self, state, path, n_samples, n_visible, n_hidden, fingerprint):
-        n_ck, m_ck = state["n_visible"], state["n_hidden"]
-        if n_ck != n_visible:
-            raise ValueError(f"data has {n_visible} features (columns) but the checkpoint {path} "
-                             f"holds a model with n_visible={n_ck}; pass the data it was trained on")
-        cfg = state["config"]
-        mine = self.settings()
-        diff = [f"{k}: checkpoint {cfg.get(k)!r} vs now {mine[k]!r}" for k in _DYNAMIC
-                if cfg.get(k) != mine[k]]
-        if m_ck != n_hidden:
-            diff.append(f"n_hidden: checkpoint {m_ck} vs now {n_hidden}")
-        if state["fingerprint"] != fingerprint:
-            diff.append("data: the training data differ from the checkpoint's")
-        if diff:
-            raise ValueError(f"resume: {path} was written by a different run; resume with the same "
-                             "data, n_hidden and settings (only n_epochs and progress may change):\n  "
-                             + "\n  ".join(diff))
-        _check_state(state, path, self, n_samples, n_visible, n_hidden)
-
-
-def _check_state(state: dict, path, tr: Trainer, n_samples: int, N: int, M: int):
-    """Refuse a checkpoint whose arrays do not fit this run, before any kernel reads them.
-
-    The kernels index without bounds checks: a wrong shape or dtype would read or write out
-    of bounds. Checked: shape and dtype of every array, finiteness of the parameters and
-    moments, the update counter against this run's length, and the stacked records.
-    """
-    dt, C, K = tr.dtype, tr.n_chains, min(N, M)
-    upe = n_samples // tr.batch_size
-    expect = {"W": ((N, M), dt), "a": ((N,), dt), "b": ((M,), dt),
-              "mW1": ((N, M), dt), "mW2": ((N, M), dt), "ma1": ((N,), dt), "ma2": ((N,), dt),
-              "mb1": ((M,), dt), "mb2": ((M,), dt), "streams": ((C, STREAM_WIDTH), np.uint64),
-              "v_neg": ((C, N), dt), "p_neg": ((C, M), dt),
-              "prev_U": ((N, K), np.float64), "prev_V": ((M, K), np.float64)}
-    bad = []
-    for key, (shape, dtype) in expect.items():
-        arr = state.get(key)
-        if not isinstance(arr, np.ndarray):
-            bad.append(f"{key}: missing")
-        elif arr.shape != shape or arr.dtype != dtype:
-            bad.append(f"{key}: {arr.dtype} {arr.shape}, expected {np.dtype(dtype)} {shape}")
-        elif arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-            bad.append(f"{key}: holds non-finite values")
-    if not bad:
-        if not np.all((state["v_neg"] == 0) | (state["v_neg"] == 1)):
-            bad.append("v_neg: chains must be 0/1")
-        if not np.all((state["p_neg"] >= 0) & (state["p_neg"] <= 1)):
-            bad.append("p_neg: probabilities must lie in [0, 1]")
-    update, records = state.get("update"), state.get("records") or []
-    if not isinstance(update, int) or update < 0:
-        bad.append(f"update: expected a count >= 0, got {update!r}")
-    elif update > tr.n_epochs * upe:
-        raise ValueError(f"resume: {path} has already trained {update / upe:g} epochs ({update} "
-                         f"updates), more than n_epochs={tr.n_epochs}; raise n_epochs to at least "
-                         f"{-(-update // upe)} or use the checkpoint's model as it is")
-    ups = [r.get("update") for r in records]
-    if not records or ups[0] != 0 or not (isinstance(update, int) and ups[-1] <= update) \
-            or any(not u0 < u1 for u0, u1 in zip(ups, ups[1:])):
-        bad.append("records: expected records from update 0 up to the checkpoint's update")
-    for r in records:
-        for key in ("singular_value", "a_tilde", "b_tilde", "saddle_energy", "rank", "mode_sign",
-                    "mode_overlap"):
-            if np.shape(r.get(key)) != (K,):
-                bad.append(f"records: {key} has shape {np.shape(r.get(key))}, expected ({K},)")
-                break
-        else:
-            continue
-        break
-    if bad:
-        raise ValueError(f"resume: {path} does not hold a valid state of this run (N={N}, M={M}, "
-                         f"n_chains={C}, dtype={dt.name}):\n  " + "\n  ".join(bad)
-                         + "\nstart afresh without resume=, or pass the right checkpoint")
-
-
-def _fingerprint(data: np.ndarray) -> str:
-    """Digest of the shape and the 0/1 pattern of the data (identical for every dtype)."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(str(data.shape).encode())
-    if data.dtype.itemsize == 1 and data.dtype.kind in "biu":
-        # validated 0/1 bytes are exactly the bytes of data != 0: no bool copy needed
-        h.update(np.ascontiguousarray(data).view(np.uint8).data)
-    else:
-        h.update(np.ascontiguousarray(data != 0).tobytes())
-    return h.hexdigest()
-
 
 class _Run:
     """The mutable state of one training run (parameters, moments, chains, history)."""
@@ -445,7 +356,7 @@ class _Run:
             self.records = []
         else:
             self.W, self.a, self.b = state["W"], state["a"], state["b"]
-            self.mom = _kt.Moments(*(state[k] for k in _MOMENTS))
+            self.mom = _kt.Moments(*(state[k] for k in MOMENT_KEYS))
             self.streams = state["streams"]
             self.v_neg[:] = state["v_neg"]
             self.p_neg = state["p_neg"]
@@ -630,63 +541,10 @@ class _Run:
                       "n_visible": self.N, "n_hidden": self.M,
                       "record_keys": sorted(self.records[0]) if self.records else [],
                       "n_records": len(self.records)}))}
-        arrays.update(zip(_MOMENTS, self.mom))
+        arrays.update(zip(MOMENT_KEYS, self.mom))
         for key in (self.records[0] if self.records else ()):
             arrays["rec__" + key] = np.stack([np.asarray(r[key]) for r in self.records])
-        _write_npz(path, arrays)
-
-
-def _write_npz(path, arrays: dict):
-    """Write ``arrays`` to ``path`` (.npz) atomically."""
-    with atomic_path(path, overwrite=True) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-
-
-def load_checkpoint(path) -> dict:
-    """Read a training checkpoint (``.npz``) written by :meth:`Trainer.fit`.
-
-    Returns
-    -------
-    dict
-        ``W, a, b, mW1, mW2, ma1, ma2, mb1, mb2, streams, v_neg, p_neg, update, prev_U,
-        prev_V`` (tracked singular vectors of the last record), ``records, config,
-        fingerprint, n_visible, n_hidden``. Shapes and dtypes are checked against a run by ``Trainer.fit``.
-    """
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"resume: expected a path to a checkpoint, got {type(path).__name__}")
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"resume: no checkpoint at {path}; pass the path given as "
-                                "checkpoint= to an earlier fit")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrs = {k: z[k] for k in z.files}
-        meta = json.loads(str(arrs.pop("meta")))
-    except Exception as err:  # noqa: BLE001 - any reading problem means not a checkpoint
-        raise ValueError(f"resume: {path} is not a readable pyrbm checkpoint ({err})") from None
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"resume: {path} has format {meta.get('format')!r}, expected "
-                         f"{CHECKPOINT_FORMAT!r} (written by another pyrbm version); start afresh")
-    try:
-        n_rec = int(meta["n_records"])
-        records = [{} for _ in range(n_rec)]
-        for key in meta["record_keys"]:
-            stacked = arrs.pop("rec__" + key)
-            if stacked.shape[:1] != (n_rec,):
-                raise ValueError(f"record {key!r} holds {stacked.shape[:1]} entries, expected {n_rec}")
-            for i in range(n_rec):
-                val = stacked[i]
-                records[i][key] = val.item() if val.ndim == 0 else val
-        for r in records:
-            r["update"] = int(r["update"])
-        state = {k: np.ascontiguousarray(v) if v.ndim else v for k, v in arrs.items()}
-        state.update(update=int(state["update"]), records=records, config=meta["config"],
-                     fingerprint=meta["fingerprint"], n_visible=int(meta["n_visible"]),
-                     n_hidden=int(meta["n_hidden"]))
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"resume: {path} is not a complete pyrbm checkpoint ({err})") from None
-    return state
+        write_checkpoint(path, arrays)
 
 
 # ---------------------------------------------------------------------- replicas

@@ -4,7 +4,6 @@ them uses only their public entry points (rule 7 of the API contract)."""
 import ast
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "pyrbm"
