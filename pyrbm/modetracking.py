@@ -29,6 +29,11 @@ flip of either record. Under the flip :math:`\tilde a_l = u_l\cdot a` and
 :math:`\tilde b_l = v_l\cdot b` change sign together, so the saddle energy
 :math:`\varepsilon_l = \tilde a_l\tilde b_l/\sigma_l` is the same in every convention.
 
+Everything built on the tracked vectors (the saddle coordinates
+:math:`x^*_l = -\tilde b_l/\sigma_l`, :math:`y^*_l = -\tilde a_l/\sigma_l`, the
+rotated coordinates :math:`u, w` of a mode) is then continuous in time too, and a
+label keeps its identity when its σ crosses another mode's.
+
 A history stores, per record ``t`` and label ``l``: ``rank[t, l]`` (1-based position
 of the mode in descending σ) and ``mode_sign[t, l]``; the tracked vector is then
 ``mode_sign[t, l] * ModeBasis.U[:, rank[t, l] - 1]`` of the model at record t

@@ -13,14 +13,21 @@ gradient ``[v⁺; v⁻]ᵀ [p⁺/B; −p⁻/C]``) and does everything else here,
   :mod:`pyrbm._kernels.rng`;
 * :func:`update_dense`: weight decay, bias gradients and the optimiser step, SGD with
   momentum (:math:`m \leftarrow \mu m + \eta g,\ \theta \leftarrow \theta + m`) or Adam
-  (bias-corrected moments), in one pass over the parameters.
+  (bias-corrected moments), in one pass over the parameters;
+* :func:`update_sparse`: the same with the weight gradient gathered over the active units
+  of the binary rows (no ``G`` product).
+
+The update kernels take their state as named tuples (typed by numba as named tuples, so
+one specialisation is compiled per dtype whatever the values): :class:`Moments` (the
+optimiser moments), :class:`Hyper` (the constants of one update, :func:`hyper`) and
+:class:`GatherWork` (work arrays, :func:`gather_work`).
 
 Every sum runs in a fixed order and parallel loops split independent rows, so results
 are reproducible bit for bit whatever the number of threads. Kernels are compiled with numba's
 ``error_model="numpy"``: the default Python error model checks every float division for
 zero, which keeps the sigmoid loops from vectorising (about 8x slower).
 
-This module imports only numpy, numba and math.
+This module imports only numpy, numba and its sibling kernels.
 """
 
 import numba
