@@ -23,6 +23,8 @@ from .samplers import (DivergenceWarning, GibbsSampler, GibbsState, LangevinSamp
                        ReplicaExchangeSampler, SamplerState, TemperingState)
 from .spectra import count_outliers, fit_sigma_w, mp_cdf, mp_edges, mp_pdf
 from .history import combine_histories
+from .annealing import AISResult, ais, annealing_schedule, reverse_ais
+from .likelihood import compare_log_z
 from .training import Trainer, train_replicas
 from .trajectory import load, load_hamiltonian, save, validate
 from .writer import TrajectoryWriter
@@ -38,4 +40,5 @@ __all__ = [
     "as_observable", "default_observables",
     "save", "load", "load_hamiltonian", "validate", "TrajectoryWriter",
     "Trainer", "train_replicas", "combine_histories",
+    "ais", "reverse_ais", "annealing_schedule", "AISResult", "compare_log_z",
 ]

@@ -184,13 +184,13 @@ def _check_schedule(schedule, n_betas) -> np.ndarray:
         raise ValueError(f"schedule: expected at least 2 inverse temperatures (0 and 1), got {betas.size}")
     if betas[0] != 0.0 or betas[-1] != 1.0:
         raise ValueError(f"schedule: the inverse temperatures must start at exactly 0 (base model) and end at "
-                         f"exactly 1 (the model), got first {betas[0]!r} and last {betas[-1]!r}; "
+                         f"exactly 1 (the model), got first {float(betas[0])!r} and last {float(betas[-1])!r}; "
                          "e.g. pass pyrbm.annealing_schedule('linear', n_betas=1000)")
     steps = np.diff(betas)
     if np.any(steps <= 0):
         k = int(np.flatnonzero(steps <= 0)[0])
         raise ValueError(f"schedule: expected strictly increasing inverse temperatures, got "
-                         f"beta[{k}]={betas[k]!r} followed by beta[{k + 1}]={betas[k + 1]!r}")
+                         f"beta[{k}]={float(betas[k])!r} followed by beta[{k + 1}]={float(betas[k + 1])!r}")
     if n_betas is not None and int(n_betas) != betas.size:
         raise ValueError(f"n_betas: got {n_betas} with an explicit schedule of {betas.size} values; "
                          "leave n_betas=None when passing an array")
