@@ -119,7 +119,8 @@ def test_log_weight_kernel_equals_numpy(units, dtype):
              ).astype(dtype)
     b, c = rng.standard_normal(m), rng.standard_normal(n)
     g = (lambda z: np.logaddexp(z, -z)) if spin else (lambda z: np.logaddexp(0, z))
-    for s_new, s_old in ((0.7, 0.3), (0.3, 0.7), (1.0, 0.0)):
+    # large steps (two exponentials per unit) and the small steps of long schedules (series)
+    for s_new, s_old in ((0.7, 0.3), (0.3, 0.7), (1.0, 0.0), (0.5 + 3e-6, 0.5), (0.9, 0.9 + 1e-7), (1e-5, 0.0)):
         logw = np.full(c_rows, 5.0)
         log_weight_step(field, v, b, c, s_new, s_old, s_new - s_old, spin, logw, np.empty((c_rows, 2 * m + n)))
         y = field.astype(np.float64) + b
