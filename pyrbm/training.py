@@ -56,7 +56,6 @@ from __future__ import annotations
 import json
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -76,9 +75,9 @@ from .hamiltonian import _LOGIT_CLIP, Hamiltonian
 from .modetracking import ModeTracker
 from .spectra import count_outliers
 from ._threads import training_threads
-from .history import history_dataset, save_history
+from .history import history_dataset
 
-__all__ = ["Trainer", "train_replicas", "load_checkpoint"]
+__all__ = ["Trainer", "load_checkpoint"]
 
 #: Largest min(N, M) for which ``log_likelihood=True`` is accepted (2^24 terms per record).
 EXACT_LL_MAX = 24
@@ -546,57 +545,3 @@ class _Run:
             arrays["rec__" + key] = np.stack([np.asarray(r[key]) for r in self.records])
         write_checkpoint(path, arrays)
 
-
-# ---------------------------------------------------------------------- replicas
-def _train_one(trainer: Trainer, data, n_hidden: int, seed: int, out_dir: str):
-    tr = trainer.replace(seed=seed, progress=False)
-    ham, hist = tr.fit(data, n_hidden=n_hidden)
-    stem = Path(out_dir) / f"rbm_M{n_hidden}_seed{seed}"
-    hpath = save_history(hist, f"{stem}_history.nc", hamiltonian=ham, overwrite=True)
-    mpath = ham.save(f"{stem}_model.nc", overwrite=True)
-    return str(hpath), str(mpath)
-
-
-def train_replicas(data, *, n_hidden, seeds, trainer: Trainer | None = None, out_dir="runs",
-                   executor=None):
-    """Train every (hidden size, seed) combination, one pair of files per replica.
-
-    Parameters
-    ----------
-    data : array_like, shape (n_samples, N)
-        Binary training data.
-    n_hidden : sequence of int
-        Hidden sizes M.
-    seeds : sequence of int
-        One replica per seed (for every hidden size).
-    trainer : Trainer, optional
-        Settings shared by all replicas (its seed is replaced); default ``Trainer()``.
-    out_dir : path-like
-        Directory (created) receiving ``rbm_M{M}_seed{seed}_history.nc`` (history, with the
-        final model in group ``hamiltonian``) and ``rbm_M{M}_seed{seed}_model.nc``.
-    executor : concurrent.futures.Executor-like, optional
-        Anything with ``submit(fn, *args)`` returning futures (process pool,
-        ``dask.distributed.Client``); default: serial in this process.
-
-    Returns
-    -------
-    list of str
-        Paths of the history files, in (n_hidden, seed) order; see :func:`combine_histories`.
-    """
-    data = validate_data(data, name="data")
-    sizes = [check_int("n_hidden", m, minimum=1) for m in np.atleast_1d(n_hidden).tolist()]
-    seeds = [check_seed(s) for s in np.atleast_1d(seeds).tolist()]
-    if not sizes or not seeds or any(s is None for s in seeds):
-        raise ValueError("n_hidden, seeds: expected non-empty lists of integers")
-    trainer = Trainer() if trainer is None else trainer
-    if not isinstance(trainer, Trainer):
-        raise TypeError(f"trainer: expected a pyrbm.Trainer, got {type(trainer).__name__}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    jobs = [(m, s) for m in sizes for s in seeds]
-    if executor is None:
-        results = [_train_one(trainer, data, m, s, str(out)) for m, s in jobs]
-    else:
-        futures = [executor.submit(_train_one, trainer, data, m, s, str(out)) for m, s in jobs]
-        results = [f.result() for f in futures]
-    return [h for h, _ in results]

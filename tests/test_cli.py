@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import xarray as xr
 
 import pyrbm
 from pyrbm.scan import Scan

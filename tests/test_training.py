@@ -18,7 +18,8 @@ import pyrbm.training as training
 import pyrbm._threads as _threads
 from pyrbm.datasets import hierarchical, mnist
 from pyrbm.history import combine_histories
-from pyrbm.training import Trainer, load_checkpoint, train_replicas
+from pyrbm import train_replicas
+from pyrbm.training import Trainer, load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -311,11 +312,11 @@ def test_kill_during_checkpoint_write_leaves_previous_loadable(planted, tmp_path
 
 def test_train_replicas_and_combine(planted, tmp_path):
     tr = Trainer(batch_size=50, n_epochs=2, lr=0.05, monitor_size=200, progress=False)
-    paths = train_replicas(planted.data[:500], n_hidden=[3, 5], seeds=[0, 1], trainer=tr,
-                           out_dir=tmp_path / "reps")
-    assert len(paths) == 4
-    assert sorted(p.name for p in (tmp_path / "reps").iterdir()) == sorted(
-        f"rbm_M{m}_seed{s}_{kind}.nc" for m in (3, 5) for s in (0, 1) for kind in ("history", "model"))
+    scan, paths = train_replicas(planted.data[:500], n_hidden=[3, 5], seeds=[0, 1], trainer=tr,
+                                 root=tmp_path / "reps")
+    assert len(paths) == 4 and all(p.name == "result.nc" for p in paths)
+    assert sorted(p.parent.name.split("-")[0] for p in paths) == sorted(
+        f"n_hidden={m},seed={s}" for m in (3, 5) for s in (0, 1))
     combo = combine_histories(paths)
     assert dict(combo.sizes) == {"n_hidden": 2, "seed": 2, "epoch": 3, "mode": 5}
     assert combo.n_hidden.values.tolist() == [3, 5]
@@ -335,11 +336,11 @@ def test_train_replicas_on_a_dask_cluster_equals_serial(planted, tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     tr = Trainer(batch_size=50, n_epochs=1, lr=0.05, monitor_size=200, progress=False)
     data = planted.data[:300]
-    serial = train_replicas(data, n_hidden=[4], seeds=[0, 1], trainer=tr, out_dir=tmp_path / "serial")
+    _, serial = train_replicas(data, n_hidden=[4], seeds=[0, 1], trainer=tr, root=tmp_path / "serial")
     with distributed.Client(processes=False, n_workers=2, threads_per_worker=1,
                             dashboard_address=None) as client:
-        remote = train_replicas(data, n_hidden=[4], seeds=[0, 1], trainer=tr, out_dir=tmp_path / "dask",
-                                executor=client)
+        _, remote = train_replicas(data, n_hidden=[4], seeds=[0, 1], trainer=tr, root=tmp_path / "dask",
+                                   executor=client)
     a, b = combine_histories(serial), combine_histories(remote)
     np.testing.assert_array_equal(a.singular_value.values, b.singular_value.values)
     np.testing.assert_array_equal(a.reconstruction_error.values, b.reconstruction_error.values)
