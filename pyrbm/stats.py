@@ -555,8 +555,3 @@ def blocking_error(x, *, step_axis=None, chain_axis=None, alpha: float = 0.01):
             long_name="standard error of the mean (blocking)", units=x.attrs.get("units", "")
         )
     return out
-
-
-# ----------------------------------------------------------------------------
-# Landau profile
-# ----------------------------------------------------------------------------
