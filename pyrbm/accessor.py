@@ -8,9 +8,15 @@ Registered on ``import pyrbm``::
     ds.rbm.rhat("m_visible")          # split R-hat
     ds.rbm.blocking_error("energy")   # standard error of the mean
     ds.rbm.landau("u", mode=1)        # -ln P(u_1) as a DataArray (mode labels are 1-based)
+    ds.rbm.landau_fit("u", mode=1)    # quartic fit of -ln P(u_1), single or double well
+    ds.rbm.transitions()              # susceptibility and Binder cumulant per step and mode
+    history.rbm.hierarchy()           # when each mode leaves the bulk and crosses 4T
     ds.rbm.hamiltonian()              # the model stored with the file
 
-Variables with extra dims (e.g. ``mode``) give one value per extra index.
+Variables with extra dims (e.g. ``mode``) give one value per extra index. The analysis
+one-liners work the same on one run and on a combined scan: dimensions beyond the ones
+an analysis needs (``n_hidden``, ``seed``, ``lr``, ...) are kept, the analysis running once
+per point.
 """
 
 from __future__ import annotations
@@ -102,6 +108,29 @@ class RBMAccessor:
             out = out.assign_coords(mode=np.asarray(da["mode"].values) if "mode" in da.coords else mode)
         return out
 
+    def landau_fit(self, var: str = "order_parameter", *, mode: int = 1, **options) -> xr.Dataset:
+        """Quartic Landau fit of ``var`` (one mode label), per point of a scan (:func:`pyrbm.landau_fit`)."""
+        from .landau import landau_fit
+
+        self._var(var)
+        return _per_point(self._ds, ("step", "chain", "mode"),
+                          lambda ds: landau_fit(ds, var=var, mode=mode, **options))
+
+    def transitions(self, var: str = "order_parameter", **options) -> xr.Dataset:
+        """Susceptibility and Binder cumulant of each mode per step (:func:`pyrbm.mode_transitions`)."""
+        from .landau import mode_transitions
+
+        return mode_transitions(self._ds, var=var, **options)
+
+    def hierarchy(self, **options) -> xr.Dataset:
+        """When each mode of a training history leaves the bulk and crosses 4T (:func:`pyrbm.hierarchy`).
+
+        On combined histories (``n_hidden``, ``seed``, ... dims) one table per point.
+        """
+        from .symmetry import hierarchy
+
+        return _per_point(self._ds, ("epoch", "mode"), lambda ds: hierarchy(ds, **options))
+
     def hamiltonian(self):
         """The Hamiltonian that made this trajectory.
 
@@ -145,3 +174,26 @@ class RBMAccessor:
             "several files (xr.open_mfdataset, a scan) has one model per file: read each with "
             "pyrbm.load_hamiltonian(path)"
         )
+
+
+def _per_point(ds: xr.Dataset, core: tuple, func) -> xr.Dataset:
+    """``func`` on every point of the dims of ``ds`` outside ``core`` (scan keys), results stacked.
+
+    A single run (no extra dims) is passed through; a combined scan gives the per-point
+    results concatenated along its extra dims (NaN where shapes differ, e.g. hidden sizes).
+    """
+    extra = [d for d in ds.dims if d not in core]
+    if not extra:
+        return func(ds)
+    stacked = ds.stack(_point=extra)
+    parts = []
+    for i in range(stacked.sizes["_point"]):
+        point = stacked.isel(_point=i).drop_vars("_point")   # the scan keys stay as scalar coordinates
+        for dim in ("epoch", "mode"):   # padding of shorter runs and smaller models
+            if dim in point.dims and "singular_value" in point:
+                point = point.dropna(dim, how="all", subset=["singular_value"])
+        parts.append(func(point))
+    parts = [p.drop_vars(extra, errors="ignore") for p in parts]
+    out = xr.concat(parts, dim="_point", join="outer", combine_attrs="drop_conflicts")
+    out = out.assign_coords(xr.Coordinates.from_pandas_multiindex(stacked.indexes["_point"], "_point"))
+    return out.unstack("_point")

@@ -176,14 +176,13 @@ def hierarchy(history, *, margin: float | None = None) -> xr.Dataset:
     from .spectra import edge_fluctuation
 
     history = _check_history(history)
-    if "mp_edge" not in history.attrs:
+    edge = _setting(history, "mp_edge")
+    if edge is None:
         raise ValueError("history: attribute 'mp_edge' (upper Marchenko-Pastur edge) missing; "
                          "pass the history returned by Trainer.fit")
-    edge = float(history.attrs["mp_edge"])
     if margin is None:
-        sw = history.attrs.get("trainer_sigma_w")
-        margin = 6.0 * edge_fluctuation(int(history.attrs["n_visible"]), int(history.attrs["n_hidden"]),
-                                        sigma_w=float(sw))[1] if sw is not None and "n_visible" in history.attrs else 0.0
+        sw, n, m = (_setting(history, k) for k in ("trainer_sigma_w", "n_visible", "n_hidden"))
+        margin = 6.0 * edge_fluctuation(int(n), int(m), sigma_w=sw)[1] if None not in (sw, n, m) else 0.0
     margin = check_positive("margin", margin, allow_zero=True)
     beta = float(history.attrs.get("beta", 1.0))
     thr = float(history.attrs.get("threshold_4T", 4.0 / beta))
@@ -210,6 +209,15 @@ def hierarchy(history, *, margin: float | None = None) -> xr.Dataset:
                 "final_rank": ("mode", final_rank, _attrs("rank by descending singular value at the last record"))},
         attrs={"mp_edge": edge, "margin": margin, "threshold_4T": thr})
     return out.sortby("final_rank")
+
+
+def _setting(history, key: str):
+    """A scalar setting of a history: its attribute, or a scalar coordinate (one point of a scan)."""
+    if key in history.attrs:
+        return float(history.attrs[key])
+    if key in history.variables and history[key].ndim == 0:
+        return float(history[key])
+    return None
 
 
 def _tracked(history, t: int, idx: np.ndarray):

@@ -259,6 +259,11 @@ class Scan:
         template = next(iter(results.values()))
         blank = None
         keys = list(self.grid)
+        # numeric settings that differ between points (e.g. a history's mp_edge) become coordinates
+        names = set().union(*(r.attrs for r in results.values())) - set(keys) - {"checksum"}
+        varying = sorted(k for k in names
+                         if all(isinstance(r.attrs.get(k), (int, float, np.number)) for r in results.values())
+                         and len({float(r.attrs[k]) for r in results.values()}) > 1)
 
         def cell(p: Point) -> xr.Dataset:
             nonlocal blank
@@ -270,6 +275,8 @@ class Scan:
             # results may carry a grid key themselves (histories: n_hidden, seed as length-1 dims)
             ds = ds.squeeze([k for k in keys if k in ds.dims], drop=True)
             ds = ds.drop_vars([k for k in keys if k in ds.variables])
+            ds = ds.assign_coords({k: ((), ds.attrs[k], {"long_name": k, "units": "1"}) for k in varying
+                                   if k in ds.attrs})
             return ds.expand_dims({k: [p.values[k]] for k in keys})
 
         nested = np.empty([len(v) for v in self.grid.values()], dtype=object)
