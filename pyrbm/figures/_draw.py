@@ -56,3 +56,23 @@ def draw_all(study: dict, out_dir) -> dict:
         if data.get(key) is not None and (not isinstance(data[key], dict) or data[key]):
             written[name] = func(data[key], out_dir / name)
     return written
+
+
+def figure_main(name: str, argv=None) -> int:
+    """Command line of one figure: ``STUDY_DIR [--out PNG]`` (used by ``analysis/fig*.py``)."""
+    import argparse
+
+    from ..experiments import load_study
+
+    func, key, caption = FIGURES[name]
+    p = argparse.ArgumentParser(description=f"{name}: {caption}")
+    p.add_argument("study", type=Path, help="study directory written by simulations/paper.py")
+    p.add_argument("--out", type=Path, default=None, help=f"PNG to write (default STUDY/figures/{name})")
+    args = p.parse_args(argv)
+    study = load_study(args.study)
+    data = dict(study, final=final_result(study)).get(key)
+    if data is None or (isinstance(data, dict) and not data):
+        p.error(f"{args.study} has no data for {name} (experiment results '{key}' missing); run it first")
+    path = func(data, args.out or args.study / "figures" / name)
+    print(f"wrote {path}")
+    return 0

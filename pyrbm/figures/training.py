@@ -111,10 +111,11 @@ def figure_11_likelihood(results, out_path):
             ax.errorbar(da["epoch"], da.mean("replica"), yerr=da.std("replica"), fmt=style, color=f"C{i}",
                         ms=3, capsize=2, label=f"{label}, M = {m}")
             drawn = True
-    if not drawn:
+    if drawn:
+        ax.legend(fontsize=6, ncol=2)
+    else:
         ax.text(0.5, 0.5, "no likelihood estimates\n(pyrbm.ais not available)", ha="center", va="center",
                 transform=ax.transAxes)
     ax.set(xlabel="epoch", ylabel="test log-likelihood (nats per image)",
            title="Test log-likelihood (mean ± sd over replicas)")
-    ax.legend(fontsize=6, ncol=2)
     return save(fig, out_path)
