@@ -25,9 +25,12 @@ from .samplers import (DivergenceWarning, GibbsSampler, GibbsState, LangevinSamp
 from .spectra import count_outliers, fit_sigma_w, mp_cdf, mp_edges, mp_pdf
 from .history import combine_histories
 from .training import Trainer, train_replicas
-from .trajectory import load, load_hamiltonian, save, validate
+from .files import IntegrityError, load, save, validate
+from .trajectory import load_hamiltonian, load_state
 from .writer import TrajectoryWriter
 from . import landau, probing, symmetry
+from . import scan
+from .scan import Scan
 from .landau import binder_cumulant, landau_fit, mode_transitions, susceptibility
 from .probing import decode_visible, gaussian_surrogate, probe_modes
 from .symmetry import hierarchy, kurtosis, kurtosis_scaling, order_parameters, rotation_divergence
@@ -42,9 +45,10 @@ __all__ = [
     "SamplerState", "GibbsState", "TemperingState", "LangevinState", "DivergenceWarning",
     "Observable", "Energy", "FreeEnergy", "Magnetization", "ModeProjection", "OrderParameter",
     "as_observable", "default_observables",
-    "save", "load", "load_hamiltonian", "validate", "TrajectoryWriter",
+    "save", "load", "load_hamiltonian", "load_state", "validate", "IntegrityError", "TrajectoryWriter",
     "Trainer", "train_replicas", "combine_histories",
     "symmetry", "landau", "probing", "rotation_divergence", "hierarchy", "order_parameters", "kurtosis",
     "kurtosis_scaling", "landau_fit", "susceptibility", "binder_cumulant", "mode_transitions",
     "decode_visible", "probe_modes", "gaussian_surrogate",
+    "scan", "Scan",
 ]

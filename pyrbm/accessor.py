@@ -7,7 +7,7 @@ Registered on ``import pyrbm``::
     ds.rbm.ess("energy")              # effective sample size
     ds.rbm.rhat("m_visible")          # split R-hat
     ds.rbm.blocking_error("energy")   # standard error of the mean
-    ds.rbm.landau("u", mode=0)        # -ln P(u_0) as a DataArray
+    ds.rbm.landau("u", mode=1)        # -ln P(u_1) as a DataArray (mode labels are 1-based)
     ds.rbm.hamiltonian()              # the model stored with the file
 
 Variables with extra dims (e.g. ``mode``) give one value per extra index.
@@ -60,17 +60,17 @@ class RBMAccessor:
         """Standard error of the mean of ``var`` (:func:`pyrbm.stats.blocking_error`)."""
         return stats.blocking_error(self._var(var))
 
-    def landau(self, var: str, mode: int | None = 0, bins=50, range=None) -> xr.DataArray:  # noqa: A002
+    def landau(self, var: str, mode: int | None = 1, bins=50, range=None) -> xr.DataArray:  # noqa: A002
         r"""Landau profile :math:`-\ln P(m)` of ``var`` pooled over chains and steps.
 
         Parameters
         ----------
         var : str
             Order-parameter variable, e.g. ``"u"``, ``"order_parameter"``, ``"x"``.
-        mode : int or None, default 0
-            For a variable with a ``mode`` dim: the mode label (the ``mode``
-            coordinate, i.e. the 0-based mode index; the position when there
-            is no coordinate). Ignored for variables without ``mode``.
+        mode : int or None, default 1
+            For a variable with a ``mode`` dim: the 1-based mode label (the
+            ``mode`` coordinate; the position + 1 when there is no
+            coordinate). Ignored for variables without ``mode``.
         bins, range
             As in :func:`pyrbm.landau.landau_profile`.
 
@@ -82,13 +82,15 @@ class RBMAccessor:
         da = self._var(var)
         if "mode" in da.dims:
             if mode is None:
-                raise ValueError(f"mode: {var!r} has a 'mode' dim; pick one mode, e.g. mode=0")
+                raise ValueError(f"mode: {var!r} has a 'mode' dim; pick one mode, e.g. mode=1")
             if "mode" in da.coords:
                 if mode not in da["mode"].values:
                     raise ValueError(f"mode: {mode!r} not among the recorded modes {da['mode'].values.tolist()}")
                 da = da.sel(mode=mode)
             else:
-                da = da.isel(mode=mode)
+                if not 1 <= mode <= da.sizes["mode"]:
+                    raise ValueError(f"mode: expected a label 1..{da.sizes['mode']}, got {mode!r}")
+                da = da.isel(mode=mode - 1)
         extra = [d for d in da.dims if d not in ("chain", "step")]
         if extra:
             raise ValueError(f"var: {var!r} has extra dims {extra}; select one index of them first")
@@ -111,7 +113,9 @@ class RBMAccessor:
         Raises
         ------
         ValueError
-            Neither is available (save with ``pyrbm.save(ds, path, hamiltonian=ham)``).
+            Neither is available (save with ``pyrbm.save(ds, path, hamiltonian=ham)``),
+            or the dataset combines several files (``xr.open_mfdataset``, a scan):
+            each file has its own model, read with ``pyrbm.load_hamiltonian(path)``.
         """
         from .hamiltonian import Hamiltonian
         from .trajectory import load_hamiltonian
@@ -124,9 +128,20 @@ class RBMAccessor:
             )
         source = ds.encoding.get("source")
         if source:
+            import xarray as _xr
+
+            with _xr.open_dataset(source, engine="netcdf4") as one:
+                sizes = dict(one.sizes)
+            if dict(ds.sizes) != sizes:
+                raise ValueError(
+                    f"this dataset (dims {dict(ds.sizes)}) is not the single file {source} (dims {sizes}) it "
+                    f"names as its source: it combines several files, each with its own model; read each "
+                    f"with pyrbm.load_hamiltonian(path)")
             return load_hamiltonian(source)
         raise ValueError(
             "this dataset carries no Hamiltonian: it was not loaded from a file with a "
             f"{HAMILTONIAN_GROUP!r} group and has no W/a/b variables; save it with "
-            "pyrbm.save(ds, path, hamiltonian=ham) and load it with pyrbm.load(path)"
+            "pyrbm.save(ds, path, hamiltonian=ham) and load it with pyrbm.load(path); a dataset combining "
+            "several files (xr.open_mfdataset, a scan) has one model per file: read each with "
+            "pyrbm.load_hamiltonian(path)"
         )

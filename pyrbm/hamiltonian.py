@@ -33,7 +33,7 @@ from ._checks import (
     check_seed,
     check_units,
 )
-from ._io import atomic_path, netcdf_serialised
+from .files import ENERGY_UNIT_NOTE
 from .modes import ModeBasis, _readonly
 
 SCHEMA = "pyrbm.hamiltonian/1"
@@ -283,9 +283,10 @@ class Hamiltonian:
         """Parameters as a self-describing ``xr.Dataset`` (dims ``visible``, ``hidden``)."""
         return xr.Dataset(
             {
-                "W": (("visible", "hidden"), self._W, {"long_name": "coupling W_ij", "units": "energy"}),
-                "a": ("visible", self._a, {"long_name": "visible bias a_i", "units": "energy"}),
-                "b": ("hidden", self._b, {"long_name": "hidden bias b_j", "units": "energy"}),
+                "W": (("visible", "hidden"), self._W, {"long_name": f"coupling W_ij ({ENERGY_UNIT_NOTE})",
+                                                       "units": "1"}),
+                "a": ("visible", self._a, {"long_name": f"visible bias a_i ({ENERGY_UNIT_NOTE})", "units": "1"}),
+                "b": ("hidden", self._b, {"long_name": f"hidden bias b_j ({ENERGY_UNIT_NOTE})", "units": "1"}),
             },
             attrs={"schema": SCHEMA, "pyrbm_version": __version__, "beta": self._beta, "units": self._units,
                    "n_visible": self.n_visible, "n_hidden": self.n_hidden,
@@ -304,16 +305,25 @@ class Hamiltonian:
         return cls(ds["W"].transpose("visible", "hidden").values, ds["a"].values, ds["b"].values,
                    beta=float(ds.attrs.get("beta", 1.0)), units=str(ds.attrs.get("units", "binary")))
 
-    @netcdf_serialised
     def save(self, path, *, overwrite: bool = False) -> Path:
-        """Write a netCDF4 file atomically (bit-exact float64 round trip)."""
-        with atomic_path(path, overwrite) as tmp:
-            self.to_dataset().to_netcdf(tmp, engine="netcdf4")
-        return Path(path)
+        """Write a netCDF4 file atomically and checksummed (bit-exact float64 round trip).
+
+        The same as ``pyrbm.save(ham, path)``; read it back with :meth:`load` or ``pyrbm.load``.
+        """
+        from .files import save
+
+        return save(self, path, overwrite=overwrite)
 
     @classmethod
-    @netcdf_serialised
-    def load(cls, path, *, group: str | None = None) -> "Hamiltonian":
-        """Read a Hamiltonian written by :meth:`save` (or stored in ``group`` of a trajectory)."""
-        with xr.open_dataset(path, engine="netcdf4", group=group) as ds:
-            return cls.from_dataset(ds.load())
+    def load(cls, path) -> "Hamiltonian":
+        """Read a Hamiltonian file written by :meth:`save` (checksum verified).
+
+        A model stored with a trajectory or history is read by ``pyrbm.load_hamiltonian(path)``.
+        """
+        from .files import load
+
+        obj = load(path)
+        if not isinstance(obj, cls):
+            raise ValueError(f"path: {path} holds a {obj.attrs.get('schema')!r} dataset, not a Hamiltonian; "
+                             f"read the model stored with it by pyrbm.load_hamiltonian(path)")
+        return obj

@@ -100,8 +100,8 @@ class Energy(Observable):
     name = "energy"
     dims = ()
     attrs = {
-        "long_name": "energy",
-        "units": "energy",
+        "long_name": "energy E(v, h) (in units of k_B T at beta = 1)",
+        "units": "1",
         "formula": r"E(v,h) = -a^\top v - b^\top h - v^\top W h",
     }
 
@@ -121,8 +121,8 @@ class FreeEnergy(Observable):
     name = "free_energy"
     dims = ()
     attrs = {
-        "long_name": "free energy of the visible configuration",
-        "units": "energy",
+        "long_name": "free energy of the visible configuration (in units of k_B T at beta = 1)",
+        "units": "1",
         "formula": r"F(v) = -a^\top v - \beta^{-1} \sum_j \ln(1 + e^{\beta (b_j + (W^\top v)_j)})",
     }
 
@@ -332,7 +332,7 @@ class _FunctionObservable(Observable):
         self.name = name
         doc = inspect.getdoc(func)
         long_name = doc.splitlines()[0] if doc else name
-        self.attrs = {"long_name": long_name}
+        self.attrs = {"long_name": long_name, "units": "1"}
 
     def compute(self, ham, v, h):
         out = np.asarray(self.func(ham, v, h))

@@ -6,73 +6,90 @@ Every run of pyrbm is one self-describing netCDF4 file holding an
 Dimensions
     ``chain``   independent Markov chain;
     ``step``    recorded sweep or Langevin step (unlimited in streamed files);
-    ``mode``    singular pair, by descending σ, with coordinate
-                ``singular_value(mode)`` (0 for free modes beyond ``min(N, M)``);
+    ``mode``    singular pair, by descending σ, labelled 1..K (``sel(mode=1)`` is σ₁),
+                with coordinate ``singular_value(mode)`` (0 for free modes beyond ``min(N, M)``);
     ``visible`` visible unit;  ``hidden`` hidden unit;
     ``epoch``   training epoch;  ``replica`` independent replica (seed);
     plus scan parameters (``n_hidden``, ``seed``, ``beta``, ...) added by scans.
 
 Attributes (flat ``str``/``int``/``float`` only: netCDF has no dict, bool or None)
-    required: ``schema`` (= ``"pyrbm.trajectory/1"``), ``pyrbm_version``,
-    ``created`` (ISO 8601, UTC); ``units`` (``"binary"``/``"spin"``) whenever the
+    required: ``schema`` (= ``"pyrbm.trajectory/2"``), ``pyrbm_version``,
+    ``created`` (ISO 8601, UTC), ``Conventions`` (``"CF-1.10"``), ``checksum`` (in files); ``units`` (``"binary"``/``"spin"``) whenever the
     configurations ``v``/``h`` are present. Checked when present: ``beta`` (> 0),
     ``n_visible``/``n_hidden`` (match the ``visible``/``hidden`` sizes), ``seed``
     (integer ≥ 0), ``sampler`` (str); any other settings of what made the file.
 
 Variables
+    every variable and coordinate has ``long_name`` and ``units`` (``"1"`` for
+    dimensionless; energies in units of k_B T at beta = 1, see :mod:`pyrbm.files`);
     configurations ``v(..., visible)`` and ``h(..., hidden)``, stored as
     ``int8`` (0/1, or ±1 in spin units), every other variable as it is in
     memory; all compressed with zlib. The Hamiltonian, when given, is stored
-    bit-exactly in the netCDF group ``hamiltonian`` (``Hamiltonian.to_dataset``).
+    bit-exactly in the netCDF group ``hamiltonian`` (``Hamiltonian.to_dataset``), the
+    sampler state after the last record in the group ``state`` (``state.to_dataset()``),
+    so that a run can be continued from its file alone.
 
-Files are written under a temporary name beside the target and renamed into
-place, so a crash leaves either the previous file or the new one.
+Files are written under a temporary name beside the target and moved into
+place (:mod:`pyrbm._io`), so a crash leaves either the previous file or the new
+one; every variable is checksummed (:mod:`pyrbm.files`).
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import os
 from numbers import Integral, Real
 from pathlib import Path
 
-import netCDF4
 import numpy as np
 import xarray as xr
 
-from . import __version__
 from ._checks import check_bool, check_hamiltonian
-from ._io import atomic_path, check_writable, netcdf_serialised
+from ._io import netcdf_serialised
+from .files import (cf_problems, mode_problems, open_verified,
+                    provenance_problems, stamp, write)
 
 __all__ = [
     "SCHEMA",
     "DIMS",
+    "COORD_ATTRS",
     "REQUIRED_ATTRS",
     "validate",
     "save",
     "load",
     "load_hamiltonian",
+    "load_state",
 ]
 
-SCHEMA = "pyrbm.trajectory/1"
+SCHEMA = "pyrbm.trajectory/2"
 
 #: The dimensions of the schema and what they index.
 DIMS = {
     "chain": "independent Markov chain",
     "step": "recorded sweep or Langevin step",
-    "mode": "singular pair k, by descending singular value (coordinate singular_value)",
+    "mode": "singular pair k = 1..K, by descending singular value (coordinate singular_value)",
     "visible": "visible unit i",
     "hidden": "hidden unit j",
     "epoch": "training epoch",
     "replica": "independent replica (seed)",
 }
 
+#: ``long_name``/``units`` of the schema's coordinates, filled in when a producer left them out.
+COORD_ATTRS = {
+    "step": {"long_name": "sweep or step number since initialisation", "units": "1"},
+    "chain": {"long_name": "chain index", "units": "1"},
+    "mode": {"long_name": "singular pair label k (1 = largest singular value)", "units": "1"},
+    "singular_value": {"long_name": "singular value sigma_k of W (in units of k_B T at beta = 1)", "units": "1"},
+    "visible": {"long_name": "visible unit index", "units": "1"},
+    "hidden": {"long_name": "hidden unit index", "units": "1"},
+    "epoch": {"long_name": "training epoch", "units": "1"},
+    "replica": {"long_name": "replica index", "units": "1"},
+}
+
 #: Attributes every trajectory must carry.
-REQUIRED_ATTRS = ("schema", "pyrbm_version", "created")
+REQUIRED_ATTRS = ("schema", "pyrbm_version", "created", "Conventions")
 
 HAMILTONIAN_GROUP = "hamiltonian"
+STATE_GROUP = "state"
 CONFIG_LAYERS = {"v": "visible", "h": "hidden"}
-_COMPRESSION = {"zlib": True, "complevel": 4}
 _CHUNK_BYTES = 1 << 20  # target size of one HDF5 chunk of a streamed variable
 
 
@@ -110,15 +127,8 @@ def _config_values_problem(name: str, values: np.ndarray, units) -> str | None:
 def _problems(ds: xr.Dataset) -> list[str]:
     problems: list[str] = []
     attrs = ds.attrs
-    missing = [k for k in REQUIRED_ATTRS if k not in attrs]
-    if missing:
-        problems.append(
-            f"missing required attribute(s) {missing}; save() and TrajectoryWriter add them, "
-            f"or set them yourself (schema={SCHEMA!r})"
-        )
-    if "schema" in attrs and attrs["schema"] != SCHEMA:
-        problems.append(f"attribute 'schema' is {attrs['schema']!r}, expected {SCHEMA!r}")
-    for key in ("pyrbm_version", "created", "sampler"):
+    problems += provenance_problems(attrs, SCHEMA)
+    for key in ("sampler",):
         if key in attrs and not isinstance(attrs[key], str):
             problems.append(f"attribute {key!r} must be a str, got {_describe(attrs[key])}")
     if "units" in attrs:
@@ -169,6 +179,8 @@ def _problems(ds: xr.Dataset) -> list[str]:
                 "dimension 'mode' needs the coordinate 'singular_value' with dims ('mode',) "
                 "(0 for free modes beyond min(N, M))"
             )
+    problems += cf_problems(ds)
+    problems += mode_problems(ds)
     for name, dim in CONFIG_LAYERS.items():
         if name in ds.variables:
             var = ds.variables[name]
@@ -200,7 +212,8 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
         ``ds`` is not an ``xarray.Dataset``.
     ValueError
         Listing every problem found: missing required attributes, a wrong
-        ``schema``, attributes that are not flat str/int/float, inconsistent
+        ``schema``, a variable or coordinate without ``long_name`` and ``units``,
+        ``mode`` labels that are not 1-based, attributes that are not flat str/int/float, inconsistent
         ``n_visible``/``n_hidden``, a ``mode`` dimension without its
         ``singular_value`` coordinate, configurations that are not 0/1 (±1 in
         spin units), dtypes netCDF cannot store. Values of lazily loaded
@@ -223,16 +236,9 @@ def _check_hamiltonian(hamiltonian):
     return None if hamiltonian is None else check_hamiltonian(hamiltonian, "hamiltonian")
 
 
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _stamp(attrs: dict, hamiltonian) -> dict:
-    """Provenance attributes that are missing, and the Hamiltonian's settings."""
-    out = dict(attrs)
-    out.setdefault("schema", SCHEMA)
-    out.setdefault("pyrbm_version", __version__)
-    out.setdefault("created", _now())
+def _settings(attrs: dict, hamiltonian) -> dict:
+    """Provenance (:func:`pyrbm.files.stamp`) and the Hamiltonian's settings, where missing."""
+    out = stamp(attrs, SCHEMA)
     if hamiltonian is not None:
         out.setdefault("units", hamiltonian.units)
         out.setdefault("beta", float(hamiltonian.beta))
@@ -253,10 +259,19 @@ def _hamiltonian_problems(ds: xr.Dataset, hamiltonian) -> list[str]:
     return out
 
 
-def _prepare(ds: xr.Dataset, hamiltonian) -> xr.Dataset:
-    """Stamp, validate, cast configurations to int8 and drop stale encodings."""
+def complete(ds: xr.Dataset, hamiltonian=None) -> xr.Dataset:
+    """A shallow copy with provenance, the Hamiltonian's settings and the schema's coordinate attrs added."""
     ds = ds.copy(deep=False)
-    ds.attrs = _stamp(ds.attrs, hamiltonian)
+    ds.attrs = _settings(ds.attrs, hamiltonian)
+    for name, attrs in COORD_ATTRS.items():
+        if name in ds.coords:
+            ds[name].attrs = {**attrs, **ds[name].attrs}
+    return ds
+
+
+def _prepare(ds: xr.Dataset, hamiltonian) -> xr.Dataset:
+    """Complete (:func:`complete`), validate, cast configurations to int8, drop stale encodings."""
+    ds = complete(ds, hamiltonian)
     problems = _problems(ds) + _hamiltonian_problems(ds, hamiltonian)
     if problems:
         raise ValueError(
@@ -276,34 +291,38 @@ def _prepare(ds: xr.Dataset, hamiltonian) -> xr.Dataset:
     return ds
 
 
-def _encoding(ds: xr.Dataset, chunk_dim: str | None = None) -> dict:
-    enc = {}
+def _chunks(ds: xr.Dataset) -> dict:
+    """HDF5 chunk sizes of the streamed variables: about 1 MiB, whole along other dims."""
+    out = {}
     for name, var in ds.variables.items():
-        if var.dtype.kind not in "iufb" or (name in ds.dims and chunk_dim is None):
-            continue
-        e = dict(_COMPRESSION)
-        if chunk_dim is not None and chunk_dim in var.dims:
-            sizes = [ds.sizes[d] for d in var.dims]
-            per_step = max(1, var.dtype.itemsize * int(np.prod([s for d, s in zip(var.dims, sizes) if d != chunk_dim])))
+        if "step" in var.dims and var.dtype.kind in "iufb":
+            per_step = max(1, var.dtype.itemsize * int(np.prod([s for d, s in var.sizes.items() if d != "step"])))
             n_step = int(min(4096, max(1, _CHUNK_BYTES // per_step)))
-            e["chunksizes"] = tuple(n_step if d == chunk_dim else max(1, s) for d, s in zip(var.dims, sizes))
-        enc[name] = e
-    return enc
+            out[name] = tuple(n_step if d == "step" else max(1, s) for d, s in var.sizes.items())
+    return out
+
+
+def _groups(ds: xr.Dataset, hamiltonian, state=None) -> dict:
+    groups = {"": ds}
+    if hamiltonian is not None:
+        groups[HAMILTONIAN_GROUP] = hamiltonian.to_dataset()
+    if state is not None:
+        groups[STATE_GROUP] = state
+    return groups
 
 
 # ----------------------------------------------------------------------------
 # save / load
 # ----------------------------------------------------------------------------
-def save(ds: xr.Dataset, path, hamiltonian=None, overwrite: bool = False) -> Path:
-    """Write a trajectory to a netCDF4 file, atomically.
+def save(ds: xr.Dataset, path, *, hamiltonian=None, state=None, overwrite: bool = False) -> Path:
+    """Write a trajectory to a netCDF4 file, atomically and checksummed.
 
-    Missing ``schema``, ``pyrbm_version`` and ``created`` attributes are added
-    (and ``units``, ``beta``, ``n_visible``, ``n_hidden`` from the Hamiltonian,
-    when one is given); then the dataset is validated (:func:`validate`).
-    Configurations ``v``/``h`` are stored as ``int8``, every variable is
-    zlib-compressed, and the Hamiltonian goes bit-exactly into the group
-    ``"hamiltonian"``. The file is written under a temporary name beside
-    ``path`` and renamed into place.
+    Missing provenance attributes are added (:func:`pyrbm.files.stamp`; and ``units``,
+    ``beta``, ``n_visible``, ``n_hidden`` from the Hamiltonian, when one is given), as are
+    missing ``long_name``/``units`` of the schema's coordinates (:data:`COORD_ATTRS`); then
+    the dataset is validated (:func:`validate`). Configurations ``v``/``h`` are stored as
+    ``int8``, every variable is zlib-compressed and Fletcher-32 checksummed, the
+    Hamiltonian goes bit-exactly into the group ``"hamiltonian"``.
 
     Parameters
     ----------
@@ -313,6 +332,8 @@ def save(ds: xr.Dataset, path, hamiltonian=None, overwrite: bool = False) -> Pat
         Output file (conventionally ``*.nc``).
     hamiltonian : pyrbm.Hamiltonian, optional
         The model that made the trajectory; makes the file self-contained.
+    state : xarray.Dataset, optional
+        The sampler state after the last record (``state.to_dataset()``), group ``"state"``.
     overwrite : bool, default False
         Replace an existing file.
 
@@ -324,52 +345,32 @@ def save(ds: xr.Dataset, path, hamiltonian=None, overwrite: bool = False) -> Pat
     Raises
     ------
     FileExistsError
-        ``path`` exists and ``overwrite`` is false (checked before any work).
+        ``path`` exists and ``overwrite`` is false (checked before any work, and again
+        atomically when the file is moved into place).
     FileNotFoundError, PermissionError
         The directory is missing or not writable (checked before any work).
     ValueError
         The dataset does not follow the schema (every problem listed).
+    OSError
+        The write failed (e.g. a full disk), naming ``path``; ``path`` is unchanged.
     """
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"ds: expected an xarray.Dataset, got {type(ds).__name__}")
     overwrite = check_bool("overwrite", overwrite)
     hamiltonian = _check_hamiltonian(hamiltonian)
-    path = check_writable(path, overwrite)
+    if state is not None and not isinstance(state, xr.Dataset):
+        raise TypeError(f"state: expected an xarray.Dataset (state.to_dataset()), got {type(state).__name__}")
     ds = _prepare(ds, hamiltonian)
-    return write_netcdf(ds, path, hamiltonian, overwrite, encoding=_encoding(ds))
+    return write(path, _groups(ds, hamiltonian, state), overwrite=overwrite)
 
 
-@netcdf_serialised
-def write_netcdf(ds: xr.Dataset, path, hamiltonian=None, overwrite: bool = False, encoding=None) -> Path:
-    """Write ``ds`` (and ``hamiltonian`` in the group ``hamiltonian``) to netCDF4, atomically.
-
-    The low-level writer behind :func:`save` and the training history files; it does not
-    validate against the trajectory schema.
-    """
-    with atomic_path(path, overwrite) as tmp:
-        ds.to_netcdf(tmp, mode="w", format="NETCDF4", engine="netcdf4", encoding=encoding)
-        if hamiltonian is not None:
-            hamiltonian.to_dataset().to_netcdf(tmp, mode="a", group=HAMILTONIAN_GROUP, engine="netcdf4")
-    return Path(path)
-
-
-def _check_existing(path) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"path: no file at {path}; check the name (trajectories are written by pyrbm.save)")
-    return path
-
-
-@netcdf_serialised
-def load(path, lazy: bool = False) -> xr.Dataset:
-    """Read a trajectory written by :func:`save` or :class:`TrajectoryWriter`.
+def load(path, *, lazy: bool = False, verify: bool = True) -> xr.Dataset:
+    """Read a trajectory written by :func:`save` or :class:`pyrbm.writer.TrajectoryWriter`.
 
     Parameters
     ----------
     path : str or os.PathLike
-        A pyrbm netCDF4 file.
+        A pyrbm trajectory file (``schema = "pyrbm.trajectory/2"``).
     lazy : bool, default False
         ``False``: every variable is read into memory and the file is closed
         before returning, so it is never held open (a later ``save(...,
@@ -377,23 +378,39 @@ def load(path, lazy: bool = False) -> xr.Dataset:
         read on access; the file stays open until ``ds.close()`` (use
         ``with pyrbm.load(path, lazy=True) as ds: ...``) -- for trajectories
         larger than memory.
+    verify : bool, default True
+        Check the stored checksum; with ``lazy`` the file is read once in blocks.
 
     Returns
     -------
     xarray.Dataset
         Configurations ``v``/``h`` come back as ``int8``. ``ds.encoding["source"]``
-        is the file, which ``ds.rbm.hamiltonian()`` uses to read the Hamiltonian.
-        The dataset is not validated; call :func:`validate` for that.
+        is the file, which ``ds.rbm.hamiltonian()`` uses to read the Hamiltonian;
+        ``ds.encoding["checksum"]`` the verified checksum. The dataset is not
+        validated; call :func:`validate` for that.
+
+    Raises
+    ------
+    pyrbm.files.IntegrityError
+        The file does not match its checksum or cannot be read.
+    ValueError
+        The file is not a ``pyrbm.trajectory/2`` file.
     """
-    path = _check_existing(path)
     if not isinstance(lazy, (bool, np.bool_)):
         raise TypeError(f"lazy: expected True or False, got {_describe(lazy)}")
-    ds = xr.open_dataset(path, engine="netcdf4", cache=not lazy)
-    if lazy:
-        return ds
-    with ds:
-        ds.load()
-    return ds
+    if not isinstance(verify, (bool, np.bool_)):
+        raise TypeError(f"verify: expected True or False, got {_describe(verify)}")
+    return open_verified(path, lazy=bool(lazy), verify=bool(verify), schema=SCHEMA)
+
+
+def _group(path, group: str, hint: str) -> xr.Dataset:
+    from .files import _check_existing, kind_of, read_group
+
+    path = _check_existing(path)
+    _, groups = kind_of(path)
+    if group not in groups:
+        raise ValueError(f"path: {path} has no {group!r} group; {hint}")
+    return read_group(path, group)
 
 
 @netcdf_serialised
@@ -417,12 +434,21 @@ def load_hamiltonian(path):
     """
     from .hamiltonian import Hamiltonian
 
-    path = _check_existing(path)
-    with netCDF4.Dataset(path, "r") as nc:
-        has = HAMILTONIAN_GROUP in nc.groups
-    if not has:
-        raise ValueError(
-            f"path: {path} has no {HAMILTONIAN_GROUP!r} group; save the trajectory with "
-            f"pyrbm.save(ds, path, hamiltonian=ham) to store the model with it"
-        )
-    return Hamiltonian.load(path, group=HAMILTONIAN_GROUP)
+    ds = _group(path, HAMILTONIAN_GROUP, "save the trajectory with pyrbm.save(ds, path, hamiltonian=ham) "
+                                         "to store the model with it")
+    return Hamiltonian.from_dataset(ds)
+
+
+@netcdf_serialised
+def load_state(path) -> xr.Dataset:
+    """The sampler state stored with a run (group ``state``), as a dataset.
+
+    ``pyrbm.samplers.state_from_dataset`` turns it into a sampler state; ``Sampler.run``
+    continues a run from it.
+
+    Raises
+    ------
+    ValueError
+        The file has no ``state`` group (written by ``pyrbm.save`` without ``state=``).
+    """
+    return _group(path, STATE_GROUP, "only runs streamed by Sampler.run(out=...) store their final state")

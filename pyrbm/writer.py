@@ -1,16 +1,23 @@
-r"""Streaming output: :class:`TrajectoryWriter` appends chunks along ``step``, and
-:class:`Recorder` buffers a sampler's per-record arrays into those chunks (or keeps them in
-memory).
+r"""Streaming output: :class:`TrajectoryWriter` appends chunks along ``step``
+(:class:`pyrbm.recorder.Recorder` feeds it a sampler's records).
 
-A streamed file is written under a temporary name and renamed into place on
-:meth:`TrajectoryWriter.close`, so a crash leaves the previous file (or none).
+A streamed file is written under a temporary name and moved into place on
+:meth:`TrajectoryWriter.close`, so a crash leaves the previous file (or none). A run is
+continued into its own file (``resume=True``) by writing the previous records and the new
+ones to a new temporary (a byte copy of the verified previous file, appended to) and
+replacing the file only when everything is written: a kill at any moment leaves either the
+complete previous run or the complete continued one. SIGINT is held back during every
+file operation (:func:`pyrbm._io.deferred_interrupt`), so a Ctrl-C never leaves a
+half-appended record.
 """
 
 from __future__ import annotations
 
 import contextlib
-import warnings
+import hashlib
 import os
+import shutil
+import warnings
 from pathlib import Path
 
 import netCDF4
@@ -18,14 +25,20 @@ import numpy as np
 import xarray as xr
 
 from ._checks import check_bool, check_units
-from ._io import atomic_path, check_writable, netcdf_serialised
-from .trajectory import (CONFIG_LAYERS, HAMILTONIAN_GROUP, _check_hamiltonian, _config_values_problem, _stamp,
-                         _encoding, _is_flat_attr, _prepare, load)
+from ._io import TemporaryFile, check_writable, deferred_interrupt, netcdf_serialised, write_failed
+from .files import (CHECKSUM_ATTR, ContentHash, _check_existing, block_bytes, encoding, open_verified,
+                    with_group_checksum)
+from .trajectory import (CONFIG_LAYERS, HAMILTONIAN_GROUP, SCHEMA, STATE_GROUP, _chunks, _check_hamiltonian,
+                         _config_values_problem, _is_flat_attr, _prepare, complete)
 
-__all__ = ["TrajectoryWriter", "Recorder"]
+__all__ = ["TrajectoryWriter", "RUN_PART_ATTRS"]
 
-#: Records buffered in memory before a streamed write.
+#: Bytes of records a :class:`pyrbm.recorder.Recorder` buffers in memory before a streamed write.
 _CHUNK_BYTES = 8 * 2 ** 20
+
+#: Attributes that describe one part of a run: a continued run keeps the first part's, and
+#: ``n_steps`` is the total. Every other attribute must be the same in both parts.
+RUN_PART_ATTRS = ("n_steps", "first_step", "burn_in", "created", "pyrbm_version")
 
 
 class TrajectoryWriter:
@@ -34,25 +47,29 @@ class TrajectoryWriter:
     The first :meth:`append` defines the variables (written through xarray,
     with ``step`` as an unlimited dimension); later chunks are appended along
     ``step`` with the netCDF4 library. :meth:`close` writes the Hamiltonian
-    group and renames the temporary file into place. Used as a context
-    manager, an exception inside the block removes the temporary file and
-    leaves any previous file at ``path`` untouched. Memory use is one chunk
-    plus the variables without a ``step`` dimension, whatever the run length.
+    and state groups, the checksum, and moves the temporary file into place.
+    Used as a context manager, an exception inside the block removes the
+    temporary file and leaves any previous file at ``path`` untouched. Memory
+    use is one chunk plus the variables without a ``step`` dimension.
 
     Parameters
     ----------
     path : str or os.PathLike
         Output file. Refused before any work if it exists (unless
-        ``overwrite``) or its directory is missing or not writable.
+        ``overwrite`` or ``resume``) or its directory is missing or not writable.
     overwrite : bool, default False
         Replace an existing file (only when :meth:`close` succeeds).
+    resume : bool, default False
+        Continue the trajectory at ``path``: the file (checksum verified) must
+        have the same attributes except :data:`RUN_PART_ATTRS`, the same
+        variables and Hamiltonian; the result holds its records followed by the
+        appended ones, ``n_steps`` the total, and replaces it on :meth:`close`.
     hamiltonian : pyrbm.Hamiltonian, optional
         Stored in the ``hamiltonian`` group; also supplies ``units``, ``beta``,
         ``n_visible`` and ``n_hidden`` attributes when they are missing.
     attrs : dict, optional
         Global attributes (flat str/int/float); they override the first
-        chunk's attributes. ``schema``, ``pyrbm_version`` and ``created`` are
-        added when missing.
+        chunk's attributes. Provenance is added when missing.
 
     Examples
     --------
@@ -61,8 +78,13 @@ class TrajectoryWriter:
     ...         w.append(chunk)
     """
 
-    def __init__(self, path, overwrite: bool = False, hamiltonian=None, attrs: dict | None = None):
+    def __init__(self, path, *, overwrite: bool = False, resume: bool = False, hamiltonian=None,
+                 attrs: dict | None = None):
         self._overwrite = check_bool("overwrite", overwrite)
+        self._resume = check_bool("resume", resume)
+        if self._overwrite and self._resume:
+            raise ValueError("overwrite, resume: pass one of them; resume=True continues the run at path, "
+                             "overwrite=True replaces it")
         self._hamiltonian = _check_hamiltonian(hamiltonian)
         if attrs is None:
             attrs = {}
@@ -77,25 +99,86 @@ class TrajectoryWriter:
         if "units" in attrs:
             check_units(attrs["units"])
         self._attrs = dict(attrs)
-        self.path = check_writable(path, self._overwrite)
-        self._ctx = None
-        self._tmp: Path | None = None
+        self._previous = None
+        self._handle: TemporaryFile | None = None
         self._nc = None
         self._layout: dict | None = None
         self._fixed: dict = {}
+        self._hashes: dict = {}
         self._n_steps = 0
         self._closed = False
+        if self._resume:
+            self.path = _check_existing(path)
+            check_writable(self.path, overwrite=True)
+            self._open_previous()
+        else:
+            self.path = check_writable(path, self._overwrite)
 
     # -- properties ------------------------------------------------------------
     @property
     def n_steps(self) -> int:
-        """Number of steps written so far."""
+        """Number of steps written so far (with ``resume``: including the previous records)."""
         return self._n_steps
 
     @property
     def closed(self) -> bool:
         """True after :meth:`close` or :meth:`abort`."""
         return self._closed
+
+    # -- continuing a run ------------------------------------------------------------
+    def _open_previous(self) -> None:
+        old = open_verified(self.path, lazy=True, verify=True, schema=SCHEMA, keep=self._hashes)
+        try:
+            stat = os.stat(self.path)
+            problems = []
+            new = complete(xr.Dataset(attrs=self._attrs), self._hamiltonian).attrs
+            for key in sorted(set(old.attrs) | set(new)):
+                if key in RUN_PART_ATTRS or key in ("created",):
+                    continue
+                a, b = (v.item() if isinstance(v, np.generic) else v
+                        for v in (old.attrs.get(key, "<absent>"), new.get(key, "<absent>")))
+                if a != b:
+                    problems.append(f"attribute {key!r} is {a!r} in the file and {b!r} in this run")
+            if self._hamiltonian is not None:
+                from .trajectory import load_hamiltonian
+
+                try:
+                    stored = load_hamiltonian(self.path)
+                except ValueError:
+                    stored = None
+                if stored is None or any(getattr(stored, k).tobytes() != getattr(self._hamiltonian, k).tobytes()
+                                         for k in ("W", "a", "b")):
+                    problems.append("the Hamiltonian differs from the one stored in the file")
+            if problems:
+                raise ValueError(f"path: cannot continue the run in {self.path}:\n  - " + "\n  - ".join(problems)
+                                 + "\ncontinue it with the same sampler settings, or write to a new file")
+        except BaseException:
+            old.close()
+            raise
+        self._previous = (old, (stat.st_ino, stat.st_size, stat.st_mtime_ns))
+        self._attrs = {**new, **{k: old.attrs[k] for k in RUN_PART_ATTRS if k in old.attrs and k != "n_steps"}}
+        self._base_n_steps = int(old.attrs.get("n_steps", 0))
+        if "n_steps" in new:
+            self._attrs["n_steps"] = self._base_n_steps + int(new["n_steps"])
+
+    def _copy_previous(self) -> None:
+        """Copy the previous file to the temporary (bytes: no recompression) and open it to append."""
+        old, _ = self._previous
+        self._handle = TemporaryFile(self.path, True)
+        try:
+            shutil.copyfile(self.path, self._handle.tmp)
+            self._handle.created()
+            self._nc = netCDF4.Dataset(self._handle.tmp, "a")
+            self._nc.set_auto_maskandscale(False)
+        except BaseException as exc:
+            self._fail(exc)
+        self._layout = {name: (var.dims, var.dtype) for name, var in old.variables.items()}
+        self._fixed = {name: var.values.copy() for name, var in old.variables.items() if "step" not in var.dims}
+        self._sizes = {d: s for d, s in old.sizes.items() if d != "step"}
+        self._units = old.attrs.get("units")
+        self._n_steps = old.sizes["step"]
+        old.close()
+        self._previous = (None, self._previous[1])
 
     # -- writing ----------------------------------------------------------------
     def _check_chunk(self, chunk) -> None:
@@ -128,34 +211,49 @@ class TrajectoryWriter:
         ValueError
             The chunk does not match the first one or the schema; nothing of
             it is written and the writer stays usable.
+        OSError
+            The write failed (e.g. a full disk), naming ``path``; everything
+            written is discarded and ``path`` is unchanged.
+        FileNotFoundError
+            The temporary file was removed by another process.
         """
         self._check_chunk(chunk)
+        if self._previous is not None and self._previous[0] is not None:
+            self._copy_previous()
+        with deferred_interrupt():  # a Ctrl-C lands after the chunk is written and counted
+            self._append(chunk)
+
+    def _append(self, chunk: xr.Dataset) -> None:
         if self._layout is None:
             self._append_first(chunk)
         else:
             self._append_more(chunk)
+
+    def _hash(self, name, dims, values) -> None:
+        self._hashes.setdefault(name, hashlib.sha256()).update(block_bytes(values, dims))
 
     @netcdf_serialised
     def _append_first(self, chunk: xr.Dataset) -> None:
         ds = chunk.copy(deep=False)
         ds.attrs = {**chunk.attrs, **self._attrs}
         ds = _prepare(ds, self._hamiltonian)
-        encoding = _encoding(ds, chunk_dim="step")
-        self._ctx = atomic_path(self.path, self._overwrite)
-        self._tmp = self._ctx.__enter__()
+        enc = encoding(ds, chunks=_chunks(ds))
+        self._handle = TemporaryFile(self.path, self._overwrite or self._resume)
         try:
-            ds.to_netcdf(self._tmp, mode="w", format="NETCDF4", engine="netcdf4",
-                         encoding=encoding, unlimited_dims=["step"])
-            self._nc = netCDF4.Dataset(self._tmp, "a")
+            ds.to_netcdf(self._handle.tmp, mode="w", format="NETCDF4", engine="netcdf4",
+                         encoding=enc, unlimited_dims=["step"])
+            self._handle.created()
+            self._nc = netCDF4.Dataset(self._handle.tmp, "a")
             self._nc.set_auto_maskandscale(False)
         except BaseException as exc:
-            self.abort(exc)
-            raise
+            self._fail(exc)
         layout = {}
         for name, var in ds.variables.items():
             layout[name] = (var.dims, var.dtype)
             if "step" not in var.dims:
                 self._fixed[name] = var.values.copy()
+            else:
+                self._hash(name, var.dims, var.values)
         self._layout = layout
         self._sizes = {d: s for d, s in ds.sizes.items() if d != "step"}
         self._units = ds.attrs.get("units")
@@ -196,7 +294,7 @@ class TrajectoryWriter:
                 elif not np.can_cast(values.dtype, dtype, casting="same_kind"):
                     problems.append(f"variable {name!r} has dtype {values.dtype}, the file stores {dtype}")
                     continue
-                arrays[name] = (dims.index("step"), values.astype(dtype, copy=False))
+                arrays[name] = (dims, values.astype(dtype, copy=False))
         if problems:
             raise ValueError(
                 f"chunk: does not match the trajectory being written to {self.path}:\n  - " + "\n  - ".join(problems)
@@ -204,19 +302,36 @@ class TrajectoryWriter:
         n0 = self._n_steps
         k = chunk.sizes["step"]
         try:
-            for name, (axis, values) in arrays.items():
+            self._handle.check()
+            for name, (dims, values) in arrays.items():
                 index = [slice(None)] * values.ndim
-                index[axis] = slice(n0, n0 + k)
+                index[dims.index("step")] = slice(n0, n0 + k)
                 self._nc.variables[name][tuple(index)] = values
         except BaseException as exc:
-            self.abort(exc)
-            raise
+            self._fail(exc)
+        for name, (dims, values) in arrays.items():
+            self._hash(name, dims, values)
         self._n_steps = n0 + k
 
+    def _fail(self, exc: BaseException):
+        """Discard everything and raise ``exc`` (write errors as an OSError naming the path)."""
+        self.abort(exc)
+        if isinstance(exc, (OSError, RuntimeError)) and not isinstance(exc, (FileNotFoundError, FileExistsError)):
+            raise write_failed(self.path, exc, self._handle.tmp if self._handle else None) from exc
+        raise exc
+
     # -- finishing --------------------------------------------------------------
-    @netcdf_serialised
-    def close(self) -> Path:
-        """Finish the file: write the Hamiltonian group and rename into place.
+    def close(self, *, state: xr.Dataset | None = None, attrs: dict | None = None) -> Path:
+        """Finish the file: groups, checksum, move into place.
+
+        Parameters
+        ----------
+        state : xarray.Dataset, optional
+            The sampler state after the last record (``state.to_dataset()``),
+            stored in the group ``state``.
+        attrs : dict, optional
+            Global attributes to set now, e.g. ``n_steps`` of an interrupted run
+            (with ``resume``, ``n_steps`` counts this part: the file gets the total).
 
         Returns
         -------
@@ -227,26 +342,91 @@ class TrajectoryWriter:
         ------
         ValueError
             Nothing was appended (no file is written).
+        FileNotFoundError
+            The temporary was removed by another process (nothing is written).
+        FileExistsError
+            Another process created ``path`` meanwhile (``overwrite=False``) or
+            changed it (``resume``); this writer's data are discarded.
         """
         if self._closed:
             return self.path
+        if state is not None and not isinstance(state, xr.Dataset):
+            raise TypeError(f"state: expected an xarray.Dataset (state.to_dataset()), got {type(state).__name__}")
+        if self._layout is None and self._previous is not None and self._previous[0] is not None:
+            self._copy_previous()
+        with deferred_interrupt():  # a Ctrl-C during close lands after the file is in place
+            return self._close(state, attrs)
+
+    @netcdf_serialised
+    def _close(self, state, attrs) -> Path:
         if self._layout is None:
             self._closed = True
             raise ValueError(f"TrajectoryWriter: no chunk was appended; nothing written to {self.path}")
+        attrs = dict(attrs or {})
+        if self._resume:
+            if "n_steps" in attrs:
+                attrs["n_steps"] = self._base_n_steps + int(attrs["n_steps"])
+            attrs = {**self._attrs, **attrs}  # the whole run's attributes
+        groups = {}
+        if self._hamiltonian is not None:
+            groups[HAMILTONIAN_GROUP] = self._hamiltonian.to_dataset()
+        if state is not None:
+            groups[STATE_GROUP] = state
+        if STATE_GROUP in groups:  # CF: describe the state arrays
+            st = groups[STATE_GROUP].copy()
+            for name, var in st.variables.items():
+                var.attrs = {"long_name": f"sampler state array {name}", "units": "1", **var.attrs}
+            groups[STATE_GROUP] = st
+        groups = {name: with_group_checksum(name, ds) for name, ds in groups.items()}
+        tmp = self._handle.tmp
         try:
+            self._handle.check()
+            if attrs:
+                self._nc.setncatts(attrs)
             self._nc.close()
             self._nc = None
-            if self._hamiltonian is not None:
-                self._hamiltonian.to_dataset().to_netcdf(
-                    self._tmp, mode="a", group=HAMILTONIAN_GROUP, engine="netcdf4"
-                )
+            for name, ds in groups.items():
+                self._handle.check()
+                self._write_group(name, ds)
+            self._handle.check()
+            content = ContentHash()
+            with xr.open_dataset(tmp, engine="netcdf4") as root:
+                content.add_dataset("", root, {k: h.digest() for k, h in self._hashes.items()})
+            with netCDF4.Dataset(tmp, "r") as nc:
+                names = list(nc.groups)
+            for name in names:  # also groups copied from the previous file
+                with xr.open_dataset(tmp, engine="netcdf4", group=name) as gds:
+                    content.add_dataset(name, gds.load())
+            with netCDF4.Dataset(tmp, "a") as nc:
+                nc.setncattr(CHECKSUM_ATTR, content.hexdigest())
+            if self._resume:
+                st = os.stat(self.path)
+                if (st.st_ino, st.st_size, st.st_mtime_ns) != self._previous[1]:
+                    raise FileExistsError(f"path: {self.path} was changed by another process while this run "
+                                          f"continued it; it was left as the other process wrote it")
+            self._handle.commit()
         except BaseException as exc:
-            self.abort(exc)
-            raise
-        ctx, self._ctx = self._ctx, None
+            self._fail(exc)
         self._closed = True
-        ctx.__exit__(None, None, None)
+        self._handle = None
         return self.path
+
+    def _write_group(self, name: str, ds: xr.Dataset) -> None:
+        """Write a group; one copied from the previous file is overwritten in place (same shapes)."""
+        tmp = self._handle.tmp
+        with netCDF4.Dataset(tmp, "a") as nc:
+            if name in nc.groups:
+                group = nc.groups[name]
+                if set(group.variables) != set(ds.variables) or any(
+                        group.variables[k].shape != ds[k].shape for k in ds.variables):
+                    raise ValueError(f"state: the group {name!r} of {self.path} holds other arrays "
+                                     f"({sorted(group.variables)}) than this run's ({sorted(ds.variables)})")
+                group.set_auto_maskandscale(False)
+                for key, var in ds.variables.items():
+                    group.variables[key][...] = var.values
+                group.setncatts(ds.attrs)
+                return
+        ds.to_netcdf(tmp, mode="a", group=name, engine="netcdf4", encoding=encoding(ds, compress=False))
 
     def abort(self, exc: BaseException | None = None) -> None:
         """Discard everything written: the temporary file is removed, ``path`` untouched."""
@@ -254,15 +434,12 @@ class TrajectoryWriter:
             with contextlib.suppress(Exception):
                 self._nc.close()
             self._nc = None
-        ctx, self._ctx = self._ctx, None
+        if self._previous is not None and self._previous[0] is not None:
+            with contextlib.suppress(Exception):
+                self._previous[0].close()
         self._closed = True
-        if ctx is not None:
-            err = exc if isinstance(exc, BaseException) else RuntimeError("trajectory writing aborted")
-            with contextlib.suppress(BaseException):
-                ctx.__exit__(type(err), err, err.__traceback__)
-        if self._tmp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(self._tmp)
+        if self._handle is not None:
+            self._handle.release()
 
     def __enter__(self) -> "TrajectoryWriter":
         return self
@@ -290,78 +467,3 @@ class TrajectoryWriter:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"TrajectoryWriter({str(self.path)!r}, n_steps={self._n_steps}, {state})"
-
-
-class Recorder:
-    """Collects per-record arrays; writes chunks to a TrajectoryWriter or keeps them."""
-
-    def __init__(self, n_records, first_step, thin, path, overwrite, ham, attrs, static_coords,
-                 var_meta, extra_step_coords=None):
-        self.n_records = n_records
-        self.first_step = first_step
-        self.thin = thin
-        self.path = path
-        self.overwrite = overwrite
-        self.ham = ham
-        self.attrs = attrs
-        self.static_coords = static_coords  # {name: (dims, values, attrs)}
-        self.var_meta = var_meta  # {name: (extra dims, attrs)}
-        self.extra_step_coords = extra_step_coords or {}  # {name: (fn(step array), attrs)}
-        self.buffers = None
-        self.fill = 0
-        self.written = 0
-        self.writer = None
-
-    def _allocate(self, record):
-        per_record = sum(a.nbytes for a in record.values())
-        if self.path is None:
-            self.chunk = self.n_records
-        else:
-            self.chunk = int(max(1, min(self.n_records, _CHUNK_BYTES // max(1, per_record))))
-        self.buffers = {k: np.empty((self.chunk,) + a.shape, dtype=a.dtype) for k, a in record.items()}
-        if self.path is not None:
-            self.writer = TrajectoryWriter(self.path, overwrite=self.overwrite, hamiltonian=self.ham,
-                                           attrs=self.attrs)
-
-    def add(self, record: dict):
-        if self.buffers is None:
-            self._allocate(record)
-        for k, a in record.items():
-            self.buffers[k][self.fill] = a
-        self.fill += 1
-        if self.path is not None and self.fill == self.chunk:
-            self._flush()
-
-    def _dataset(self, n):
-        steps = self.first_step + self.thin * (self.written + np.arange(1, n + 1, dtype=np.int64))
-        coords = {"step": ("step", steps, {"long_name": "sweep or step number since initialisation"})}
-        for name, (fn, attrs) in self.extra_step_coords.items():
-            coords[name] = ("step", fn(steps), attrs)
-        for name, (dims, values, attrs) in self.static_coords.items():
-            coords[name] = (dims, values, attrs)
-        data = {}
-        for k, buf in self.buffers.items():
-            dims, attrs = self.var_meta[k]
-            data[k] = (("step",) + tuple(dims), buf[:n], attrs)
-        return xr.Dataset(data, coords=coords, attrs=dict(self.attrs))
-
-    def _flush(self):
-        if self.fill == 0:
-            return
-        self.writer.append(self._dataset(self.fill))
-        self.written += self.fill
-        self.fill = 0
-
-    def finish(self):
-        if self.path is None:
-            ds = self._dataset(self.fill)
-            ds.attrs = _stamp(ds.attrs, self.ham)
-            return ds
-        self._flush()
-        self.writer.close()
-        # lazily loaded: a streamed run may not fit in memory; values are read on access
-        return load(self.path, lazy=True)
-
-    def abort(self, exc):
-        if self.writer is not None:
-            self.writer.abort(exc)

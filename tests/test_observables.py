@@ -171,7 +171,7 @@ class Overlap(Observable):
         return v @ np.eye(ham.n_visible)[:, :2] / ham.n_visible
 
     def coords(self, ham):
-        return {"pattern": np.arange(2)}
+        return {"pattern": ("pattern", np.arange(2), {"long_name": "stored pattern p", "units": "1"})}
 
 
 def test_as_observable_accepts_instances_classes_names_functions():
@@ -202,6 +202,9 @@ def test_user_observable_lands_in_dataset(tmp_path):
     for o in obs:
         ds[o.name] = xr.Variable(("step", "chain", *o.dims), np.stack(rows[o.name]), o.attrs)
         ds = ds.assign_coords(o.coords(ham))
+    bare = ds.assign_coords(pattern=("pattern", np.arange(2)))   # a coordinate nobody described
+    with pytest.raises(ValueError, match="coordinate 'pattern': needs a 'long_name'"):
+        tr.save(bare, tmp_path / "bare.nc", hamiltonian=ham)
     back = tr.load(tr.save(ds, tmp_path / "run.nc", hamiltonian=ham))
     assert back["overlap"].dims == ("step", "chain", "pattern")
     assert back["overlap"].attrs["formula"] == r"q_p = \xi_p \cdot v / N"

@@ -381,16 +381,16 @@ def test_train_replicas_and_combine(planted, tmp_path):
     assert sorted(p.name for p in (tmp_path / "reps").iterdir()) == sorted(
         f"rbm_M{m}_seed{s}_{kind}.nc" for m in (3, 5) for s in (0, 1) for kind in ("history", "model"))
     combo = combine_histories(paths)
-    assert dict(combo.sizes) == {"n_hidden": 2, "replica": 2, "epoch": 3, "mode": 5}
+    assert dict(combo.sizes) == {"n_hidden": 2, "seed": 2, "epoch": 3, "mode": 5}
     assert combo.n_hidden.values.tolist() == [3, 5]
-    np.testing.assert_array_equal(combo.seed.values, [[0, 1], [0, 1]])
+    np.testing.assert_array_equal(combo.seed.values, [0, 1])
     np.testing.assert_allclose(combo.mp_edge, 0.01 * (np.sqrt(20) + np.sqrt([3, 5])))
     sv = combo.singular_value
     assert np.isnan(sv.sel(n_hidden=3).values[..., 3:]).all()
     assert np.isfinite(sv.sel(n_hidden=5).values).all()
     # Each replica is the run of its seed.
     _, h = tr.replace(seed=1).fit(planted.data[:500], n_hidden=3)
-    np.testing.assert_array_equal(sv.sel(n_hidden=3, replica=1).values[:, :3], h.singular_value.values)
+    np.testing.assert_array_equal(sv.sel(n_hidden=3, seed=1).values[:, :3], h.singular_value.values)
     with xr.open_dataset(paths[0], group="hamiltonian") as g:
         assert g.W.shape == (20, 3)
 

@@ -18,7 +18,8 @@ import pyrbm.accessor  # noqa: F401  (registers ds.rbm)
 from pyrbm import trajectory as tr
 
 ATTRS = {
-    "schema": "pyrbm.trajectory/1",
+    "schema": "pyrbm.trajectory/2",
+    "Conventions": "CF-1.10",
     "pyrbm_version": pyrbm.__version__,
     "created": "2026-01-01T00:00:00+00:00",
     "sampler": "gibbs",
@@ -42,18 +43,19 @@ def make_ds(ham, n_steps=7, n_chains=3, seed=0):
     return xr.Dataset(
         {
             "v": (("step", "chain", "visible"), rng.integers(0, 2, (n_steps, n_chains, 6)).astype(np.int8),
-                  {"long_name": "visible configuration"}),
-            "h": (("step", "chain", "hidden"), rng.integers(0, 2, (n_steps, n_chains, 4)).astype(np.int8)),
+                  {"long_name": "visible configuration", "units": "1"}),
+            "h": (("step", "chain", "hidden"), rng.integers(0, 2, (n_steps, n_chains, 4)).astype(np.int8),
+                  {"long_name": "hidden configuration", "units": "1"}),
             "energy": (("step", "chain"), rng.standard_normal((n_steps, n_chains)),
-                       {"long_name": "energy", "units": "energy", "formula": r"E(v,h) = -a^\top v"}),
+                       {"long_name": "energy", "units": "1", "formula": r"E(v,h) = -a^\top v"}),
             "u": (("step", "chain", "mode"), rng.standard_normal((n_steps, n_chains, 2)).astype(np.float32),
                   {"long_name": "downhill coordinate", "units": "1"}),
-            "acceptance": ("step", rng.uniform(size=n_steps)),
+            "acceptance": ("step", rng.uniform(size=n_steps), {"long_name": "acceptance rate", "units": "1"}),
         },
         coords={
-            "step": np.arange(n_steps) * 10,
-            "mode": [0, 1],
-            "singular_value": ("mode", ham.modes.s[:2], {"long_name": "singular value"}),
+            "step": ("step", np.arange(n_steps) * 10, {"long_name": "sweep", "units": "1"}),
+            "mode": ("mode", [1, 2], {"long_name": "mode label", "units": "1"}),
+            "singular_value": ("mode", ham.modes.s[:2], {"long_name": "singular value", "units": "1"}),
         },
         attrs=dict(ATTRS),
     )
@@ -103,7 +105,7 @@ def test_save_stamps_provenance_and_stores_float_configs_as_int8(tmp_path, ham):
     ds["v"] = ds["v"].astype(np.float64)
     path = tr.save(ds, tmp_path / "run.nc", hamiltonian=ham)
     back = tr.load(path)
-    assert back.attrs["schema"] == "pyrbm.trajectory/1" and back.attrs["pyrbm_version"] == pyrbm.__version__
+    assert back.attrs["schema"] == "pyrbm.trajectory/2" and back.attrs["pyrbm_version"] == pyrbm.__version__
     assert back.attrs["units"] == "binary" and back.attrs["beta"] == 0.8
     assert back.attrs["n_visible"] == 6 and back.attrs["n_hidden"] == 4
     assert back["v"].dtype == np.int8
@@ -129,7 +131,7 @@ def test_user_observable_lands_with_dims_and_attrs(tmp_path, ham):
     ds = make_ds(ham)
     ds["spectrum"] = (("step", "chain", "feature"), np.ones((7, 3, 5)),
                       {"long_name": "a user measurement", "units": "1", "formula": r"\phi_f(v)"})
-    ds = ds.assign_coords(feature=np.arange(5) * 0.5)
+    ds = ds.assign_coords(feature=("feature", np.arange(5) * 0.5, {"long_name": "feature", "units": "1"}))
     back = tr.load(tr.save(ds, tmp_path / "run.nc"))
     assert back["spectrum"].dims == ("step", "chain", "feature")
     assert back["spectrum"].attrs["formula"] == r"\phi_f(v)"
@@ -224,8 +226,9 @@ def test_writer_equals_in_memory_dataset(tmp_path, ham):
 def test_writer_memory_is_bounded(tmp_path, ham):
     n_chains = 400
     rng = np.random.default_rng(0)
-    chunk = xr.Dataset({"v": (("step", "chain", "visible"), rng.integers(0, 2, (25, n_chains, 6)).astype(np.int8)),
-                        "energy": (("step", "chain"), rng.standard_normal((25, n_chains)))})
+    chunk = xr.Dataset({"v": (("step", "chain", "visible"), rng.integers(0, 2, (25, n_chains, 6)).astype(np.int8),
+                              {"long_name": "v", "units": "1"}),
+                        "energy": (("step", "chain"), rng.standard_normal((25, n_chains)), {"long_name": "E", "units": "1"})})
     w = pyrbm.TrajectoryWriter(tmp_path / "run.nc", hamiltonian=ham)
     w.append(chunk)
     tracemalloc.start()
@@ -288,7 +291,7 @@ def test_exception_inside_writer_keeps_previous_file(tmp_path, ham):
     with pytest.raises(RuntimeError, match="simulated crash"):
         with pyrbm.TrajectoryWriter(path, overwrite=True, attrs=ds.attrs) as w:
             w.append(ds.isel(step=slice(0, 3)))
-            assert len(temporaries(tmp_path)) == 1
+            assert len([t for t in temporaries(tmp_path) if not t.endswith(".lock")]) == 1
             raise RuntimeError("simulated crash")
     assert path.read_bytes() == before
     assert temporaries(tmp_path) == []
@@ -298,18 +301,20 @@ CHILD = textwrap.dedent(
     """
     import sys, time, numpy as np, xarray as xr
     from pyrbm.writer import TrajectoryWriter
-    chunk = xr.Dataset({"energy": (("step", "chain"), np.zeros((5, 4)))})
+    chunk = xr.Dataset({"energy": (("step", "chain"), np.zeros((5, 4)), {"long_name": "E", "units": "1"})})
+    deadline = time.monotonic() + 20  # bounded: an interrupt that got lost fails clearly, it does not hang
     with TrajectoryWriter(sys.argv[1], overwrite=True) as w:
-        while True:
+        while time.monotonic() < deadline:
             w.append(chunk)
             if w.n_steps == 10:
                 print("appending", flush=True)
             time.sleep(0.002)
+        raise SystemExit("no KeyboardInterrupt within 20 s of the first records")
     """
 )
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_killed_writer_keeps_previous_file(tmp_path, ham, sig):
     path = tmp_path / "run.nc"
     tr.save(make_ds(ham, seed=1), path)
@@ -319,7 +324,7 @@ def test_killed_writer_keeps_previous_file(tmp_path, ham, sig):
         try:
             assert proc.stdout.readline().strip() == "appending", proc.stderr.read()
             proc.send_signal(sig)
-            proc.wait(timeout=30)
+            _, err = proc.communicate(timeout=30)  # reads both pipes: a chatty child cannot block on them
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -327,9 +332,172 @@ def test_killed_writer_keeps_previous_file(tmp_path, ham, sig):
     assert path.read_bytes() == before
     xr.testing.assert_identical(tr.load(path), make_ds(ham, seed=1))
     if sig == signal.SIGINT:  # KeyboardInterrupt: the writer cleans up itself
+        assert "KeyboardInterrupt" in err and "no KeyboardInterrupt" not in err, err
         assert temporaries(tmp_path) == []
     else:  # a hard kill cannot clean up: the next write to the path removes the orphan
-        assert len(temporaries(tmp_path)) == 1
+        orphans = sorted(temporaries(tmp_path))  # the temporary and its (now unlocked) lock file
+        assert len(orphans) == 2 and orphans[1] == orphans[0] + ".lock"
         tr.save(make_ds(ham, seed=2), path, overwrite=True)
         assert temporaries(tmp_path) == []
         xr.testing.assert_identical(tr.load(path), make_ds(ham, seed=2))
+
+
+# ---------------------------------------------------------------------- continuing a run
+class CFEnergy(pyrbm.Observable):
+    """Energy with CF attributes (independent of the built-ins' attributes)."""
+
+    name = "energy"
+    attrs = {"long_name": "energy E(v, h) (in units of k_B T at beta = 1)", "units": "1"}
+
+    def compute(self, ham, v, h):
+        return ham.energy(v, h)
+
+
+def observables():
+    return [CFEnergy(), pyrbm.Magnetization("visible"), pyrbm.ModeProjection("x", modes=2)]
+
+
+def gibbs_run(ham, n_steps, out, state=None, **kw):
+    sampler = pyrbm.GibbsSampler(4, seed=3)
+    ds, st = sampler.run(ham, state=state, n_steps=n_steps, thin=2, observables=observables(),
+                         keep_configs=True, out=out, **kw)
+    ds.close()
+    return st
+
+
+@pytest.fixture
+def fixed_clock(monkeypatch):
+    monkeypatch.setattr(pyrbm.files, "now", lambda: "2026-01-01T00:00:00+00:00")
+
+
+def assert_same_state(a, b):
+    assert type(a) is type(b) and a.step == b.step and a.seed == b.seed
+    for name in a._evolving:
+        assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
+
+
+def test_continued_run_equals_one_long_run(tmp_path, ham, fixed_clock):
+    long_state = gibbs_run(ham, 40, tmp_path / "long.nc")
+    path = tmp_path / "run.nc"
+    st1 = gibbs_run(ham, 16, path)
+    part1 = path.read_bytes()
+    with pytest.raises(FileExistsError, match="not the state stored with the run"):
+        gibbs_run(ham, 24, path, state=pyrbm.GibbsSampler(4, seed=3).init_state(ham))
+    with pytest.raises(ValueError, match="burn_in"):
+        gibbs_run(ham, 24, path, state=st1, burn_in=2)
+    with pytest.raises(ValueError, match="attribute 'thin' is 2 in the file and 4"):
+        pyrbm.GibbsSampler(4, seed=3).run(ham, state=st1, n_steps=24, thin=4, observables=observables(),
+                                          keep_configs=True, out=path)
+    assert path.read_bytes() == part1
+    st2 = gibbs_run(ham, 24, path, state=st1)
+    long, cont = tr.load(tmp_path / "long.nc"), tr.load(path)
+    xr.testing.assert_identical(cont, long)  # attributes included: n_steps = 40, first_step = 0
+    assert cont.attrs["n_steps"] == 40 and cont["step"].values.tolist() == list(range(2, 41, 2))
+    assert_same_state(st2, long_state)
+    assert_same_state(pyrbm.samplers.state_from_dataset(pyrbm.load_state(path)), long_state)
+    # from the file alone (state=None), into a third part
+    gibbs_run(ham, 10, path)
+    gibbs_run(ham, 10, tmp_path / "long.nc")
+    xr.testing.assert_identical(tr.load(path), tr.load(tmp_path / "long.nc"))
+    assert temporaries(tmp_path) == []
+
+
+CONTINUE = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    import pyrbm, pyrbm.writer
+    sys.path.insert(0, sys.argv[2])
+    from test_trajectory import gibbs_run, CFEnergy
+    pyrbm.writer._CHUNK_BYTES = 1                   # flush every record
+    pyrbm.files.now = lambda: "2026-01-01T00:00:00+00:00"
+    rng = np.random.default_rng(11)
+    ham = pyrbm.Hamiltonian(rng.normal(0, 0.7, (6, 4)), rng.normal(0, 0.3, 6), rng.normal(0, 0.3, 4), beta=0.8)
+    real = CFEnergy.compute
+    count = [0]
+    def slow(self, ham, v, h):
+        count[0] += 1
+        if count[0] == 5:
+            print("recording", flush=True)
+        time.sleep(0.02)
+        return real(self, ham, v, h)
+    CFEnergy.compute = slow
+    gibbs_run(ham, 4000, sys.argv[1])
+    """
+)
+
+
+def _start_and_signal(path, sig):
+    proc = subprocess.Popen([sys.executable, "-c", CONTINUE, str(path), str(Path(__file__).parent)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "recording", proc.stderr.read()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return err
+
+
+def test_continuation_killed_between_and_during_parts_equals_one_long_run(tmp_path, ham, fixed_clock):
+    path = tmp_path / "run.nc"
+    gibbs_run(ham, 16, path)
+    part1 = path.read_bytes()
+    _start_and_signal(path, signal.SIGKILL)  # killed while continuing: part 1 is intact
+    assert path.read_bytes() == part1
+    gibbs_run(ham, 24, path)  # continued from the file alone; sweeps the killed writer's temporary
+    gibbs_run(ham, 40, tmp_path / "long.nc")
+    xr.testing.assert_identical(tr.load(path), tr.load(tmp_path / "long.nc"))
+    assert temporaries(tmp_path) == []
+
+
+def test_interrupted_run_keeps_flushed_records_and_continues(tmp_path, ham, fixed_clock):
+    path = tmp_path / "run.nc"
+    err = _start_and_signal(path, signal.SIGINT)
+    assert "KeyboardInterrupt" in err, err
+    kept = tr.load(path)
+    n = kept.sizes["step"]
+    assert n >= 4 and kept.attrs["n_steps"] == 2 * n
+    assert kept["step"].values.tolist() == list(range(2, 2 * n + 1, 2))
+    assert pyrbm.load_state(path).attrs["step"] == 2 * n  # the state at the last kept record
+    gibbs_run(ham, 10, path)
+    gibbs_run(ham, 2 * n + 10, tmp_path / "long.nc")
+    xr.testing.assert_identical(tr.load(path), tr.load(tmp_path / "long.nc"))
+    assert temporaries(tmp_path) == []
+
+
+def test_run_whose_temporary_vanishes_raises_and_writes_nothing(tmp_path, ham, monkeypatch):
+    """Before: the run returned an empty dataset and run.nc held only the Hamiltonian."""
+    monkeypatch.setattr(pyrbm.writer, "_CHUNK_BYTES", 1)  # flush every record
+    path = tmp_path / "run.nc"
+    real = CFEnergy.compute
+    count = [0]
+
+    def sweeping(self, ham_, v, h):  # another node's sweep removes the temporary mid-run
+        count[0] += 1
+        if count[0] == 3:
+            for name in temporaries(tmp_path):
+                if not name.endswith(".lock"):
+                    os.remove(tmp_path / name)
+        return real(self, ham_, v, h)
+
+    monkeypatch.setattr(CFEnergy, "compute", sweeping)
+    with pytest.raises(FileNotFoundError, match=f"temporary file of {path} was removed"):
+        gibbs_run(ham, 20, path)
+    assert not path.exists() and temporaries(tmp_path) == []
+
+
+def test_streamed_run_file_describes_itself(tmp_path, ham):
+    path = tmp_path / "run.nc"
+    gibbs_run(ham, 8, path)
+    ds = pyrbm.load(path)
+    assert pyrbm.validate(ds) is ds
+    assert ds["mode"].values.tolist() == [1, 2]
+    with netCDF4.Dataset(path) as nc:  # read without pyrbm
+        assert set(nc.groups) == {"hamiltonian", "state"}
+        for group in (nc, *nc.groups.values()):
+            for name, var in group.variables.items():
+                assert {"long_name", "units"} <= set(var.ncattrs()), (group.path, name)
+                assert var.ndim == 0 or var.filters()["fletcher32"], (group.path, name)

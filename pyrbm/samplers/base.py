@@ -26,7 +26,7 @@ import xarray as xr
 from .._checks import check_bool, check_float_dtype, check_hamiltonian, check_int, check_seed, fresh_seed
 from .._io import check_writable
 from .._kernels.rng import STREAM_WIDTH
-from ..writer import Recorder
+from ..recorder import Recorder, continuation
 
 __all__ = ["SamplerState", "Sampler", "RecordPlan", "state_from_dataset"]
 
@@ -306,7 +306,10 @@ class Sampler:
         overwrite = check_bool("overwrite", overwrite)
         if progress is not None:
             progress = check_bool("progress", progress)
-        path = None if out is None else check_writable(out, overwrite)
+        resume = False
+        if out is not None and not overwrite:  # continue the run stored at out (or refuse)
+            resume, state = continuation(out, state, burn_in)
+        path = None if out is None else check_writable(out, overwrite or resume)
         if state is None:
             self._check_memory(ham)
         work = self._work(ham)
@@ -322,7 +325,7 @@ class Sampler:
         }
         n_records = n_steps // thin
         rec = Recorder(n_records, state.step + burn_in, thin, path, overwrite, ham, attrs, plan.static,
-                       plan.meta, extra_step_coords=plan.step_coords)
+                       plan.meta, extra_step_coords=plan.step_coords, resume=resume)
         arrays = state._copies()
         step = state.step
         bar = _progress_bar(progress, n_records, self.name)
@@ -333,20 +336,21 @@ class Sampler:
             for _ in range(n_records):
                 self._advance(work, arrays, thin, step)
                 step += thin
-                rec.add(plan.record(arrays))
+                rec.add(plan.record(arrays),  # the state after this record, taken when the record is flushed
+                        snapshot=lambda: state._evolve(step, {k: v.copy() for k, v in arrays.items()}).to_dataset())
                 if bar is not None:
                     bar.update(1)
             rest = n_steps - thin * n_records
             self._advance(work, arrays, rest, step)
             step += rest
-            ds = rec.finish()
+            new = state._evolve(step, arrays)
+            ds = rec.finish(state=new.to_dataset())
         except BaseException as exc:
-            rec.abort(exc)
+            rec.abort(exc)  # Ctrl-C: the flushed records are kept, with the state at the last of them
             raise
         finally:
             if bar is not None:
                 bar.close()
-        new = state._evolve(step, arrays)
         self._finished(ham, state, new)
         return ds, new
 

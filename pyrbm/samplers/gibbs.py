@@ -348,6 +348,8 @@ def _observable_layout(ham, obs, n_chains):
                 entry = (cval.dims, cval.values, dict(cval.attrs))
             else:
                 entry = (cname, np.asarray(cval), {})
+            # user coordinates without attributes are described by their name (dimensionless)
+            entry = (entry[0], entry[1], {"long_name": cname, "units": "1", **entry[2]})
             if cname in static and not np.array_equal(np.asarray(static[cname][1]), np.asarray(entry[1])):
                 raise ValueError(
                     f"observables: {owner[cname]!r} and {o.name!r} give different coordinates "

@@ -1,0 +1,129 @@
+"""Configurations of the ``pyrbm`` command: TOML files and flags, validated in full before work.
+
+A run command (``train``, ``sample``, ``langevin``) takes the keys of the matching built-in
+point (:data:`pyrbm.scan.POINTS`) plus ``out``; ``scan`` takes ``out``, ``point``,
+``executor``, ``workers`` and the tables ``[grid]`` (key -> list of values) and
+``[fixed]``. Flags override the file. Every problem is reported at once, naming the key and
+what it accepts; nothing is written when any is found.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from ..scan import POINTS, ConfigError, Scan, check_params
+
+__all__ = ["ConfigError", "read_toml", "parse_value", "run_config", "scan_config", "COMMAND_POINT", "SCAN_KEYS"]
+
+#: The built-in point behind each run command.
+COMMAND_POINT = {"train": "train", "sample": "gibbs", "langevin": "langevin"}
+SCAN_KEYS = {
+    "out": "scan directory (created; a rerun skips the points already done)",
+    "point": "built-in point: 'train', 'gibbs' or 'langevin' (default 'train')",
+    "executor": "'serial' (default), 'processes', 'dask' or a scheduler address 'tcp://host:port'",
+    "workers": "worker processes of 'processes' / 'dask' (default: the cores)",
+    "grid": "table: parameter -> list of values (the points are every combination)",
+    "fixed": "table: parameters shared by every point",
+}
+
+
+def read_toml(path) -> dict:
+    """The TOML file as a dict; a missing or malformed file is a :class:`ConfigError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([f"config: no file at {path}"])
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError([f"config: {path} is not valid TOML ({err})"]) from None
+
+
+def parse_value(text: str):
+    """A flag's value as a TOML literal (``3``, ``0.01``, ``true``, ``[1, 2]``), else the string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _check_out(out, problems: list) -> None:
+    if out is None:
+        problems.append("out: required, expected a directory path that does not exist yet (--out DIR)")
+    elif not isinstance(out, str) or not out:
+        problems.append(f"out: expected a directory path, got {out!r}")
+    elif Path(out).exists():
+        problems.append(f"out: {out} exists; choose a new directory (results are never overwritten)")
+    elif not Path(out).resolve().parent.is_dir():
+        problems.append(f"out: the parent directory of {out} does not exist; create it first")
+
+
+def run_config(command: str, config: dict) -> tuple[Path, dict]:
+    """Validate a run command's configuration; return ``(out, params)`` (defaults filled in)."""
+    kind = COMMAND_POINT[command]
+    config = dict(config)
+    problems = []
+    out = config.pop("out", None)
+    _check_out(out, problems)
+    nested = sorted(k for k, v in config.items() if isinstance(v, dict))
+    if nested:
+        problems.append(f"{', '.join(nested)}: tables are not read by '{command}'; "
+                        f"put the keys at the top level (allowed keys: out, {', '.join(sorted(POINTS[kind]))})")
+        config = {k: v for k, v in config.items() if k not in nested}
+    try:
+        params = check_params(kind, config)
+    except ConfigError as err:
+        problems += err.problems
+        params = None
+    if problems:
+        raise ConfigError(problems)
+    return Path(out), {k: v for k, v in params.items() if v is not None}
+
+
+def scan_config(config: dict) -> tuple[Scan, dict]:
+    """Validate a scan configuration and every point of its grid; return the scan and run options."""
+    problems = []
+    unknown = sorted(set(config) - set(SCAN_KEYS))
+    if unknown:
+        problems.append(f"{', '.join(unknown)}: unknown key{'s' if len(unknown) > 1 else ''} for 'scan'; "
+                        f"allowed keys: {', '.join(SCAN_KEYS)} (parameters go in [grid] or [fixed])")
+    out = config.get("out")
+    if out is None:
+        problems.append("out: required, expected a directory path (--out DIR)")
+    elif not isinstance(out, str) or not out:
+        problems.append(f"out: expected a directory path, got {out!r}")
+    point = config.get("point", "train")
+    if point not in POINTS:
+        problems.append(f"point: expected one of {', '.join(map(repr, POINTS))}, got {point!r}")
+    executor = config.get("executor", "serial")
+    if not (executor in ("serial", "processes", "dask") or isinstance(executor, str) and "://" in executor):
+        problems.append(f"executor: expected 'serial', 'processes', 'dask' or a scheduler address "
+                        f"'tcp://host:port', got {executor!r}")
+    workers = config.get("workers")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        problems.append(f"workers: expected an integer >= 1, got {workers!r}")
+    grid, fixed = config.get("grid"), config.get("fixed", {})
+    if not isinstance(grid, dict) or not grid:
+        problems.append("grid: required, expected a table of parameter -> list of values, "
+                        "e.g. [grid] n_hidden = [16, 32] (or --grid n_hidden=16,32)")
+    if not isinstance(fixed, dict):
+        problems.append(f"fixed: expected a table of parameter -> value, got {fixed!r}")
+    scan = None
+    if isinstance(grid, dict) and grid and isinstance(fixed, dict):
+        try:
+            scan = Scan(out if isinstance(out, str) and out else ".", grid, fixed)
+        except (TypeError, ValueError) as err:
+            problems.append(str(err))
+    if scan is not None and point in POINTS:
+        seen = set()
+        for p in scan.points:
+            try:
+                check_params(point, p.params)
+            except ConfigError as err:
+                for msg in err.problems:  # the same problem at many points is reported once
+                    if msg not in seen:
+                        seen.add(msg)
+                        problems.append(msg)
+    if problems:
+        raise ConfigError(problems)
+    return scan, {"func": point, "executor": executor, "workers": workers}

@@ -1,0 +1,208 @@
+"""``pyrbm report`` (summary and figures of a run or scan) and ``pyrbm info`` (what a file holds)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .._io import NETCDF_LOCK, atomic_path
+from ..scan import RESULT, Scan
+
+__all__ = ["report", "info", "describe"]
+
+_PROVENANCE = ("schema", "pyrbm_version", "created", "sampler", "seed", "beta", "units", "n_visible", "n_hidden",
+               "n_chains", "n_steps", "thin", "burn_in", "dt", "n_samples", "updates_per_epoch")
+
+
+def _result_file(path: Path) -> Path:
+    if path.is_dir():
+        if not (path / RESULT).is_file():
+            raise FileNotFoundError(f"path: {path} holds no {RESULT}; is it a finished run directory?")
+        return path / RESULT
+    if not path.is_file():
+        raise FileNotFoundError(f"path: no file or directory at {path}")
+    return path
+
+
+def _open(path: Path) -> xr.Dataset:
+    try:
+        with NETCDF_LOCK, xr.open_dataset(path, engine="netcdf4") as ds:
+            return ds.load()
+    except (OSError, ValueError) as err:
+        raise ValueError(f"path: {path} is not a readable netCDF file ({err})") from None
+
+
+def _model_lines(path: Path) -> list:
+    import netCDF4
+
+    with NETCDF_LOCK, netCDF4.Dataset(path, "r") as nc:
+        if "hamiltonian" not in nc.groups:
+            return ["model: none stored"]
+    from ..trajectory import load_hamiltonian
+
+    ham = load_hamiltonian(path)
+    s = ham.modes.s
+    return [f"model: N={ham.n_visible} visible x M={ham.n_hidden} hidden, beta={ham.beta:g}, units={ham.units}",
+            f"  top singular values: {', '.join(f'{x:.4g}' for x in s[:5])}; "
+            f"modes with sigma > 4T: {int(np.count_nonzero(ham.stable_modes() == 0))}"]
+
+
+def describe(path) -> str:
+    """A text description of a pyrbm file: schema, dims, variables, model, how it was made."""
+    path = _result_file(Path(path))
+    ds = _open(path)
+    lines = [f"file: {path} ({path.stat().st_size / 1024:.1f} KiB)",
+             f"schema: {ds.attrs.get('schema', '(none: not written by pyrbm)')}",
+             "dims: " + ", ".join(f"{k}={v}" for k, v in ds.sizes.items()),
+             "variables:"]
+    for name, var in ds.data_vars.items():
+        lines.append(f"  {name} ({', '.join(var.dims)}) {var.dtype}  {var.attrs.get('long_name', '')}".rstrip())
+    lines += _model_lines(path)
+    made = {k: ds.attrs[k] for k in _PROVENANCE if k in ds.attrs}
+    made.update({k: v for k, v in ds.attrs.items() if k.startswith(("trainer_", "sampler_"))})
+    lines.append("made by: " + ", ".join(f"{k}={v}" for k, v in made.items()))
+    params = path.parent / "params.json"
+    if params.is_file():
+        lines.append("parameters (params.json): " + params.read_text().replace("\n", " ").strip())
+    return "\n".join(lines)
+
+
+def info(path) -> int:
+    print(describe(path))
+    return 0
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path, overwrite=True) as tmp:
+        Path(tmp).write_text(text)
+
+
+def _savefig(fig, path: Path) -> None:
+    with atomic_path(path, overwrite=True) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg", force=False) if matplotlib.get_backend().lower() != "agg" else None
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _run_summary(ds: xr.Dataset, path: Path) -> list:
+    lines = [describe(path), ""]
+    if "singular_value" in ds and "epoch" in ds.dims:
+        last = ds.isel(epoch=-1)
+        lines.append(f"training: {ds.sizes['epoch'] - 1} records after initialisation, final epoch "
+                     f"{float(ds.epoch[-1]):g}")
+        lines.append("  final singular values: " + ", ".join(f"{x:.4g}" for x in last.singular_value.values[:8]))
+        for var in ("n_above_mp", "n_above_4T", "reconstruction_error", "pseudo_log_likelihood", "log_likelihood"):
+            if var in last:
+                lines.append(f"  {var}: {float(last[var]):.6g}")
+    for var in ("energy", "free_energy", "m_visible"):
+        if var in ds and "step" in ds[var].dims:
+            v = ds[var]
+            lines.append(f"{var}: mean {float(v.mean()):.6g}, std {float(v.std()):.4g} over "
+                         f"{ds.sizes['step']} records x {ds.sizes.get('chain', 1)} chains")
+    return lines
+
+
+def _run_figures(ds: xr.Dataset, out: Path, plt) -> list:
+    written = []
+    if "singular_value" in ds and "epoch" in ds.dims:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        sv = ds.singular_value
+        for k in range(min(sv.sizes["mode"], 10)):
+            ax.plot(ds.epoch, sv.isel(mode=k), lw=1)
+        ax.axhline(4.0, color="k", ls="--", lw=0.8, label="4T")
+        ax.set(xlabel="epoch", ylabel="singular value", title="training: top singular values")
+        ax.legend()
+        written.append(out / "singular_values.png")
+        _savefig(fig, written[-1])
+        plt.close(fig)
+    series = [v for v in ("energy", "x") if v in ds and "step" in ds[v].dims]
+    if series:
+        var = ds[series[0]]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        other = [d for d in var.dims if d != "step"]
+        mean = var.mean(other)
+        ax.plot(ds.step, mean)
+        ax.set(xlabel="step", ylabel=f"mean {series[0]}", title=f"{series[0]} over the run")
+        written.append(out / f"{series[0]}.png")
+        _savefig(fig, written[-1])
+        plt.close(fig)
+    return written
+
+
+def _scan_report(root: Path, out: Path, plt) -> tuple[list, list]:
+    scan = Scan.open(root)
+    status = scan.status()
+    counts = {s: sum(1 for v in status.values() if v == s) for s in ("done", "failed", "pending")}
+    lines = [f"scan: {root}, {len(scan)} points ({', '.join(f'{v} {k}' for k, v in counts.items())})",
+             "grid: " + ", ".join(f"{k}={v}" for k, v in scan.grid.items()),
+             "fixed: " + json.dumps(scan.fixed, sort_keys=True), ""]
+    for p in scan.points:
+        line = f"  {p.name}: {status[p.name]}"
+        if status[p.name] == "failed":
+            err = (scan.path(p) / "error.txt").read_text().strip().splitlines()
+            line += f" ({err[-1] if err else ''})"
+        lines.append(line)
+    written = []
+    if counts["done"]:
+        ds = scan.collect(reduce=lambda d: d.isel(epoch=-1) if "epoch" in d.dims else d)
+        key = next(iter(scan.grid))
+        for var in ("singular_value", "reconstruction_error", "energy"):
+            if var not in ds:
+                continue
+            da = ds[var]
+            if "mode" in da.dims:
+                da = da.isel(mode=0)
+            extra = [d for d in da.dims if d not in scan.grid]
+            if extra:
+                da = da.mean(extra)
+            lines.append(f"{var}{' (mode 1)' if var == 'singular_value' else ''}, final, by {key}: "
+                         + ", ".join(f"{v}: {float(da.sel({key: v}).mean()):.5g}" for v in scan.grid[key]))
+            if plt is not None:
+                fig, ax = plt.subplots(figsize=(6, 4))
+                rest = [d for d in da.dims if d != key]
+                flat = da.stack(curve=rest) if rest else da.expand_dims(curve=[0])
+                for i in range(flat.sizes["curve"]):
+                    ax.plot(scan.grid[key], flat.isel(curve=i).values, "o-", lw=1)
+                ax.set(xlabel=key, ylabel=var, title=f"scan: final {var} by {key}")
+                written.append(out / f"scan_{var}.png")
+                _savefig(fig, written[-1])
+                plt.close(fig)
+    return lines, written
+
+
+def report(path, out=None) -> int:
+    """Write ``summary.txt`` and figures for a run directory, a result file or a scan directory."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"path: no file or directory at {path}")
+    out = Path(out) if out is not None else (path if path.is_dir() else path.parent) / "report"
+    plt = _pyplot()
+    if path.is_dir() and (path / "scan.json").is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        lines, written = _scan_report(path, out, plt)
+    else:
+        result = _result_file(path)
+        ds = _open(result)
+        lines = _run_summary(ds, result)
+        out.mkdir(parents=True, exist_ok=True)
+        written = _run_figures(ds, out, plt) if plt is not None else []
+    if plt is None:
+        lines.append("(figures skipped: matplotlib is not installed; pip install pyrbm[figures])")
+    lines.append("figures: " + (", ".join(str(w) for w in written) if written else "none"))
+    text = "\n".join(lines) + "\n"
+    _write_text(out / "summary.txt", text)
+    print(text, end="")
+    print(f"pyrbm report: wrote {out / 'summary.txt'}")
+    return 0

@@ -1,0 +1,141 @@
+"""What runs on a worker: one point, in a private temporary directory, renamed into place.
+
+The protocol that makes a scan safe to kill at any moment:
+
+1. the point runs in ``root/.tmp@<host>@<pid>@<random>@<name>`` (``params.json`` first);
+2. its result file, ``status.json`` and, on failure, ``error.txt`` (the traceback) are
+   written there;
+3. the directory is renamed to ``root/<name>`` (one atomic ``rename``; a failed attempt
+   left by an earlier run is moved aside first and deleted).
+
+A point is done when ``root/<name>/result.nc`` exists, so a rerun never sees half a result;
+temporaries of processes that no longer exist are removed by the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import shutil
+import socket
+import time
+import traceback
+import uuid
+from pathlib import Path
+
+from .._io import atomic_path
+from .points import RESULT
+
+__all__ = ["execute", "init_process", "limit_threads", "TMP_PREFIX", "TRASH_PREFIX"]
+
+TMP_PREFIX = ".tmp@"
+TRASH_PREFIX = ".trash@"
+#: Inputs (and the point function) of this worker process, set once by :func:`init_process`.
+_PROCESS: dict = {}
+
+
+def host() -> str:
+    return socket.gethostname().replace("@", "_")
+
+
+def write_json(path: Path, obj, sort_keys: bool = True) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    with atomic_path(path, overwrite=True) as tmp:
+        Path(tmp).write_text(json.dumps(obj, indent=1, sort_keys=sort_keys) + "\n")
+
+
+@contextlib.contextmanager
+def limit_threads(threads: int | None):
+    """numba and BLAS threads of this process capped at ``threads`` for the block (None: unchanged)."""
+    if threads is None:
+        yield
+        return
+    import numba
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional dependency
+        ctx = contextlib.nullcontext()
+    else:
+        ctx = threadpool_limits(int(threads))
+    try:
+        with ctx:
+            yield
+    finally:
+        numba.set_num_threads(old)
+
+
+def init_process(threads: int, payload: bytes) -> None:
+    """Pool initializer: thread caps for the worker's lifetime, the point function and inputs once."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    _PROCESS.update(pickle.loads(payload))
+    _PROCESS["threads"] = threads
+
+
+def execute_in_process(root: str, name: str, params: dict) -> dict:
+    """A process-pool task: the function, inputs and thread cap come from :func:`init_process`."""
+    return execute(_PROCESS["func"], root, name, params, threads=_PROCESS["threads"], **_PROCESS["inputs"])
+
+
+def _replace_dir(tmp: Path, final: Path) -> bool:
+    """Rename ``tmp`` to ``final``; False (and ``tmp`` removed) if ``final`` is already done."""
+    if (final / RESULT).exists():
+        shutil.rmtree(tmp, ignore_errors=True)
+        return False
+    if final.exists():  # an earlier failed attempt
+        trash = final.with_name(f"{TRASH_PREFIX}{uuid.uuid4().hex[:8]}@{final.name}")
+        os.rename(final, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    os.rename(tmp, final)
+    return True
+
+
+def execute(func, root, name: str, params: dict, threads: int | None = None, **inputs) -> dict:
+    """Run one point; return a small status dict (the result stays on disk).
+
+    Returns
+    -------
+    dict
+        ``name``, ``status`` ("done", "skipped" or "failed"), ``seconds``, ``error`` (the
+        last line of the traceback, "" on success), ``pid``, ``host``.
+    """
+    root = Path(root)
+    final = root / name
+    info = {"name": name, "pid": os.getpid(), "host": host(), "error": "", "seconds": 0.0}
+    if (final / RESULT).exists():
+        return {**info, "status": "skipped"}
+    tmp = root / f"{TMP_PREFIX}{info['host']}@{os.getpid()}@{uuid.uuid4().hex[:8]}@{name}"
+    tmp.mkdir(parents=True)
+    write_json(tmp / "params.json", params)
+    start = time.perf_counter()
+    try:
+        with limit_threads(threads):
+            result = func(dict(params), tmp, **inputs)
+            if result is not None:
+                import xarray as xr
+
+                from ..trajectory import write_netcdf
+                if not isinstance(result, xr.Dataset):
+                    raise TypeError(f"point function: expected it to return an xarray.Dataset or None "
+                                    f"(after writing {RESULT} in its directory), got {type(result).__name__}")
+                write_netcdf(result, tmp / RESULT)
+            elif not (tmp / RESULT).exists():
+                raise RuntimeError(f"point function: returned None without writing {RESULT} in its directory")
+        status = "done"
+    except Exception:  # noqa: BLE001 - a failed point is recorded, the others go on
+        text = traceback.format_exc()
+        (tmp / "error.txt").write_text(text)
+        info["error"] = text.strip().splitlines()[-1]
+        status = "failed"
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp / RESULT)
+    info.update(status=status, seconds=round(time.perf_counter() - start, 3))
+    write_json(tmp / "status.json", info)
+    if not _replace_dir(tmp, final):
+        info["status"] = "skipped"
+    return info

@@ -1,0 +1,135 @@
+"""The ``pyrbm`` command, end to end through subprocesses (``python -m pyrbm``).
+
+Results are compared with the library called directly (Trainer, GibbsSampler, Scan).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import pyrbm
+from pyrbm.scan import Scan
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pyrbm_cli(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-m", "pyrbm", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def tree(path: Path) -> list:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def test_train_report_info_end_to_end(tmp_path):
+    cfg = tmp_path / "train.toml"
+    cfg.write_text('data = "synthetic"\nn_samples = 300\nn_hidden = 6\nn_epochs = 2\nbatch_size = 50\nseed = 3\n')
+    run = pyrbm_cli("train", "--config", cfg, "--out", "run", "--lr", "0.05", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    result = tmp_path / "run" / "result.nc"
+    data = pyrbm.datasets.hierarchical(n_samples=300, n_visible=20, seed=0).data
+    ham, hist = pyrbm.Trainer(n_epochs=2, batch_size=50, seed=3, lr=0.05, progress=False).fit(data, n_hidden=6)
+    with xr.open_dataset(result) as got:
+        np.testing.assert_array_equal(got.singular_value.values, hist.singular_value.values)
+    np.testing.assert_array_equal(pyrbm.load_hamiltonian(result).W, ham.W)
+
+    rep = pyrbm_cli("report", "run", cwd=tmp_path)
+    assert rep.returncode == 0, rep.stderr
+    summary = (tmp_path / "run" / "report" / "summary.txt").read_text()
+    assert "final singular values: " + f"{hist.singular_value.values[-1, 0]:.4g}" in summary
+    assert (tmp_path / "run" / "report" / "singular_values.png").stat().st_size > 1000
+
+    info = pyrbm_cli("info", result, cwd=tmp_path)
+    assert info.returncode == 0, info.stderr
+    assert "schema: pyrbm.history/" in info.stdout
+    assert "model: N=20 visible x M=6 hidden" in info.stdout
+    assert "trainer_lr=0.05" in info.stdout and "epoch=3" in info.stdout
+
+
+@pytest.mark.parametrize("text, message", [
+    ('out = "run"\nn_hidden = 4\nn_epochz = 3\n', "n_epochz: unknown key for a train point; allowed keys:"),
+    ('out = "run"\nn_hidden = 4\nbatch_size = "ten"\n', "batch_size: expected an integer >= 1, got str 'ten'"),
+    ('out = "run"\nn_hidden = -4\n', "n_hidden: expected an integer >= 1, got -4"),
+    ('out = "run"\nn_hidden = 4\nmethod = "gibbs"\n', "method: expected one of 'pcd', 'cd', got 'gibbs'"),
+    ('n_hidden = 4\n', "out: required"),
+])
+def test_bad_config_exits_nonzero_naming_the_key_and_writes_nothing(tmp_path, text, message):
+    (tmp_path / "bad.toml").write_text(text)
+    before = tree(tmp_path)
+    res = pyrbm_cli("train", "--config", "bad.toml", cwd=tmp_path)
+    assert res.returncode == 2
+    assert message in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert tree(tmp_path) == before
+
+
+def test_bad_scan_config_reports_every_problem_and_writes_nothing(tmp_path):
+    res = pyrbm_cli("scan", "--out", "s", "--grid", "n_hidden=4,-6", "--set", "foo=1", "--executor", "spark",
+                    cwd=tmp_path)
+    assert res.returncode == 2
+    for part in ("executor: expected 'serial', 'processes', 'dask'", "foo: unknown key",
+                 "n_hidden: expected an integer >= 1, got -6"):
+        assert part in res.stderr
+    assert tree(tmp_path) == []
+
+
+def test_scan_command_equals_the_scan_api_and_reruns(tmp_path):
+    args = ["scan", "--out", "s", "--grid", "lr=0.01,0.1", "--set", "n_hidden=4", "--set", "n_samples=300",
+            "--set", "batch_size=50", "--set", "n_epochs=2"]
+    res = pyrbm_cli(*args, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "2 points, 2 done, 0 skipped, 0 failed" in res.stderr
+    again = pyrbm_cli(*args, cwd=tmp_path)
+    assert "2 points, 0 done, 2 skipped, 0 failed" in again.stderr
+    ref = Scan(tmp_path / "ref", {"lr": [0.01, 0.1]}, fixed={"n_hidden": 4, "n_samples": 300, "batch_size": 50,
+                                                              "n_epochs": 2})
+    ref.run("train")
+    got = Scan.open(tmp_path / "s").collect()
+    np.testing.assert_array_equal(got.singular_value.values, ref.collect().singular_value.values)
+    rep = pyrbm_cli("report", "s", cwd=tmp_path)
+    assert rep.returncode == 0, rep.stderr
+    assert "2 points (2 done, 0 failed, 0 pending)" in rep.stdout
+
+
+def test_sample_command_equals_gibbs_sampler(tmp_path):
+    ham = pyrbm.Hamiltonian.random(10, 5, sigma_w=0.3, seed=2)
+    ham.save(tmp_path / "model.nc")
+    res = pyrbm_cli("sample", "--out", "g", "--model", "model.nc", "--n-chains", "16", "--n-steps", "20",
+                    "--thin", "2", "--seed", "5", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    ref, _ = pyrbm.GibbsSampler(n_chains=16, seed=5).run(ham, n_steps=20, thin=2, progress=False)
+    got = pyrbm.load(tmp_path / "g" / "result.nc")
+    np.testing.assert_array_equal(got.energy.values, ref.energy.values)
+
+
+@pytest.mark.parametrize("cmd", ["train", "sample", "langevin", "scan", "report", "info"])
+def test_help_has_examples(cmd, capsys):
+    from pyrbm.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([cmd, "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and f"pyrbm {cmd}" in out
+    if cmd == "train":
+        assert "--n-hidden" in out and "--lr" in out
+
+
+def test_failures_are_one_line(tmp_path):
+    res = pyrbm_cli("scan", "--help", cwd=tmp_path)
+    assert res.returncode == 0 and "[grid]" in res.stdout
+    (tmp_path / "notes.txt").write_text("not a netCDF file")
+    res = pyrbm_cli("info", "notes.txt", cwd=tmp_path)
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
+    assert "not a readable netCDF file" in res.stderr
+    res = pyrbm_cli("train", "--out", "r", "--n-hidden", "4", "--data", "missing.npy", cwd=tmp_path)
+    assert res.returncode == 1 and "missing.npy" in res.stderr and len(res.stderr.strip().splitlines()) == 1

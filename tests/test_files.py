@@ -1,0 +1,287 @@
+"""The file layer: dispatch on the schema, CF attributes, and never reporting success with lost data."""
+
+import errno
+import multiprocessing
+import os
+import random
+
+import netCDF4
+import numpy as np
+import pytest
+import xarray as xr
+
+import pyrbm
+from pyrbm import _io
+from pyrbm import trajectory as tr
+from pyrbm.writer import TrajectoryWriter
+
+
+@pytest.fixture
+def ham():
+    rng = np.random.default_rng(11)
+    return pyrbm.Hamiltonian(rng.normal(0, 0.7, (6, 4)), rng.normal(0, 0.3, 6), rng.normal(0, 0.3, 4), beta=0.8)
+
+
+def make_ds(ham, n_steps=7, n_chains=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return xr.Dataset(
+        {
+            "v": (("step", "chain", "visible"), rng.integers(0, 2, (n_steps, n_chains, 6)).astype(np.int8),
+                  {"long_name": "visible configuration", "units": "1"}),
+            "energy": (("step", "chain"), rng.standard_normal((n_steps, n_chains)),
+                       {"long_name": "energy (in units of k_B T at beta = 1)", "units": "1"}),
+            "u": (("step", "chain", "mode"), rng.standard_normal((n_steps, n_chains, 2)).astype(np.float32),
+                  {"long_name": "downhill coordinate", "units": "1"}),
+        },
+        coords={"step": np.arange(1, n_steps + 1) * 10, "mode": [1, 2],
+                "singular_value": ("mode", ham.modes.s[:2])},
+        attrs={"sampler": "gibbs", "seed": seed, "thin": 10, "units": "binary"},
+    )
+
+
+def entries(directory):
+    return sorted(p for p in os.listdir(directory) if ".tmp-" in p)
+
+
+# ------------------------------------------------------------------------------ dispatch
+def test_save_load_validate_dispatch_on_schema(tmp_path, ham):
+    traj = pyrbm.save(make_ds(ham), tmp_path / "run.nc", hamiltonian=ham)
+    model = pyrbm.save(ham, tmp_path / "model.nc")
+    ds = pyrbm.load(traj)
+    assert ds.attrs["schema"] == "pyrbm.trajectory/2" and ds.attrs["Conventions"] == "CF-1.10"
+    assert pyrbm.validate(ds) is ds
+    back = pyrbm.load(model)
+    assert isinstance(back, pyrbm.Hamiltonian)
+    assert back.W.tobytes() == ham.W.tobytes() and back.beta == ham.beta
+    assert pyrbm.Hamiltonian.load(model).W.tobytes() == ham.W.tobytes()  # still a plain Hamiltonian file
+    with xr.open_dataset(model) as stored:
+        stored = stored.load()
+    assert stored.attrs.pop("checksum").startswith("sha256:")
+    assert pyrbm.validate(stored) is stored
+    with pytest.raises(ValueError, match="is not a pyrbm file"):
+        xr.Dataset({"x": ("t", [1.0])}).to_netcdf(tmp_path / "other.nc")
+        pyrbm.load(tmp_path / "other.nc")
+
+
+@pytest.mark.parametrize("schema", ["pyrbm.trajectory/1", "pyrbm.history/1"])
+def test_first_redesign_files_are_refused_with_a_way_out(tmp_path, schema):
+    xr.Dataset({"x": ("mode", [1.0, 2.0])}, coords={"mode": [0, 1]},
+               attrs={"schema": schema}).to_netcdf(tmp_path / "old.nc")
+    with pytest.raises(ValueError, match=r"written by pyrbm before mode labels became 1-based.*xarray.open_dataset"):
+        pyrbm.load(tmp_path / "old.nc")
+
+
+# ------------------------------------------------------------------------------ CF attributes
+def test_every_variable_of_every_group_describes_itself(tmp_path, ham):
+    path = pyrbm.save(make_ds(ham), tmp_path / "run.nc", hamiltonian=ham)
+    with netCDF4.Dataset(path) as nc:  # no pyrbm involved in reading
+        assert nc.getncattr("Conventions") == "CF-1.10"
+        for group in (nc, nc.groups["hamiltonian"]):
+            for name, var in group.variables.items():
+                attrs = var.ncattrs()
+                assert "long_name" in attrs and "units" in attrs, (group.path, name)
+                assert var.getncattr("units") not in ("energy", "nats", ""), (group.path, name)
+                if var.ndim:
+                    assert var.filters()["fletcher32"], (group.path, name)
+        assert list(nc.variables["mode"][:]) == [1, 2]
+
+
+def test_validate_requires_long_name_and_units(ham):
+    ds = tr.complete(make_ds(ham), ham)
+    tr.validate(ds)
+    ds["energy"].attrs["units"] = "energy"
+    ds["u"].attrs.pop("long_name")
+    ds["extra"] = ("step", np.zeros(7))
+    ds = ds.assign_coords(mode=("mode", [0, 1], {"long_name": "mode", "units": "1"}))
+    with pytest.raises(ValueError) as info:
+        tr.validate(ds)
+    msg = str(info.value)
+    for needle in ("'energy': units 'energy' is not a unit", "'u': needs a 'long_name'",
+                   "'extra': needs a 'long_name'", "'extra': needs a 'units'", "1-based"):
+        assert needle in msg, needle
+
+
+# ------------------------------------------------------------------------------ races
+def _race_save(path, seed, barrier, queue):
+    real = xr.Dataset.to_netcdf
+
+    def slow(self, target, *args, **kwargs):  # both processes finish writing before either commits
+        out = real(self, target, *args, **kwargs)
+        if kwargs.get("group") is None:
+            barrier.wait(timeout=60)
+        return out
+
+    xr.Dataset.to_netcdf = slow
+    ham = pyrbm.Hamiltonian.random(6, 4, seed=0)
+    try:
+        pyrbm.save(make_ds(ham, seed=seed), path)
+        queue.put((seed, "ok"))
+    except FileExistsError as exc:
+        queue.put((seed, f"FileExistsError: {exc}"))
+    except BaseException as exc:  # noqa: BLE001
+        queue.put((seed, f"{type(exc).__name__}: {exc}"))
+
+
+def _race_writer(path, seed, barrier, queue):
+    ham = pyrbm.Hamiltonian.random(6, 4, seed=0)
+    ds = make_ds(ham, seed=seed)
+    try:
+        w = TrajectoryWriter(path, hamiltonian=ham)
+        w.append(ds.isel(step=slice(0, 3)))
+        w.append(ds.isel(step=slice(3, 7)))
+        barrier.wait(timeout=60)
+        w.close()
+        queue.put((seed, "ok"))
+    except FileExistsError as exc:
+        queue.put((seed, f"FileExistsError: {exc}"))
+    except BaseException as exc:  # noqa: BLE001
+        queue.put((seed, f"{type(exc).__name__}: {exc}"))
+
+
+@pytest.mark.parametrize("target", [_race_save, _race_writer], ids=["save", "streamed"])
+def test_two_processes_racing_without_overwrite_one_wins(tmp_path, target):
+    path = tmp_path / "run.nc"
+    ctx = multiprocessing.get_context("fork")
+    barrier, queue = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(path, seed, barrier, queue)) for seed in (11, 22)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    results = dict(queue.get(timeout=5) for _ in procs)
+    winners = [s for s, r in results.items() if r == "ok"]
+    assert len(winners) == 1, results
+    loser = 33 - winners[0]
+    assert results[loser].startswith("FileExistsError") and str(path) in results[loser], results
+    ham = pyrbm.Hamiltonian.random(6, 4, seed=0)
+    back = pyrbm.load(path)
+    np.testing.assert_array_equal(back["energy"].values, make_ds(ham, seed=winners[0])["energy"].values)
+    assert entries(tmp_path) == []
+
+
+# ------------------------------------------------------------------------------ vanished temporaries
+def test_writer_whose_temporary_vanished_raises(tmp_path, ham):
+    path = tmp_path / "run.nc"
+    w = TrajectoryWriter(path, hamiltonian=ham)
+    ds = make_ds(ham)
+    w.append(ds.isel(step=slice(0, 3)))
+    tmp = [p for p in entries(tmp_path) if not p.endswith(".lock")][0]
+    os.remove(tmp_path / tmp)  # e.g. a sweep by a process on another node
+    with pytest.raises(FileNotFoundError, match=f"temporary file of {path}.*removed"):
+        w.append(ds.isel(step=slice(3, 7)))
+    assert not path.exists()
+    w2 = TrajectoryWriter(path, hamiltonian=ham)
+    w2.append(ds)
+    os.remove(tmp_path / [p for p in entries(tmp_path) if not p.endswith(".lock")][0])
+    with pytest.raises(FileNotFoundError, match="removed or replaced by another process"):
+        w2.close()
+    assert not path.exists() and entries(tmp_path) == []
+
+
+def test_sweep_never_removes_a_live_writers_temporary(tmp_path, ham, monkeypatch):
+    """A writer in another PID namespace has a PID that looks dead here: its lock protects it."""
+    path = tmp_path / "run.nc"
+    dead_pid = 2 ** 22 + 7  # above pid_max: no process has it on this host
+    monkeypatch.setattr(_io, "temporary_name", lambda p: p.with_name(f".{p.name}.tmp-{dead_pid}-0123abcd"))
+    w = TrajectoryWriter(path, overwrite=True, hamiltonian=ham)
+    ds = make_ds(ham, seed=5)
+    w.append(ds.isel(step=slice(0, 3)))
+    monkeypatch.undo()
+    assert any(f"tmp-{dead_pid}-" in p for p in entries(tmp_path))
+    pyrbm.save(make_ds(ham, seed=6), path, overwrite=True)  # sweeps stale temporaries of path
+    w.append(ds.isel(step=slice(3, 7)))
+    w.close()
+    back = pyrbm.load(path)
+    xr.testing.assert_identical(back, tr.complete(ds.assign_attrs(created=back.attrs["created"]), ham))
+    assert entries(tmp_path) == []
+
+
+def test_old_temporary_without_lock_is_swept_only_when_old(tmp_path, ham):
+    path = tmp_path / "run.nc"
+    orphan = tmp_path / f".run.nc.tmp-{os.getpid() + 1}-0123abcd"
+    orphan.write_bytes(b"x" * 100)
+    pyrbm.save(make_ds(ham), path)
+    assert orphan.exists()  # young: might belong to a writer of an older pyrbm
+    os.utime(orphan, (0, 0))
+    pyrbm.save(make_ds(ham), path, overwrite=True)
+    assert not orphan.exists()
+
+
+# ------------------------------------------------------------------------------ write errors
+def _open_fds_on(directory):
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(directory)) and ".tmp-" in target and not target.endswith(".lock"):
+            out.append(target)
+    return out
+
+
+@pytest.mark.parametrize("error", [RuntimeError("NetCDF: HDF error"), OSError(errno.ENOSPC, "No space left on device")],
+                         ids=["hdf", "enospc"])
+def test_full_disk_names_the_path_and_frees_the_space(tmp_path, ham, monkeypatch, error):
+    path = tmp_path / "run.nc"
+    real = netCDF4.Variable.__setitem__
+
+    def full(self, key, value):
+        raise error
+
+    w = TrajectoryWriter(path, hamiltonian=ham)
+    ds = make_ds(ham)
+    w.append(ds.isel(step=slice(0, 3)))
+    monkeypatch.setattr(netCDF4.Variable, "__setitem__", full)
+    with pytest.raises(OSError, match=f"writing {path} failed.*free space") as info:
+        w.append(ds.isel(step=slice(3, 7)))
+    monkeypatch.setattr(netCDF4.Variable, "__setitem__", real)
+    assert info.value.filename == str(path)
+    assert not path.exists() and entries(tmp_path) == [] and _open_fds_on(tmp_path) == []
+
+    def full_save(self, *args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", full_save)
+    with pytest.raises(OSError, match=f"writing {path} failed"):
+        pyrbm.save(ds, path)
+    assert not path.exists() and entries(tmp_path) == [] and _open_fds_on(tmp_path) == []
+
+
+# ------------------------------------------------------------------------------ integrity
+def test_single_byte_flips_are_detected(tmp_path, ham):
+    ds = make_ds(ham, n_steps=40)
+    path = pyrbm.save(ds, tmp_path / "run.nc", hamiltonian=ham)
+    want = pyrbm.load(path)
+    want_ham = pyrbm.load_hamiltonian(path)
+    data = bytearray(path.read_bytes())
+    rng = random.Random(0)
+    copy = tmp_path / "copy.nc"
+    outcomes = {"error": 0, "identical": 0}
+    for _ in range(300):
+        i = rng.randrange(len(data))
+        flipped = bytearray(data)
+        flipped[i] ^= 1 << rng.randrange(8)
+        copy.write_bytes(bytes(flipped))
+        try:
+            got = pyrbm.load(copy)
+            got_ham = pyrbm.load_hamiltonian(copy)
+        except (ValueError, OSError) as exc:
+            assert str(copy) in str(exc), (i, exc)
+            outcomes["error"] += 1
+            continue
+        xr.testing.assert_identical(got, want)
+        assert got.encoding["checksum"] == want.encoding["checksum"]
+        for k in ("W", "a", "b"):
+            assert getattr(got_ham, k).tobytes() == getattr(want_ham, k).tobytes(), (i, k)
+        outcomes["identical"] += 1
+    assert outcomes["error"] > 0
+
+
+def test_checksum_covers_the_hamiltonian_group(tmp_path, ham):
+    path = pyrbm.save(make_ds(ham), tmp_path / "run.nc", hamiltonian=ham)
+    with netCDF4.Dataset(path, "a") as nc:  # a valid edit the HDF5 checksums cannot see
+        nc.groups["hamiltonian"].variables["a"][0] = 5.0
+    with pytest.raises(pyrbm.IntegrityError, match=f"{path} does not match its checksum"):
+        pyrbm.load(path)
+    assert pyrbm.load(path, verify=False).sizes["step"] == 7

@@ -1,0 +1,340 @@
+"""Scans: hashed point directories, reruns, failures, kills, executors, data transfer, collect.
+
+References are independent routes: the Trainer and samplers called directly, the serial
+executor against dask and the process pool, hashes recomputed from their definition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import pyrbm
+from pyrbm.scan import ConfigError, Scan, canonical_json, point_hash, replicas, train
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXED = {"n_epochs": 2, "batch_size": 50, "n_samples": 300}
+
+
+def direct_history(n_hidden, seed, lr=None, **extra):
+    """The training point's result by calling the Trainer directly."""
+    data = pyrbm.datasets.hierarchical(n_samples=FIXED["n_samples"], n_visible=20, seed=0).data
+    kw = {} if lr is None else {"lr": lr}
+    trainer = pyrbm.Trainer(n_epochs=FIXED["n_epochs"], batch_size=FIXED["batch_size"], seed=seed,
+                            progress=False, **kw, **extra)
+    return trainer.fit(data, n_hidden=n_hidden)
+
+
+def strip(ds: xr.Dataset) -> xr.Dataset:
+    """Without the attributes (``created`` time stamps, the scan's root)."""
+    out = ds.copy()
+    out.attrs = {}
+    return out
+
+
+# --------------------------------------------------------------------------- hashing
+def test_point_hash_is_sha256_of_sorted_compact_json_with_repr_floats():
+    params = {"seed": 1, "lr": 0.1, "n_hidden": 64, "method": "pcd", "record_params": False}
+    text = '{"lr":0.1,"method":"pcd","n_hidden":64,"record_params":false,"seed":1}'
+    assert canonical_json(params) == text
+    assert point_hash(params) == hashlib.sha256(text.encode()).hexdigest()
+    assert point_hash({"lr": 1}) != point_hash({"lr": 1.0})          # int and float differ
+    assert point_hash({"lr": np.float64(0.1)}) == point_hash({"lr": 0.1})
+    scan = Scan("unused", {"n_hidden": [64], "seed": [1]}, fixed={"lr": 0.1})
+    name = scan.points[0].name
+    assert re.fullmatch(r"n_hidden=64,seed=1-[0-9a-f]{8}", name)
+    assert name.endswith(point_hash({"n_hidden": 64, "seed": 1, "lr": 0.1})[:8])
+
+
+def test_bad_grid_refused_naming_the_argument():
+    with pytest.raises(TypeError, match="grid"):
+        Scan("x", {})
+    with pytest.raises(ValueError, match="distinct"):
+        Scan("x", {"seed": [1, 1]})
+    with pytest.raises(ValueError, match="both"):
+        Scan("x", {"seed": [1]}, fixed={"seed": 2})
+    with pytest.raises(TypeError, match=r"grid\['lr'\]"):
+        Scan("x", {"lr": 0.1})
+
+
+def test_invalid_points_refused_before_any_work(tmp_path):
+    scan = Scan(tmp_path / "s", {"n_hidden": [4, -6], "seed": [0]}, fixed={"lrr": 0.1, **FIXED})
+    with pytest.raises(ConfigError) as err:
+        scan.run("train")
+    text = str(err.value)
+    assert "n_hidden: expected an integer >= 1, got -6" in text and "lrr: unknown key" in text
+    assert not (tmp_path / "s").exists()
+
+
+# --------------------------------------------------------------------------- serial
+def test_serial_scan_equals_trainer_called_directly_and_skips_on_rerun(tmp_path, capsys):
+    scan = Scan(tmp_path / "s", {"n_hidden": [4, 6], "seed": [0, 1]}, fixed=FIXED)
+    summary = scan.run("train")
+    assert (summary.done, summary.skipped, summary.failed) == (4, 0, 0)
+    assert "4 points, 4 done, 0 skipped, 0 failed" in capsys.readouterr().err
+    ds = scan.collect()
+    assert dict(ds.sizes) == {"n_hidden": 2, "seed": 2, "epoch": 3, "mode": 6}
+    for m in (4, 6):
+        for s in (0, 1):
+            ham, hist = direct_history(m, s)
+            got = ds.singular_value.sel(n_hidden=m, seed=s).dropna("mode")
+            np.testing.assert_array_equal(got.values, hist.singular_value.values)
+            p = next(p for p in scan.points if p.values == {"n_hidden": m, "seed": s})
+            np.testing.assert_array_equal(pyrbm.load_hamiltonian(scan.path(p) / "result.nc").W, ham.W)
+            assert json.loads((scan.path(p) / "params.json").read_text())["n_hidden"] == m
+    mtimes = {p.name: (scan.path(p) / "result.nc").stat().st_mtime_ns for p in scan.points}
+    again = scan.run("train")
+    assert (again.done, again.skipped, again.failed) == (0, 4, 0)
+    assert mtimes == {p.name: (scan.path(p) / "result.nc").stat().st_mtime_ns for p in scan.points}
+
+
+def _flaky(params, out):
+    if params["seed"] == 1:
+        raise RuntimeError("planted failure")
+    return xr.Dataset({"value": ((), float(params["seed"]) * 10.0)})
+
+
+def test_failed_point_records_traceback_others_go_on(tmp_path):
+    scan = Scan(tmp_path / "s", {"seed": [0, 1, 2]})
+    summary = scan.run(_flaky)
+    assert (summary.done, summary.skipped, summary.failed) == (2, 0, 1)
+    assert "planted failure" in str(summary)
+    bad = scan.path(scan.points[1])
+    assert "RuntimeError: planted failure" in (bad / "error.txt").read_text()
+    assert "Traceback" in (bad / "error.txt").read_text() and not (bad / "result.nc").exists()
+    assert scan.status() == {scan.points[0].name: "done", scan.points[1].name: "failed", scan.points[2].name: "done"}
+    ds = scan.collect()
+    np.testing.assert_array_equal(ds.value.values, [0.0, np.nan, 20.0])
+    assert ds.attrs["n_missing"] == 1
+    with pytest.raises(FileNotFoundError, match="no result"):
+        scan.collect(missing="raise")
+
+
+def test_collect_lazy_is_dask_backed_and_equal(tmp_path):
+    scan = Scan(tmp_path / "s", {"seed": [0, 1]}, fixed={"n_hidden": 4, **FIXED})
+    scan.run("train")
+    lazy, eager = scan.collect(lazy=True), scan.collect(lazy=False)
+    import dask.array as da
+
+    assert isinstance(lazy.singular_value.data, da.Array)
+    xr.testing.assert_identical(lazy.compute(), eager)
+
+
+def test_collect_reduces_each_point_when_shapes_differ(tmp_path):
+    scan = Scan(tmp_path / "s", {"n_hidden": [3, 5]}, fixed=FIXED)
+    scan.run("train")
+    padded = scan.collect()
+    assert padded.sizes["mode"] == 5 and np.isnan(padded.singular_value.sel(n_hidden=3).values[:, 3:]).all()
+    top = scan.collect(reduce=lambda d: d.singular_value.isel(epoch=-1, mode=0).to_dataset(name="sigma_1"))
+    for m in (3, 5):
+        assert float(top.sigma_1.sel(n_hidden=m)) == direct_history(m, 0)[1].singular_value.values[-1, 0]
+
+
+def test_gibbs_and_langevin_points_equal_the_samplers(tmp_path):
+    ham = pyrbm.Hamiltonian.random(12, 6, sigma_w=0.2, seed=3)
+    model = ham.save(tmp_path / "model.nc")
+    scan = Scan(tmp_path / "g", {"seed": [0, 1]}, fixed={"model": str(model), "n_chains": 8, "n_steps": 10})
+    scan.run("gibbs")
+    ds = scan.collect()
+    for s in (0, 1):
+        ref, _ = pyrbm.GibbsSampler(n_chains=8, seed=s).run(ham, n_steps=10, progress=False)
+        np.testing.assert_array_equal(ds.energy.sel(seed=s).values, ref.energy.values)
+    lscan = Scan(tmp_path / "l", {"dt": [0.01, 0.02]}, fixed={"model": str(model), "n_chains": 4, "n_steps": 20,
+                                                              "modes": 2})
+    lscan.run("langevin")
+    lds = lscan.collect()
+    ref, _ = pyrbm.LangevinSampler(n_chains=4, dt=0.02, seed=0).run(ham, n_steps=20, modes=2, progress=False)
+    np.testing.assert_array_equal(lds.u.sel(dt=0.02).values, ref.u.values)
+
+
+def test_replicas_with_a_data_array_equal_direct_training(tmp_path):
+    data = pyrbm.datasets.hierarchical(n_samples=300, n_visible=20, seed=0).data
+    trainer = pyrbm.Trainer(n_epochs=2, batch_size=50, seed=99)
+    scan, paths = replicas(data, n_hidden=[4], seeds=[0, 1], trainer=trainer, root=tmp_path / "r")
+    assert [p.parent.name.split("-")[0] for p in paths] == ["n_hidden=4,seed=0", "n_hidden=4,seed=1"]
+    ds = scan.collect()
+    for s in (0, 1):
+        np.testing.assert_array_equal(ds.singular_value.sel(n_hidden=4, seed=s).values,
+                                      direct_history(4, s)[1].singular_value.values)
+
+
+# --------------------------------------------------------------------------- kill and rerun
+KILL_SCRIPT = """
+import json, os, sys, time
+from pathlib import Path
+from pyrbm.scan import Scan, train
+
+def point(params, out):
+    with open(os.environ["SCAN_LOG"], "a") as fh:
+        fh.write(json.dumps(params["seed"]) + "\\n")
+    if params["seed"] == 2 and os.environ.get("HANG"):
+        time.sleep(600)
+    return train(params, out)
+
+point.check = train.check
+
+if __name__ == "__main__":
+    Scan(sys.argv[1], {"seed": [0, 1, 2, 3]}, fixed=json.loads(sys.argv[2])).run(point)
+"""
+
+
+def test_sigkill_midway_then_rerun_completes_without_redoing(tmp_path):
+    script = tmp_path / "scan_job.py"
+    script.write_text(KILL_SCRIPT)
+    log = tmp_path / "log.txt"
+    root = tmp_path / "s"
+    fixed = json.dumps({"n_hidden": 4, **FIXED})
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SCAN_LOG": str(log)}
+    proc = subprocess.Popen([sys.executable, str(script), str(root), fixed], env={**env, "HANG": "1"},
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and (not log.exists() or log.read_text().split() != ["0", "1", "2"]):
+        time.sleep(0.1)
+    assert log.read_text().split() == ["0", "1", "2"]
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    leftovers = [p.name for p in root.iterdir() if p.name.startswith(".tmp@")]
+    assert len(leftovers) == 1 and "seed=2" in leftovers[0], leftovers   # the point being run
+    done_before = sorted(p.name for p in root.iterdir() if (p / "result.nc").is_file())
+    assert len(done_before) == 2
+    rerun = subprocess.run([sys.executable, str(script), str(root), fixed], env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "4 points, 2 done, 2 skipped, 0 failed" in rerun.stderr
+    assert log.read_text().split() == ["0", "1", "2", "2", "3"]     # finished points not redone
+    names = sorted(os.listdir(root))
+    assert not [n for n in names if n.startswith(".")], names          # temporaries cleaned up
+    scan = Scan(root, {"seed": [0, 1, 2, 3]}, fixed=json.loads(fixed))
+    assert sorted(n for n in names if n != "scan.json") == sorted(p.name for p in scan.points)
+    ds = scan.collect(missing="raise")
+    for s in range(4):
+        np.testing.assert_array_equal(ds.singular_value.sel(seed=s).values,
+                                      direct_history(4, s)[1].singular_value.values)
+
+
+# --------------------------------------------------------------------------- executors
+def test_process_pool_equals_serial(tmp_path):
+    grid = {"n_hidden": [4, 6], "seed": [0, 1]}
+    ref = Scan(tmp_path / "serial", grid, FIXED)
+    ref.run("train")
+    scan = Scan(tmp_path / "proc", grid, FIXED)
+    summary = scan.run("train", executor="processes", workers=2)
+    assert summary.done == 4
+    xr.testing.assert_identical(strip(scan.collect()), strip(ref.collect()))
+
+
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cl = distributed.Client(cluster)
+    yield cl
+    cl.close()
+    cluster.close()
+
+
+def test_dask_local_cluster_equals_serial(client, tmp_path):
+    grid = {"n_hidden": [4, 6], "seed": [0, 1]}
+    ref = Scan(tmp_path / "serial", grid, FIXED)
+    ref.run("train")
+    scan = Scan(tmp_path / "dask", grid, FIXED)
+    summary = scan.run("train", executor=client)
+    assert summary.done == 4
+    xr.testing.assert_identical(strip(scan.collect()), strip(ref.collect()))
+    pids = {json.loads((scan.path(p) / "status.json").read_text())["pid"] for p in scan.points}
+    assert os.getpid() not in pids and len(pids) >= 1                   # ran in the worker processes
+
+
+def test_dask_learning_rate_scan_with_builtin_point(client, tmp_path):
+    scan = Scan(tmp_path / "lr", {"lr": [0.01, 0.1]}, fixed={"n_hidden": 4, **FIXED})
+    assert scan.run("train", executor=client).done == 2
+    ds = scan.collect()
+    for lr in (0.01, 0.1):
+        np.testing.assert_array_equal(ds.singular_value.sel(lr=lr).values,
+                                      direct_history(4, 0, lr=lr)[1].singular_value.values)
+    assert not np.array_equal(ds.singular_value.sel(lr=0.01).values, ds.singular_value.sel(lr=0.1).values)
+
+
+def test_dask_data_reaches_each_worker_once(client, tmp_path):
+    """Deserialisations of the data set are counted in a file: once per worker with the scan,
+    once per task when the array is passed to every task (the route the scan replaces)."""
+    log = tmp_path / "unpickled.txt"
+    data = pyrbm.datasets.hierarchical(n_samples=300, n_visible=20, seed=0).data
+
+    def arrive(path, arr):  # runs wherever the wrapped array is unpickled (client -> worker, worker -> worker)
+        with open(path, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return Counted(arr)
+
+    class Counted:
+        def __init__(self, arr):
+            self.arr = arr
+
+        def __reduce__(self):
+            return arrive, (str(log), self.arr)
+
+    def point(params, out, data):
+        import numba
+
+        assert numba.get_num_threads() == max(1, (os.cpu_count() or 1) // 2)   # cores shared by 2 workers
+        return train({**params, "data": "synthetic"}, out, data=data.arr)
+
+    seeds = list(range(6))
+    scan = Scan(tmp_path / "s", {"seed": seeds}, fixed={"n_hidden": 4, **FIXED, "data": "array"})
+    summary = scan.run(point, executor=client, inputs={"data": Counted(data)})
+    assert summary.done == 6, summary.errors
+    arrivals = log.read_text().split()
+    workers = client.run(os.getpid)
+    print(f"\ndata deserialised {len(arrivals)} times for {len(seeds)} tasks on {len(workers)} workers")
+    assert sorted(arrivals) == sorted(str(p) for p in workers.values())        # once per worker
+    incoming = client.run(lambda dask_worker: [{str(k): v for k, v in e["keys"].items()}
+                                               for e in dask_worker.transfer_incoming_log])
+    print("worker-to-worker transfers (key: bytes):", incoming)
+    assert sum(len(v) for v in incoming.values()) <= len(workers) - 1     # at most the broadcast copy
+    # each task's result stayed on disk: the futures carried only small status dicts
+    ds = scan.collect()
+    np.testing.assert_array_equal(ds.singular_value.sel(seed=3).values, direct_history(4, 3)[1].singular_value.values)
+
+    log.unlink()
+    futures = [client.submit(lambda c, s: int(c.arr.sum()) + s, Counted(data), s, pure=False) for s in seeds]
+    client.gather(futures)
+    per_task = log.read_text().split()
+    print(f"passed with every task instead: deserialised {len(per_task)} times")
+    assert len(per_task) >= len(seeds)
+
+
+# --------------------------------------------------------------------------- README
+def test_readme_scan_section_runs(tmp_path, monkeypatch):
+    text = (ROOT / "README.md").read_text()
+    code = re.search(r"## Scans.*?```python\n(.*?)```", text, flags=re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "README.md scans", "exec"), namespace)
+    assert namespace["ds"].sizes["n_hidden"] == 2 and namespace["ds"].sizes["seed"] == 2
+
+
+@pytest.mark.slow
+def test_named_mnist_source_equals_training_on_the_array(tmp_path):
+    if not pyrbm.datasets.mnist_dirs() or not any((d / "train-images-idx3-ubyte.gz").is_file()
+                                                  for d in pyrbm.datasets.mnist_dirs()):
+        pytest.skip("MNIST IDX files not found ($PYRBM_DATA)")
+    scan = Scan(tmp_path / "m", {"seed": [0]}, fixed={"data": "mnist", "n_samples": 300, "n_hidden": 4,
+                                                      "n_epochs": 1, "batch_size": 100})
+    scan.run("train")
+    data = pyrbm.datasets.mnist("train")[:300]
+    _, hist = pyrbm.Trainer(n_epochs=1, batch_size=100, seed=0, progress=False).fit(data, n_hidden=4)
+    np.testing.assert_array_equal(scan.collect().singular_value.sel(seed=0).values, hist.singular_value.values)
