@@ -26,8 +26,9 @@ def main(argv=None) -> int:
     p.add_argument("--profile", choices=("tiny", "quick", "paper"), default="quick")
     p.add_argument("--out", required=True, help="study directory (created; reused to resume)")
     p.add_argument("--executor", default="serial",
-                   help="'serial', 'processes' or a dask scheduler address such as tcp://host:8786")
-    p.add_argument("--workers", type=int, default=None, help="processes of the local pool (--executor processes)")
+                   help="'serial', 'processes', 'dask' (a local cluster) or a dask scheduler address "
+                        "such as tcp://host:8786 (pyrbm.scan.Scan.run)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes of 'processes' and 'dask'")
     p.add_argument("--only", default=",".join(EXPERIMENTS),
                    help=f"comma-separated experiments to run (default all: {','.join(EXPERIMENTS)})")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="EXPERIMENT.KEY=VALUE",
@@ -41,6 +42,9 @@ def main(argv=None) -> int:
     except ConfigError as err:
         print(f"invalid configuration:\n{err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        print(err, file=sys.stderr)
+        return 1
     for exp, sec in timings.items():
         print(f"{exp}: {sec:.1f} s of point time")
     print(f"experiments done in {time.perf_counter() - t0:.1f} s")

@@ -87,15 +87,22 @@ def test_missing_key_and_bad_override_are_refused(tmp_path):
 
 
 # ----------------------------------------------------------------------------- end to end
+def _point(scan_root: Path, prefix: str) -> Path:
+    """The directory of the scan point whose name starts with ``prefix`` (then the hash)."""
+    found = [d for d in scan_root.iterdir() if d.name.startswith(prefix + "-")]
+    assert len(found) == 1, (scan_root, prefix, found)
+    return found[0]
+
+
 def _check_files(root: Path, cfg: dict):
     for m in cfg["marchenko_pastur"]["n_hidden"]:
-        ds = xr.load_dataset(root / "marchenko_pastur" / f"M{m}" / "result.nc")
+        ds = xr.load_dataset(_point(root / "marchenko_pastur", f"n_hidden={m}") / "result.nc")
         assert ds["singular_value"].shape == (cfg["marchenko_pastur"]["n_init"], min(784, m))
         assert np.all(np.isfinite(ds["singular_value"]))
     t = cfg["training"]
     for m in t["n_hidden"]:
         for s in t["seeds"]:
-            d = root / "training" / f"M{m}_seed{s}"
+            d = _point(root / "training", f"n_hidden={m},seed={s}")
             h = xr.load_dataset(d / "history.nc")
             r = xr.load_dataset(d / "result.nc")
             assert h.sizes["epoch"] == r.sizes["epoch"] == t["n_epochs"] + 1
@@ -106,7 +113,7 @@ def _check_files(root: Path, cfg: dict):
                     assert np.all(np.isfinite(r[v].values)), v
             assert np.all(np.isfinite(h["singular_value"]))
     for b in cfg["langevin"]["betas"]:
-        ds = xr.load_dataset(root / "langevin" / f"beta{b:g}" / "result.nc")
+        ds = xr.load_dataset(_point(root / "langevin", f"beta={float(b)!r}") / "result.nc")
         assert ds.sizes["mode"] == len(cfg["langevin"]["singular_values"])
     figures = sorted(p.name for p in (root / "figures").glob("*.png"))
     assert [f"fig{i:02d}" for i in range(1, 12)] == sorted({f[:5] for f in figures if f.startswith("fig")})
@@ -120,7 +127,7 @@ def _check_files(root: Path, cfg: dict):
 @needs_mnist
 def test_smoke_study_end_to_end(tmp_path):
     root = tmp_path / "study"
-    run_study(root, profile="tiny", overrides=SMOKE, log=lambda *_: None)
+    run_study(root, profile="tiny", overrides=SMOKE)
     write_report(root)
     cfg = json.loads((root / "study.json").read_text())["settings"]
     report = _check_files(root, cfg)
@@ -133,10 +140,10 @@ def test_smoke_study_end_to_end(tmp_path):
         assert res[name][0] is True, (name, res[name])
     assert "## Checks" in report and "Marčenko–Pastur edges" in report
     # resumable: a rerun finds every point done and does no work
-    assert run_study(root, profile="tiny", overrides=SMOKE, log=lambda *_: None) == {}
+    assert run_study(root, profile="tiny", overrides=SMOKE) == {}
     # another profile's settings in the same directory are refused
     with pytest.raises(ValueError, match="other settings"):
-        run_study(root, profile="tiny", log=lambda *_: None)
+        run_study(root, profile="tiny")
 
 
 @pytest.mark.slow
@@ -163,22 +170,24 @@ def test_paper_profile_checkpoints_and_resumes_after_a_kill(tmp_path):
            "--no-report"] + reduce
     killed = tmp_path / "killed"
     proc = subprocess.Popen(cmd + ["--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    first = killed / "work" / "training" / "M24_seed0" / "epoch_0001.nc"
+    first = killed / "training" / "_work" / "M24_seed0" / "epoch_0001.nc"
     deadline = time.time() + 600
     while not first.is_file() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.5)
     assert first.is_file(), "no epoch finished before the deadline"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (killed / "training" / "M24_seed0" / "result.nc").is_file()
+    assert not list((killed / "training").glob("n_hidden=24,seed=0-*/result.nc"))
     stamp = first.stat().st_mtime_ns
     subprocess.run(cmd + ["--out", str(killed)], check=True, capture_output=True, timeout=900)
     assert first.stat().st_mtime_ns == stamp  # the finished epoch was not redone
     whole = tmp_path / "whole"
     subprocess.run(cmd + ["--out", str(whole)], check=True, capture_output=True, timeout=900)
-    a = xr.load_dataset(killed / "training" / "M24_seed0" / "history.nc")
-    b = xr.load_dataset(whole / "training" / "M24_seed0" / "history.nc")
+    ka, wa = _point(killed / "training", "n_hidden=24,seed=0"), _point(whole / "training", "n_hidden=24,seed=0")
+    assert ka.name == wa.name  # same parameters, same point
+    a = xr.load_dataset(ka / "history.nc")
+    b = xr.load_dataset(wa / "history.nc")
     np.testing.assert_array_equal(a["singular_value"].values, b["singular_value"].values)
-    ra = xr.load_dataset(killed / "training" / "M24_seed0" / "result.nc")
-    rb = xr.load_dataset(whole / "training" / "M24_seed0" / "result.nc")
+    ra = xr.load_dataset(ka / "result.nc")
+    rb = xr.load_dataset(wa / "result.nc")
     np.testing.assert_array_equal(ra["u_mean"].values, rb["u_mean"].values)

@@ -7,7 +7,7 @@
 
 from .config import EXPERIMENTS, PROFILES, SCHEMA, ConfigError, load_profile
 from .points import POINTS
-from .run import load_study, points_of, run_study
+from .run import load_study, run_study, scans_of
 
 __all__ = ["EXPERIMENTS", "PROFILES", "SCHEMA", "ConfigError", "load_profile", "POINTS", "run_study",
-           "load_study", "points_of"]
+           "load_study", "scans_of"]

@@ -2,9 +2,10 @@ r"""Point functions of the paper's experiments (PHYSICS.md §9).
 
 Each has the scan signature ``func(params, out)``: ``params`` a flat dict of one point's
 settings (an experiment's profile plus the point's own values), ``out`` a directory in
-which it writes ``result.nc`` (and the training point also ``history.nc``). All files are
-written atomically; the training point keeps its checkpoint and finished epochs in
-``params["work_dir"]`` so that a killed point resumes where it stopped.
+which it writes ``result.nc`` (and the training point also ``history.nc``); they run through
+:meth:`pyrbm.scan.Scan.run`. The training point keeps its checkpoint and finished epochs in
+``<scan root>/_work`` (outside the point's temporary directory) so that a killed point
+resumes where it stopped.
 
 - :func:`marchenko_pastur_point` — singular values of random initialisations (figure 1).
 - :func:`kurtosis_point` — kurtosis of x_k under the uniform measure for one N (figure 5),
@@ -29,13 +30,18 @@ __all__ = ["RESULT", "write_dataset", "marchenko_pastur_point", "kurtosis_point"
 RESULT = "result.nc"
 
 
-def _a(long_name: str, units: str = "1") -> dict:
-    return {"long_name": long_name, "units": units}
+def _a(long_name: str, measured_in: str = "") -> dict:
+    """CF attributes: every pyrbm quantity is dimensionless (``units = "1"``, see
+    :mod:`pyrbm.files`); energies are in k_B T at β = 1, likelihoods in nats, as the name says."""
+    return {"long_name": f"{long_name} ({measured_in})" if measured_in else long_name, "units": "1"}
 
 
 @netcdf_serialised
 def write_dataset(ds: xr.Dataset, path) -> Path:
     """Write ``ds`` to ``path`` (netCDF4) atomically, replacing an existing file."""
+    for name in ds.variables:
+        ds[name].attrs.setdefault("units", "1")
+        ds[name].attrs.setdefault("long_name", str(name))
     with atomic_path(path, overwrite=True) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4")
     return Path(path)
@@ -53,7 +59,7 @@ def _labels(labels, K: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- initialisation
-def marchenko_pastur_point(params: dict, out) -> Path:
+def marchenko_pastur_point(params: dict, out) -> None:
     """Singular values of ``n_init`` random N×M initialisations: ``singular_value(init, mode)``."""
     from ..spectra import mp_edges
 
@@ -61,14 +67,14 @@ def marchenko_pastur_point(params: dict, out) -> Path:
     s = np.stack([np.linalg.svd(Hamiltonian.random(N, M, sigma_w=sw, seed=_subseed(params["seed"], M, i)).W,
                                 compute_uv=False) for i in range(int(params["n_init"]))])
     lo, hi = mp_edges(N, M, sigma_w=sw)
-    ds = xr.Dataset({"singular_value": (("init", "mode"), s, _a("singular value of a random W", "energy"))},
+    ds = xr.Dataset({"singular_value": (("init", "mode"), s, _a("singular value of a random W", "k_B T at beta = 1"))},
                     coords={"mode": np.arange(1, s.shape[1] + 1)},
                     attrs={"n_visible": N, "n_hidden": M, "sigma_w": sw, "mp_lower": lo, "mp_upper": hi,
                            "seed": int(params["seed"])})
-    return write_dataset(ds, Path(out) / RESULT)
+    write_dataset(ds, Path(out) / RESULT)
 
 
-def kurtosis_point(params: dict, out) -> Path:
+def kurtosis_point(params: dict, out) -> None:
     r"""Mean kurtosis of the paired visible modes of one random N×M model per seed.
 
     Exact, ``3 − 2 Σ_i U_ik⁴`` averaged over the K paired modes, and estimated from
@@ -91,7 +97,8 @@ def kurtosis_point(params: dict, out) -> Path:
                          "kurtosis": ("mode", md.kurtosis_x[labels - 1], _a("exact kurtosis 3 - 2 sum_i U_ik^4"))},
                         coords={"mode": labels}, attrs={"n_visible": N, "n_hidden": M, "s2": md.s2,
                                                         "seed": seeds[0]})
-        return write_dataset(ds, Path(out) / RESULT)
+        write_dataset(ds, Path(out) / RESULT)
+        return None
     exact, sampled = np.zeros(len(seeds)), np.zeros(len(seeds))
     for r, seed in enumerate(seeds):
         ham = Hamiltonian.random(N, M, sigma_w=sw, seed=_subseed(seed, N))
@@ -104,11 +111,11 @@ def kurtosis_point(params: dict, out) -> Path:
                                           _a(f"mean kurtosis of the paired x_k from {n} uniform samples"))},
                     coords={"replica": np.arange(len(seeds)), "seed": ("replica", np.array(seeds))},
                     attrs={"n_visible": N, "n_hidden": M, "theory": 3.0 - 6.0 / (N + 2.0)})
-    return write_dataset(ds, Path(out) / RESULT)
+    write_dataset(ds, Path(out) / RESULT)
 
 
 # ----------------------------------------------------------------------------- Langevin
-def langevin_point(params: dict, out) -> Path:
+def langevin_point(params: dict, out) -> None:
     r"""Langevin diffusion of a model with prescribed σ_k at one β (PHYSICS §4).
 
     Records ``⟨u_k²⟩ − ⟨u_k⟩²`` and ``⟨w_k²⟩ − ⟨w_k⟩²`` over chains against time; the theory
@@ -121,7 +128,8 @@ def langevin_point(params: dict, out) -> Path:
 
     from ..samplers import DivergenceWarning, LangevinSampler
 
-    s = np.asarray(params["singular_values"], dtype=np.float64)
+    sv = params["singular_values"]
+    s = np.asarray([float(x) for x in sv.split(",")] if isinstance(sv, str) else sv, dtype=np.float64)
     beta = float(params["beta"])
     ham = Hamiltonian.from_modes(s, int(params["n_visible"]), int(params["n_hidden"]), seed=int(params["seed"]),
                                  beta=beta)
@@ -155,9 +163,9 @@ def langevin_point(params: dict, out) -> Path:
          "fraction_diverged": (("time", "mode"), frac.values, _a("fraction of chains frozen past the bound")),
          "kappa_u": ("mode", kappa_u, _a("rate 1/s^2 - beta sigma_k")),
          "kappa_w": ("mode", kappa_w, _a("rate 1/s^2 + beta sigma_k")),
-         "growth_rate": ("mode", rate, _a("slope of ln Var u_k over the second half of the run", "1/time")),
+         "growth_rate": ("mode", rate, _a("slope of ln Var u_k over the second half of the run", "per unit time")),
          "theory_rate": ("mode", np.where(kappa_u < 0, -2 * kappa_u, 0.0),
-                         _a("growth rate 2 |kappa_u| past the threshold, 0 below", "1/time")),
+                         _a("growth rate 2 |kappa_u| past the threshold, 0 below", "per unit time")),
          "predicted_divergent": ("mode", (beta * sig * s2 > 1).astype(np.int8), _a("1 if beta sigma_k s^2 > 1")),
          "observed_divergent": ("mode", diverged.astype(np.int8),
                                 _a("1 if most chains froze or ln Var u_k grows (slope > 0.05)"))},
@@ -165,7 +173,7 @@ def langevin_point(params: dict, out) -> Path:
         attrs={"beta": beta, "T": 1.0 / beta, "threshold": 1.0 / (beta * s2), "s2": s2, "dt": float(params["dt"]),
                "n_chains": int(params["n_chains"]), "n_steps": int(params["n_steps"]), "seed": int(params["seed"]),
                "order": ",".join(map(str, order))})
-    return write_dataset(res, Path(out) / RESULT)
+    write_dataset(res, Path(out) / RESULT)
 
 
 from .training import training_point  # noqa: E402  (its own module: it is long)

@@ -2,19 +2,20 @@ r"""Run the paper's experiments for one profile, resumably, and read the results
 
 Layout of a study directory ``DIR``::
 
-    DIR/study.json                         profile and settings of the run
-    DIR/<experiment>/<point>/result.nc     one directory per point (training: + history.nc)
-    DIR/work/training/M<M>_seed<s>/        checkpoints and finished epochs of the training points
+    DIR/study.json                               profile and settings of the run
+    DIR/<experiment>[/<part>]/scan.json          one pyrbm.scan.Scan per experiment (part)
+    DIR/<experiment>[/<part>]/<point>/result.nc  one directory per point (training: + history.nc)
+    DIR/training/_work/M<M>_seed<s>/             checkpoints and finished epochs of training points
 
 A point whose ``result.nc`` exists is skipped, so rerunning the same command after an
 interruption continues; the training points also resume inside a replica from their
-per-epoch checkpoint. Points run serially, in a process pool or on a dask cluster.
+per-epoch checkpoint. Points run serially, in a process pool or on a dask cluster
+(:meth:`pyrbm.scan.Scan.run`).
 """
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,82 +25,65 @@ from .._io import atomic_path
 from .config import EXPERIMENTS, load_profile
 from .points import POINTS, RESULT
 
-__all__ = ["points_of", "run_study", "load_study"]
+__all__ = ["scans_of", "run_study", "load_study"]
 
 
-def points_of(experiment: str, cfg: dict, root: Path) -> list[tuple[str, dict]]:
-    """The (name, params) of every point of one experiment's settings."""
+def scans_of(experiment: str, cfg: dict) -> list[tuple[str, dict, dict]]:
+    """The scans of one experiment's settings: ``(sub-directory, grid, fixed)`` each."""
+    def rest(*drop):
+        return {k: v for k, v in cfg.items() if k not in drop}
+
     if experiment == "marchenko_pastur":
-        return [(f"M{m}", {**cfg, "n_hidden": m}) for m in cfg["n_hidden"]]
+        return [("", {"n_hidden": cfg["n_hidden"]}, rest("n_hidden"))]
     if experiment == "kurtosis":
-        pts = [(f"N{n}", {**cfg, "n_visible": n}) for n in cfg["n_visible"]]
-        return pts + [("histograms", {**cfg, "n_visible": cfg["hist_n_visible"], "n_hidden": cfg["hist_n_hidden"],
-                                      "hist": True})]
+        hist = {**rest("n_visible", "n_hidden", "hist_n_visible", "hist_n_hidden"), "n_hidden": cfg["hist_n_hidden"],
+                "hist": True}
+        return [("scaling", {"n_visible": cfg["n_visible"]}, rest("n_visible")),
+                ("histograms", {"n_visible": [cfg["hist_n_visible"]]}, hist)]
     if experiment == "training":
-        work = str(Path(root) / "work" / "training")
-        return [(f"M{m}_seed{s}", {**{k: v for k, v in cfg.items() if k != "seeds"}, "n_hidden": m, "seed": s,
-                                   "work_dir": work})
-                for m in cfg["n_hidden"] for s in cfg["seeds"]]
+        return [("", {"n_hidden": cfg["n_hidden"], "seed": cfg["seeds"]}, rest("n_hidden", "seeds"))]
     if experiment == "langevin":
-        return [(f"beta{b:g}", {**{k: v for k, v in cfg.items() if k != "betas"}, "beta": b})
-                for b in cfg["betas"]]
+        fixed = rest("betas", "singular_values")
+        fixed["singular_values"] = ",".join(repr(float(x)) for x in cfg["singular_values"])
+        return [("", {"beta": [float(b) for b in cfg["betas"]]}, fixed)]
     raise ValueError(f"experiment: expected one of {', '.join(EXPERIMENTS)}, got {experiment!r}")
 
 
-def _timed(fn, params: dict, out: str) -> float:
-    """Run one point; return its wall time in seconds."""
-    t0 = time.perf_counter()
-    fn(params, out)
-    return time.perf_counter() - t0
-
-
-def _executor(spec: str, workers: int | None):
-    """(submit, close) for 'serial', 'processes' or a dask scheduler address."""
-    if spec == "serial":
-        class _Done:
-            def __init__(self, fn, *a):
-                self._v = fn(*a)
-
-            def result(self):
-                return self._v
-        return _Done, lambda: None
-    if spec == "processes":
-        from concurrent.futures import ProcessPoolExecutor
-
-        pool = ProcessPoolExecutor(max_workers=workers)
-        return pool.submit, pool.shutdown
-    from distributed import Client  # a dask scheduler address such as tcp://host:8786
-
-    client = Client(spec)
-    return (lambda fn, *a: client.submit(fn, *a, pure=False)), client.close
-
-
-def run_study(out, *, profile: str = "quick", executor: str = "serial", workers: int | None = None,
-              overrides=(), experiments=EXPERIMENTS, config_dir=None, log=print) -> dict:
+def run_study(out, *, profile: str = "quick", executor="serial", workers: int | None = None,
+              overrides=(), experiments=EXPERIMENTS, config_dir=None, progress: bool | None = False) -> dict:
     """Run (or continue) every point of ``experiments`` for ``profile`` into ``out``.
 
     The settings are read and checked first (:func:`pyrbm.experiments.config.load_profile`);
-    nothing runs if any is invalid, or if ``out`` holds a study of another profile or settings.
+    nothing runs if any is invalid, or if ``out`` holds a study of other settings. Each
+    experiment is one or two :class:`pyrbm.scan.Scan` in ``out/<experiment>[/<part>]``.
 
     Parameters
     ----------
     out : path-like
         Study directory (created).
     profile : {"tiny", "quick", "paper"}
-    executor : str
-        ``"serial"``, ``"processes"`` (a local process pool of ``workers``) or the address
-        of a dask scheduler (``"tcp://host:8786"``).
+    executor : str or executor
+        As :meth:`pyrbm.scan.Scan.run`: ``"serial"``, ``"processes"``, ``"dask"`` (a local
+        cluster), a dask scheduler address (``"tcp://host:8786"``) or a client.
+    workers : int, optional
+        Worker processes of ``"processes"`` and ``"dask"``.
     overrides : sequence of str
         ``EXPERIMENT.KEY=VALUE`` settings replacing the profile's.
 
     Returns
     -------
     dict
-        experiment -> seconds its points ran (summed over points; absent when all existed).
+        experiment -> seconds its scans ran (absent when every point existed).
+
+    Raises
+    ------
+    RuntimeError
+        Some points failed (each failed point keeps its traceback in ``error.txt``).
     """
+    from ..scan import Scan
+
     cfgs = load_profile(profile, config_dir=config_dir, overrides=overrides, experiments=experiments)
     root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
     meta_path = root / "study.json"
     meta = {"profile": profile, "overrides": list(overrides), "settings": cfgs}
     if meta_path.is_file():
@@ -109,25 +93,20 @@ def run_study(out, *, profile: str = "quick", executor: str = "serial", workers:
             raise ValueError(f"out: {root} holds a study with other settings for {clash} (profile "
                              f"{old.get('profile')!r}); choose another directory or remove it")
         meta["settings"] = {**old.get("settings", {}), **cfgs}
+    root.mkdir(parents=True, exist_ok=True)
     with atomic_path(meta_path, overwrite=True) as tmp:
         Path(tmp).write_text(json.dumps(meta, indent=1))
-    submit, close = _executor(executor, workers)
-    timings = {}
-    try:
-        pending = []
-        for exp in cfgs:
-            for name, params in points_of(exp, cfgs[exp], root):
-                d = root / exp / name
-                if (d / RESULT).is_file():
-                    continue
-                d.mkdir(parents=True, exist_ok=True)
-                pending.append((exp, name, submit(_timed, POINTS[exp], params, str(d))))
-        for exp, name, fut in pending:
-            seconds = fut.result()
-            timings[exp] = timings.get(exp, 0.0) + seconds
-            log(f"{exp}/{name}: done in {seconds:.1f} s")
-    finally:
-        close()
+    timings, failed = {}, []
+    for exp, cfg in cfgs.items():
+        for sub, grid, fixed in scans_of(exp, cfg):
+            summary = Scan(root / exp / sub, grid, fixed).run(POINTS[exp], executor=executor, workers=workers,
+                                                             progress=progress)
+            if summary.done:
+                timings[exp] = timings.get(exp, 0.0) + summary.seconds
+            if not summary.ok:
+                failed.append(str(summary))
+    if failed:
+        raise RuntimeError("some points failed:\n" + "\n".join(failed))
     return timings
 
 
@@ -145,10 +124,11 @@ def load_study(root) -> dict:
         ``profile``, ``settings`` and, for each experiment present:
         ``marchenko_pastur`` {M: Dataset}; ``kurtosis`` Dataset (n_visible, replica) with the
         fit, ``kurtosis_hist`` Dataset; ``training`` {(M, seed): (history, result)},
-        ``histories`` (combined, dims n_hidden, replica, epoch, mode), ``results`` (the
-        per-epoch measurements stacked over n_hidden, replica); ``langevin`` {beta: Dataset}.
+        ``histories`` (combined, dims n_hidden, replica, epoch, mode; ``replica`` holds the
+        seeds), ``results`` (the per-epoch measurements stacked over n_hidden, replica); ``langevin`` {beta: Dataset}.
     """
-    from ..history import combine_histories
+    from ..history import combine_histories, load_history
+    from ..scan import Scan
 
     root = Path(root)
     if not (root / "study.json").is_file():
@@ -157,34 +137,32 @@ def load_study(root) -> dict:
     meta = json.loads((root / "study.json").read_text())
     study = {"profile": meta["profile"], "settings": meta["settings"], "root": root}
     cfg = meta["settings"]
+
+    def points(exp, sub=""):
+        d = root / exp / sub
+        if not (d / "scan.json").is_file():
+            return []
+        scan = Scan.open(d)
+        return [(p.values, scan.path(p)) for p in scan.points if (scan.path(p) / RESULT).is_file()]
+
     if "marchenko_pastur" in cfg:
-        study["marchenko_pastur"] = {m: _open(root / "marchenko_pastur" / f"M{m}" / RESULT)
-                                     for m in cfg["marchenko_pastur"]["n_hidden"]
-                                     if (root / "marchenko_pastur" / f"M{m}" / RESULT).is_file()}
+        study["marchenko_pastur"] = {v["n_hidden"]: _open(d / RESULT) for v, d in points("marchenko_pastur")}
     if "kurtosis" in cfg:
-        parts = [_open(root / "kurtosis" / f"N{n}" / RESULT) for n in cfg["kurtosis"]["n_visible"]
-                 if (root / "kurtosis" / f"N{n}" / RESULT).is_file()]
+        parts = [_open(d / RESULT) for _, d in points("kurtosis", "scaling")]
         if len(parts) >= 2:
             study["kurtosis"] = _kurtosis_fit(parts)
-        h = root / "kurtosis" / "histograms" / RESULT
-        if h.is_file():
-            study["kurtosis_hist"] = _open(h)
+        for _, d in points("kurtosis", "histograms"):
+            study["kurtosis_hist"] = _open(d / RESULT)
     if "training" in cfg:
-        t = cfg["training"]
-        runs = {}
-        for m in t["n_hidden"]:
-            for s in t["seeds"]:
-                d = root / "training" / f"M{m}_seed{s}"
-                if (d / RESULT).is_file():
-                    runs[(m, s)] = (_open(d / "history.nc"), _open(d / RESULT))
+        found = {(v["n_hidden"], v["seed"]): d for v, d in points("training")}
+        runs = {k: (load_history(d / "history.nc"), _open(d / RESULT)) for k, d in sorted(found.items())}
         if runs:
             study["training"] = runs
-            study["histories"] = combine_histories([root / "training" / f"M{m}_seed{s}" / "history.nc"
-                                                    for m, s in runs])
+            hist = combine_histories([found[k] / "history.nc" for k in sorted(found)])
+            study["histories"] = hist.rename(seed="replica")
             study["results"] = _stack_results(runs)
     if "langevin" in cfg:
-        study["langevin"] = {b: _open(root / "langevin" / f"beta{b:g}" / RESULT) for b in cfg["langevin"]["betas"]
-                             if (root / "langevin" / f"beta{b:g}" / RESULT).is_file()}
+        study["langevin"] = {v["beta"]: _open(d / RESULT) for v, d in points("langevin")}
     return study
 
 
@@ -214,4 +192,5 @@ def _stack_results(runs) -> xr.Dataset:
         per.append(xr.concat([r.assign_attrs({}) for r in reps], dim="replica", join="outer",
                              combine_attrs="drop"))
     out = xr.concat(per, dim="n_hidden", join="outer", combine_attrs="drop")
-    return out.assign_coords(n_hidden=sizes, replica=np.arange(out.sizes["replica"]))
+    seeds = sorted({s for _, s in runs})
+    return out.assign_coords(n_hidden=sizes, replica=seeds[:out.sizes["replica"]])

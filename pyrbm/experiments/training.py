@@ -15,7 +15,7 @@ uninterrupted one) and after every epoch e measures, with the model of that epoc
   ``mean(−F(v)) − ln Z`` with ln Z by AIS and by reverse AIS started from the Gibbs samples
   (exact ln Z as well when min(N, M) ≤ 20).
 
-Finished epochs are files ``epoch_XXXX.nc`` in ``work_dir/M<M>_seed<seed>/`` beside the
+Finished epochs are files ``epoch_XXXX.nc`` in ``<scan root>/_work/M<M>_seed<seed>/`` beside the
 training checkpoint; a rerun skips them. At the end the point writes ``history.nc`` (the
 training history with the final model) and ``result.nc`` (measurements over epochs plus the
 final model's samples for figures 4, 6, 8 and 9).
@@ -169,9 +169,9 @@ def _final(ham, p: dict, test, labels) -> xr.Dataset:
     sur = gaussian_surrogate(ham, vg, hg, n_samples=n_show, seed=seed)
     i8 = np.int8
     dv = {
-        "landscape_sigma": ("lmode", md.s[L - 1], _a("singular value sigma_k", "energy")),
-        "landscape_a_tilde": ("lmode", md.a_tilde[L - 1], _a("visible bias U^T a", "energy")),
-        "landscape_b_tilde": ("lmode", md.b_tilde[L - 1], _a("hidden bias V^T b", "energy")),
+        "landscape_sigma": ("lmode", md.s[L - 1], _a("singular value sigma_k", "k_B T at beta = 1")),
+        "landscape_a_tilde": ("lmode", md.a_tilde[L - 1], _a("visible bias U^T a", "k_B T at beta = 1")),
+        "landscape_b_tilde": ("lmode", md.b_tilde[L - 1], _a("hidden bias V^T b", "k_B T at beta = 1")),
         "landscape_x_saddle": ("lmode", xs[L - 1], _a("saddle x*_k = -b~_k/sigma_k")),
         "landscape_y_saddle": ("lmode", ys[L - 1], _a("saddle y*_k = -a~_k/sigma_k")),
         "landscape_mu_x": ("lmode", md.mu_x[L - 1], _a("uniform-measure mean of x_k")),
@@ -197,11 +197,12 @@ def _final(ham, p: dict, test, labels) -> xr.Dataset:
                                                      "probe_mid": ",".join(map(str, mid))})
 
 
-def training_point(params: dict, out) -> Path:
+def training_point(params: dict, out) -> None:
     """Train one PCD replica epoch by epoch and measure it (module docstring).
 
     ``params``: the training profile keys (:data:`pyrbm.experiments.config.SCHEMA`) with
-    scalar ``n_hidden`` and ``seed``, and ``work_dir`` (checkpoints, finished epochs).
+    scalar ``n_hidden`` and ``seed``; optionally ``work_dir`` (checkpoints, finished epochs;
+    default ``_work`` beside ``out``, i.e. in the scan's root).
     """
     from ..history import save_history
     from ..training import Trainer
@@ -209,7 +210,7 @@ def training_point(params: dict, out) -> Path:
     p = dict(params)
     M, seed = int(p["n_hidden"]), int(p["seed"])
     train, test, labels = _mnist(int(p["n_samples"]), int(p["test_images"]))
-    work = Path(p["work_dir"]) / f"M{M}_seed{seed}"
+    work = Path(p.get("work_dir") or Path(out).parent / "_work") / f"M{M}_seed{seed}"
     work.mkdir(parents=True, exist_ok=True)
     ck = work / "checkpoint.npz"
     trainer = Trainer(method="pcd", k=int(p["k"]), optimizer=p["optimizer"], lr=float(p["lr"]),
@@ -234,4 +235,4 @@ def training_point(params: dict, out) -> Path:
                     **{f"config_{k}": v if not isinstance(v, list) else ",".join(map(str, v))
                        for k, v in p.items() if k not in ("work_dir",)}}
     save_history(history, Path(out) / "history.nc", hamiltonian=ham, overwrite=True)
-    return write_dataset(result, Path(out) / RESULT)
+    write_dataset(result, Path(out) / RESULT)
