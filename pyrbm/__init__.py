@@ -24,13 +24,16 @@ from .samplers import (DivergenceWarning, GibbsSampler, GibbsState, LangevinSamp
                        ReplicaExchangeSampler, SamplerState, TemperingState)
 from .spectra import count_outliers, fit_sigma_w, mp_cdf, mp_edges, mp_pdf
 from .history import combine_histories
-from .training import Trainer, train_replicas
+from .annealing import AISResult, ais, annealing_schedule, reverse_ais
+from .likelihood import compare_log_z
+from .training import Trainer
 from .files import IntegrityError, load, save, validate
 from .trajectory import load_hamiltonian, load_state
 from .writer import TrajectoryWriter
 from . import landau, probing, symmetry
 from . import scan
 from .scan import Scan
+from .scan.replicas import train_replicas
 from .landau import binder_cumulant, landau_fit, mode_transitions, susceptibility
 from .probing import decode_visible, gaussian_surrogate, probe_modes
 from .symmetry import hierarchy, kurtosis, kurtosis_scaling, order_parameters, rotation_divergence
@@ -51,4 +54,5 @@ __all__ = [
     "kurtosis_scaling", "landau_fit", "susceptibility", "binder_cumulant", "mode_transitions",
     "decode_visible", "probe_modes", "gaussian_surrogate",
     "scan", "Scan",
+    "ais", "reverse_ais", "annealing_schedule", "AISResult", "compare_log_z",
 ]

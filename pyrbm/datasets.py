@@ -140,7 +140,7 @@ def _find(names: tuple[str, ...], root, download: bool) -> list[Path]:
     )
 
 
-def read_idx(path: str | os.PathLike, magic: int | None = None) -> np.ndarray:
+def read_idx(path: str | os.PathLike, *, magic: int | None = None) -> np.ndarray:
     """Read a gzip-compressed IDX file of unsigned bytes.
 
     Parameters
@@ -155,8 +155,15 @@ def read_idx(path: str | os.PathLike, magic: int | None = None) -> np.ndarray:
     ndarray of uint8
         Shape given by the header, e.g. (60000, 28, 28).
     """
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, gzip.BadGzipFile, OSError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise ValueError(f"{path}: not a complete gzip-compressed IDX file ({err}); the file is "
+                         "truncated or damaged: delete it and fetch it again "
+                         "(pyrbm.datasets.mnist(download=True) checks the md5)") from None
     if len(raw) < 4:
         raise ValueError(f"{path}: too short to be an IDX file")
     head = int.from_bytes(raw[:4], "big")
@@ -173,7 +180,7 @@ def read_idx(path: str | os.PathLike, magic: int | None = None) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape)
 
 
-def mnist(split: str = "train", root=None, binarize: float | None = 0.5, digits=None,
+def mnist(split: str = "train", *, root=None, binarize: float | None = 0.5, digits=None,
           download: bool = False, stochastic: bool = False, seed=None,
           return_labels: bool = False):
     """MNIST handwritten digits as flat visible configurations.
@@ -186,8 +193,8 @@ def mnist(split: str = "train", root=None, binarize: float | None = 0.5, digits=
         Directory with the four IDX ``.gz`` files; default ``$PYRBM_DATA``, then
         the user cache (``$XDG_CACHE_HOME/pyrbm/mnist`` or ``~/.cache/pyrbm/mnist``).
     binarize : float or None
-        Threshold on the grey level ``x = pixel/255``: ``v = 1[x >= binarize]``.
-        ``None`` returns the grey levels as float32 in [0, 1].
+        Threshold on the grey level ``x = pixel/255``: ``v = 1[x >= binarize]``, a number
+        in (0, 1]. ``None`` returns the grey levels as float32 in [0, 1].
     digits : int or sequence of int, optional
         Keep only these digits (in file order).
     download : bool
@@ -210,8 +217,11 @@ def mnist(split: str = "train", root=None, binarize: float | None = 0.5, digits=
     if split not in MNIST_FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if binarize is not None and not stochastic:
-        if not (np.isscalar(binarize) and np.isfinite(binarize)):
-            raise ValueError(f"binarize must be a number in [0, 1] or None, got {binarize!r}")
+        if (isinstance(binarize, (bool, np.bool_)) or not isinstance(binarize, (int, float, np.number))
+                or not 0.0 < binarize <= 1.0):
+            raise ValueError(f"binarize must be a grey-level threshold in (0, 1] (e.g. 0.5) or None "
+                             f"for grey levels, got {binarize!r}; outside (0, 1] every pixel would "
+                             "be 0 (or 1)")
     if stochastic and binarize is None:
         raise ValueError("stochastic=True binarises; it cannot be combined with binarize=None")
     if digits is not None:
@@ -219,8 +229,8 @@ def mnist(split: str = "train", root=None, binarize: float | None = 0.5, digits=
         if digits.size == 0 or not np.all(np.isin(digits, np.arange(10))):
             raise ValueError(f"digits must be integers in 0..9, got {digits.tolist()}")
     img_path, lab_path = _find(MNIST_FILES[split], root, download)
-    images = read_idx(img_path, _IDX_IMAGES)
-    labels = read_idx(lab_path, _IDX_LABELS)
+    images = read_idx(img_path, magic=_IDX_IMAGES)
+    labels = read_idx(lab_path, magic=_IDX_LABELS)
     if images.shape[0] != labels.shape[0]:
         raise ValueError(f"{img_path} holds {images.shape[0]} images but {lab_path} "
                          f"holds {labels.shape[0]} labels")
@@ -280,7 +290,7 @@ class HierarchicalData:
     block: np.ndarray
 
 
-def hierarchical(n_samples: int = 2000, n_visible: int = 20, depth: int = 2,
+def hierarchical(*, n_samples: int = 2000, n_visible: int = 20, depth: int = 2,
                  branching: int = 2, noise: float = 0.05, block_sizes=None,
                  seed=None) -> HierarchicalData:
     r"""Binary data drawn from a tree of prototypes with planted features.
@@ -401,7 +411,7 @@ def hierarchical(n_samples: int = 2000, n_visible: int = 20, depth: int = 2,
 # --------------------------------------------------------------------------- validation
 
 
-def validate_data(data, n_visible: int | None = None, labels=None, name: str = "data",
+def validate_data(data, *, n_visible: int | None = None, labels=None, name: str = "data",
                   binary: bool = True) -> np.ndarray:
     """Check training data before any work is done.
 
@@ -460,6 +470,15 @@ def validate_data(data, n_visible: int | None = None, labels=None, name: str = "
         if lab.ndim != 1 or lab.shape[0] != arr.shape[0]:
             raise ValueError(f"labels must be 1-D with one entry per sample of {name} "
                              f"({arr.shape[0]}), got shape {lab.shape}")
+    if binary and arr.dtype != bool:
+        # One cheap pass over the data, no float copy: for integers the range, for floats
+        # the 0/1 test (NaN fails it); the diagnosis below runs only on bad data.
+        if np.issubdtype(arr.dtype, np.integer):
+            ok = arr.size == 0 or (arr.max() <= 1 and (arr.dtype.kind == "u" or arr.min() >= 0))
+        else:
+            ok = bool(np.all((arr == 0) | (arr == 1)))
+        if ok:
+            return arr
     if np.issubdtype(arr.dtype, np.floating):
         bad = ~np.isfinite(arr)
         if bad.any():

@@ -38,19 +38,23 @@ SETTING_DIMS = ("n_hidden", "seed")
 
 #: name: (dims after ``epoch``, long_name, units) of every variable a history can hold.
 _VARS = {
-    "singular_value": (("mode",), "singular value sigma_k of W" + _E, "1"),
-    "a_tilde": (("mode",), "visible bias in reciprocal space, U^T a" + _E, "1"),
-    "b_tilde": (("mode",), "hidden bias in reciprocal space, V^T b" + _E, "1"),
-    "saddle_energy": (("mode",), "saddle energy eps_k = a~_k b~_k / sigma_k" + _E, "1"),
+    "singular_value": (("mode",), "singular value sigma of the tracked mode" + _E, "1"),
+    "a_tilde": (("mode",), "visible bias along the tracked mode, u . a" + _E, "1"),
+    "b_tilde": (("mode",), "hidden bias along the tracked mode, v . b" + _E, "1"),
+    "saddle_energy": (("mode",), "saddle energy eps = a~ b~ / sigma of the tracked mode" + _E, "1"),
+    "rank": (("mode",), "rank of the tracked mode in descending sigma (1 = largest)", "1"),
+    "mode_sign": (("mode",), "sign of the tracked mode relative to the single-model rule "
+                             "(largest |u_i| positive)", "1"),
     "saddle_energy_total": ((), "total saddle energy sum_k eps_k" + _E, "1"),
     "n_above_mp": ((), "modes above the Marchenko-Pastur edge of the initialisation "
                        "(plus 6 Tracy-Widom widths, pyrbm.spectra.count_outliers)", "1"),
     "n_above_4T": ((), "modes with sigma_k > 4T (non-convergent in the Gaussian limit)", "1"),
-    "mode_overlap": (("mode",), "|u_k(t) . u_k(t-1)| with the previous record", "1"),
+    "mode_overlap": (("mode",), "signed overlap u(t) . u(t-1) of the tracked mode with the "
+                                "previous record", "1"),
     "reconstruction_error": ((), "mean squared error of v - sigmoid(a + W sigmoid(b + W^T v)), monitored data", "1"),
     "pseudo_log_likelihood": ((), "N log sigmoid(F(v~) - F(v)), one fixed flipped unit per monitored sample "
                                   "(nats)", "1"),
-    "log_likelihood": ((), "exact mean log-likelihood of the monitored data, min(N, M) <= 20 (nats)", "1"),
+    "log_likelihood": ((), "exact mean log-likelihood of the monitored data, Trainer(log_likelihood=True) (nats)", "1"),
     "W": (("visible", "hidden"), "coupling W_ij" + _E, "1"),
     "a": (("visible",), "visible bias a_i" + _E, "1"),
     "b": (("hidden",), "hidden bias b_j" + _E, "1"),

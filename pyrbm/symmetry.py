@@ -163,14 +163,15 @@ def hierarchy(history, *, margin: float | None = None) -> xr.Dataset:
     history's ``mp_edge``; ``margin`` default 6 Tracy–Widom widths of the initialisation,
     as :func:`pyrbm.spectra.count_outliers`) and crosses 4T at the first record with
     ``σ_k s² β > 1`` (``σ_k > threshold_4T``). Modes are those of ``singular_value(epoch,
-    mode)``, in the history's (tracked) identity.
+    mode)``, in the history's (tracked) identity, listed by their rank at the last record
+    (``final_rank`` 1 = the largest singular value at the end).
 
     Returns
     -------
     xarray.Dataset
-        dim ``mode`` (1-based labels as in the history): ``epoch_leaves_bulk``,
-        ``epoch_above_4T`` (NaN if never), ``order_leaves_bulk`` (1 = first to leave; 0 if
-        never), ``final_singular_value``.
+        dim ``mode`` (1-based labels as in the history, sorted by ``final_rank``):
+        ``epoch_leaves_bulk``, ``epoch_above_4T`` (NaN if never), ``order_leaves_bulk``
+        (1 = first to leave; 0 if never), ``final_singular_value``; coordinate ``final_rank``.
     """
     from .spectra import edge_fluctuation
 
@@ -197,21 +198,24 @@ def hierarchy(history, *, margin: float | None = None) -> xr.Dataset:
     order = np.zeros(s.shape[1], dtype=np.int64)
     ok = np.isfinite(leave)
     order[np.flatnonzero(ok)[np.argsort(leave[ok], kind="stable")]] = np.arange(1, ok.sum() + 1)
-    return xr.Dataset(
+    final_rank = np.empty(s.shape[1], dtype=np.int64)
+    final_rank[np.argsort(-s[-1], kind="stable")] = np.arange(1, s.shape[1] + 1)
+    out = xr.Dataset(
         {"epoch_leaves_bulk": ("mode", leave, _attrs("first epoch with sigma_k above the MP edge + margin",
                                                      "epoch")),
          "epoch_above_4T": ("mode", cross, _attrs("first epoch with sigma_k > 4T", "epoch")),
          "order_leaves_bulk": ("mode", order, _attrs("rank of the mode in leaving the bulk (0: never)")),
          "final_singular_value": ("mode", s[-1], _attrs("singular value at the last record", "energy"))},
-        coords={"mode": history["mode"].values},
+        coords={"mode": ("mode", history["mode"].values, _attrs("tracked mode label (identity at the first record)")),
+                "final_rank": ("mode", final_rank, _attrs("rank by descending singular value at the last record"))},
         attrs={"mp_edge": edge, "margin": margin, "threshold_4T": thr})
+    return out.sortby("final_rank")
 
 
-def _tracked(history, t: int, n_modes: int) -> np.ndarray:
-    """0-based SVD indices at record t of the tracked modes (identity without ``rank``)."""
-    if "rank" in history:
-        return np.asarray(history["rank"].isel(epoch=t).values, dtype=np.int64)[:n_modes] - 1
-    return np.arange(n_modes)
+def _tracked(history, t: int, idx: np.ndarray):
+    """0-based SVD indices and signs at record t of the tracked modes ``idx`` (0-based labels)."""
+    rank = np.asarray(history["rank"].isel(epoch=t).values, dtype=np.int64)[idx] - 1
+    return rank, np.asarray(history["mode_sign"].isel(epoch=t).values, dtype=np.float64)[idx]
 
 
 def order_parameters(history, *, data, labels=None, modes=1, n_chains: int = 500, n_steps: int = 100,
@@ -224,9 +228,9 @@ def order_parameters(history, *, data, labels=None, modes=1, n_chains: int = 500
     ``"origin"`` frame ``u_k = (x_k + y_k)/√2``, ``w_k = (y_k − x_k)/√2``. Data: the given
     visibles with ``h ~ p(h|v)``; Gibbs: ``n_chains`` chains after ``n_steps`` sweeps from
     uniform visibles. The uniform measure has mean ``(μ_x, μ_y)`` and standard deviation
-    ``s`` in every coordinate. Signs are continuous: mode k's singular pair is flipped at
-    record t when ``u_k(t)·u_k(t−1) < 0``; with a ``rank(epoch, mode)`` variable the modes
-    follow the history's tracked identity.
+    ``s`` in every coordinate. Modes follow the history's tracked identity: label k at
+    record t is the singular pair ``rank(t, k)`` with sign ``mode_sign(t, k)``
+    (:mod:`pyrbm.modetracking`), so signs are continuous across records.
 
     Parameters
     ----------
@@ -256,7 +260,7 @@ def order_parameters(history, *, data, labels=None, modes=1, n_chains: int = 500
     """
     from .samplers import GibbsSampler
 
-    history = _check_history(history, need=("W", "a", "b"))
+    history = _check_history(history, need=("W", "a", "b", "rank", "mode_sign"))
     if frame not in ("saddle", "origin"):
         raise ValueError(f"frame: expected 'saddle' or 'origin', got {frame!r}")
     seed = _require_seed(seed)
@@ -282,17 +286,13 @@ def order_parameters(history, *, data, labels=None, modes=1, n_chains: int = 500
     us, ws = [], []  # per record: list over sources of (n_rows, n_mode)
     out = {k: np.zeros((T, n_mode)) for k in ("u_saddle", "w_saddle", "u_uniform", "w_uniform", "sign",
                                               "svd_index")}
-    prev = None
     for t in range(T):
         ham = Hamiltonian(history["W"].isel(epoch=t).transpose("visible", "hidden").values,
                           history["a"].isel(epoch=t).values, history["b"].isel(epoch=t).values,
                           beta=beta, units=units)
         md = ham.modes
-        idx = _tracked(history, t, int(idx0.max()) + 1)[idx0]
-        Uk = md.U[:, idx]
-        sign = np.ones(n_mode) if prev is None else np.where(np.sum(Uk * prev, axis=0) < 0, -1.0, 1.0)
-        prev = Uk * sign
-        Uk, Vk = Uk * sign, md.V[:, idx] * sign
+        idx, sign = _tracked(history, t, idx0)
+        Uk, Vk = md.U[:, idx] * sign, md.V[:, idx] * sign
         x_star, y_star, _ = md.saddle()
         xs, ys = x_star[idx] * sign, y_star[idx] * sign
         mux, muy = md.mu_x[idx] * sign, md.mu_y[idx] * sign

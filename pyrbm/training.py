@@ -40,16 +40,22 @@ Checkpoints are ``.npz`` files (numpy's zip of arrays, exact for every dtype inc
 the uint64 stream states) written to a temporary name and renamed into place, so a crash
 during a write leaves the previous checkpoint intact. They hold the parameters, the
 optimiser moments, the persistent chains and their streams, the update counter, the
-previous singular vectors and the history so far.
+tracked singular vectors of the last record and the history so far; every array is
+checked (shape, dtype, finiteness, consistency with the data and settings) before the
+kernels see it.
+
+Mode identity: the history follows every singular pair through training by overlap with
+the previous record (:mod:`pyrbm.modetracking`): label ``l`` is the mode of rank ``l`` at
+initialisation, ``rank(epoch, mode)`` its rank in σ at each record and ``mode_sign`` its
+sign relative to the single-model rule, so that σ, ã, b̃ and the saddle energies are
+continuous time series.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import sys
-from pathlib import Path
+import warnings
 
 import numpy as np
 import xarray as xr
@@ -57,22 +63,27 @@ from scipy.special import expit
 
 from . import __version__
 from ._checks import check_float_dtype, check_int, check_positive, check_seed, fresh_seed
-from ._io import atomic_path, check_writable
+from ._io import check_writable
 from ._kernels import training as _kt
 from ._kernels.gibbs import sample_layer
 from ._kernels.rng import make_streams
+from .checkpoint import CHECKPOINT_FORMAT, MOMENT_KEYS, check_resume, load_checkpoint, write_checkpoint
+from .checkpoint import fingerprint as data_fingerprint
 from .datasets import validate_data
 from .freeenergy import exact_log_z
-from .hamiltonian import Hamiltonian
+from .hamiltonian import _LOGIT_CLIP, Hamiltonian
+from .modetracking import ModeTracker
 from .spectra import count_outliers
 from ._threads import training_threads
-from .history import history_dataset, save_history
+from .history import history_dataset
 
-__all__ = ["Trainer", "train_replicas", "load_checkpoint"]
+__all__ = ["Trainer", "load_checkpoint"]
 
-CHECKPOINT_FORMAT = "pyrbm.checkpoint/1"
-#: Largest min(N, M) for which the history records the exact log-likelihood.
-EXACT_LL_MAX = 20
+#: Largest min(N, M) for which ``log_likelihood=True`` is accepted (2^24 terms per record).
+EXACT_LL_MAX = 24
+#: Largest singular value of W before a run is reported as diverging (β = 1: a coupling
+#: mode this strong saturates every sigmoid by a factor e^10000).
+DIVERGENCE_SIGMA = 1e4
 #: Fraction of active units below which v @ W is a gather instead of a BLAS product.
 _GATHER_DENSITY = 0.25
 _TAG_INIT, _TAG_CHAINS, _TAG_ORDER, _TAG_MONITOR = 0, 1, 2, 3
@@ -131,21 +142,29 @@ class Trainer:
         pseudo-log-likelihood and exact log-likelihood are evaluated.
     beta1, beta2, eps : float
         Adam constants.
+    log_likelihood : bool
+        Record the exact log-likelihood of the monitored data at every record. It
+        enumerates the smaller layer, :math:`2^{\min(N, M)}` terms per record (about
+        15 s at min(N, M) = 20 for N = 784), so it is off by default and refused above
+        ``min(N, M) = 24``.
 
     Examples
     --------
     >>> trainer = Trainer(method="pcd", k=1, lr=0.01, batch_size=100, n_epochs=5, seed=0)
     >>> ham, history = trainer.fit(data, n_hidden=100)        # doctest: +SKIP
     >>> history.singular_value.plot(x="epoch", hue="mode")    # doctest: +SKIP
+
+    The ``mode`` axis of the history holds tracked modes (label = rank at
+    initialisation), so each line above is one mode followed through training.
     """
 
-    def __init__(self, method: str = "pcd", k: int = 1, optimizer: str = "sgd", lr: float | None = None,
+    def __init__(self, *, method: str = "pcd", k: int = 1, optimizer: str = "sgd", lr: float | None = None,
                  momentum: float = 0.0, batch_size: int = 100, n_epochs: int = 10,
                  n_chains: int | None = None, seed: int | None = None, dtype=np.float32,
                  record_every: int | None = None, record_params: bool = False,
                  progress: bool | None = None, weight_decay: float = 0.0, sigma_w: float = 0.01,
                  monitor_size: int = 1000, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8):
+                 eps: float = 1e-8, log_likelihood: bool = False):
         given = {k: v for k, v in locals().items() if k != "self"}
         if method not in ("pcd", "cd"):
             raise ValueError(f"method: expected 'pcd' or 'cd', got {method!r}")
@@ -185,6 +204,9 @@ class Trainer:
         if self.beta1 >= 1 or self.beta2 >= 1:
             raise ValueError(f"beta1, beta2: expected numbers in [0, 1), got {beta1!r}, {beta2!r}")
         self.eps = check_positive("eps", eps)
+        if not isinstance(log_likelihood, (bool, np.bool_)):
+            raise TypeError(f"log_likelihood: expected True or False, got {log_likelihood!r}")
+        self.log_likelihood = bool(log_likelihood)
 
     # ------------------------------------------------------------------ settings
     def settings(self) -> dict:
@@ -192,7 +214,7 @@ class Trainer:
         out = {}
         for key in ("method", "k", "optimizer", "lr", "momentum", "batch_size", "n_epochs",
                     "n_chains", "seed", "record_every", "record_params", "weight_decay",
-                    "sigma_w", "monitor_size", "beta1", "beta2", "eps"):
+                    "sigma_w", "monitor_size", "beta1", "beta2", "eps", "log_likelihood"):
             val = getattr(self, key)
             if val is None:
                 val = 0 if key == "record_every" else val
@@ -209,7 +231,7 @@ class Trainer:
         return "Trainer(" + ", ".join(f"{k}={v!r}" for k, v in s.items()) + ")"
 
     # ------------------------------------------------------------------ fit
-    def fit(self, data, n_hidden: int, resume=None, checkpoint=None):
+    def fit(self, data, *, n_hidden: int, resume=None, checkpoint=None):
         r"""Train an RBM on binary data.
 
         Parameters
@@ -220,7 +242,8 @@ class Trainer:
             Number of hidden units M.
         resume : path-like, optional
             A checkpoint written by an earlier ``fit(..., checkpoint=...)`` with the same
-            data and settings (``n_epochs`` may grow); training continues from it.
+            data and settings (``n_epochs`` may grow, not shrink below the checkpoint's
+            progress); training continues from it. Every array is checked first.
         checkpoint : path-like, optional
             Where to write the full training state (``.npz``), atomically, at every record
             and at the end.
@@ -231,13 +254,27 @@ class Trainer:
             The trained model (float64 parameters, β = 1, binary units).
         history : xarray.Dataset
             Dims ``epoch`` (records; coordinate ``epoch`` = updates / updates per epoch,
-            and ``n_updates``) and ``mode`` (singular pairs by descending σ). Variables:
-            ``singular_value``, ``a_tilde``, ``b_tilde``, ``saddle_energy`` (ε_k = ã_k b̃_k/σ_k),
-            ``saddle_energy_total`` (Σ_k ε_k), ``n_above_mp`` (modes above the
-            Marčenko–Pastur edge of the initialisation), ``n_above_4T`` (σ_k > 4T),
-            ``mode_overlap`` (|u_k(t)·u_k(t−1)| with the previous record),
+            and ``n_updates``) and ``mode`` (tracked singular pairs, labelled by their
+            rank at initialisation; :mod:`pyrbm.modetracking`). Per mode, in tracked order
+            and sign: ``singular_value``, ``a_tilde``, ``b_tilde``, ``saddle_energy``
+            (ε = ã b̃/σ), ``rank`` (1-based rank in descending σ at that record),
+            ``mode_sign`` (±1 relative to the single-model sign rule) and ``mode_overlap``
+            (signed u_l(t)·u_l(t−1), NaN at the first record). Scalars:
+            ``saddle_energy_total`` (Σ ε), ``n_above_mp`` (modes above the
+            Marčenko–Pastur edge of the initialisation), ``n_above_4T`` (σ > 4T),
             ``reconstruction_error``, ``pseudo_log_likelihood``, ``log_likelihood``
-            (exact, only when min(N, M) ≤ 20), optionally ``W``, ``a``, ``b``.
+            (exact; only with ``log_likelihood=True``), optionally ``W``, ``a``, ``b``.
+
+        Warns
+        -----
+        RuntimeWarning
+            When σ₁ exceeds ``DIVERGENCE_SIGMA`` (the run diverges: lower ``lr``).
+
+        Raises
+        ------
+        FloatingPointError
+            When the parameters become infinite or NaN (the checkpoint, if any, keeps the
+            last finite record).
         """
         data = validate_data(data, name="data")
         n_hidden = check_int("n_hidden", n_hidden, minimum=1)
@@ -245,44 +282,23 @@ class Trainer:
         if self.batch_size > n_samples:
             raise ValueError(f"batch_size: {self.batch_size} is larger than the data set "
                              f"({n_samples} samples); lower batch_size")
+        if self.log_likelihood and min(n_visible, n_hidden) > EXACT_LL_MAX:
+            raise ValueError(f"log_likelihood: the exact log-likelihood enumerates 2^min(N, M) = "
+                             f"2^{min(n_visible, n_hidden)} states per record; it is limited to "
+                             f"min(N, M) <= {EXACT_LL_MAX}: pass log_likelihood=False")
         if checkpoint is not None:
             checkpoint = check_writable(checkpoint, overwrite=True)
-        fingerprint = _fingerprint(data)
+        # digest of the data, only needed to write or check a checkpoint (47 MB of MNIST: 0.2 s)
+        fingerprint = data_fingerprint(data) if checkpoint is not None or resume is not None else None
         state = None
         if resume is not None:
             state = load_checkpoint(resume)
-            self._check_resume(state, resume, n_visible, n_hidden, fingerprint)
+            check_resume(state, resume, self, n_samples, n_visible, n_hidden, fingerprint, _DYNAMIC)
 
         with training_threads(max(self.batch_size, self.n_chains), n_visible, n_hidden):
             run = _Run(self, data, n_hidden, fingerprint, state)
             run.train(checkpoint)
         return run.hamiltonian(), run.history()
-
-    def _check_resume(self, state, path, n_visible, n_hidden, fingerprint):
-        n_ck, m_ck = state["W"].shape
-        if n_ck != n_visible:
-            raise ValueError(f"data has {n_visible} features (columns) but the checkpoint {path} "
-                             f"holds a model with n_visible={n_ck}; pass the data it was trained on")
-        cfg = state["config"]
-        mine = self.settings()
-        diff = [f"{k}: checkpoint {cfg.get(k)!r} vs now {mine[k]!r}" for k in _DYNAMIC
-                if cfg.get(k) != mine[k]]
-        if m_ck != n_hidden:
-            diff.append(f"n_hidden: checkpoint {m_ck} vs now {n_hidden}")
-        if state["fingerprint"] != fingerprint:
-            diff.append("data: the training data differ from the checkpoint's")
-        if diff:
-            raise ValueError(f"resume: {path} was written by a different run; resume with the same "
-                             "data, n_hidden and settings (only n_epochs and progress may change):\n  "
-                             + "\n  ".join(diff))
-
-
-def _fingerprint(data: np.ndarray) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    h.update(str(data.shape).encode())
-    h.update(np.ascontiguousarray(data != 0).tobytes())
-    return h.hexdigest()
-
 
 class _Run:
     """The mutable state of one training run (parameters, moments, chains, history)."""
@@ -316,14 +332,16 @@ class _Run:
         self.P2s = np.empty((B + C, M), dtype=dt)     # [p+/B; -p-/C]
         self._s_pos, self._s_neg = dt.type(1.0 / B), dt.type(-1.0 / C)
         if state is None:
-            ham0 = Hamiltonian.from_data(data, n_hidden, sigma_w=tr.sigma_w,
-                                         seed=_subseed(tr.seed, _TAG_INIT))
+            # Hamiltonian.from_data's initialisation, from exact column counts of the
+            # validated 0/1 data (no float64 copy): W ~ N(0, σ_w²), a = logit(clip(mean)), b = 0.
+            ham0 = Hamiltonian.random(self.N, n_hidden, sigma_w=tr.sigma_w,
+                                      seed=_subseed(tr.seed, _TAG_INIT))
+            p = data.sum(axis=0, dtype=np.int64) / self.n_samples   # exact counts of ones
+            p = np.clip(p, _LOGIT_CLIP, 1.0 - _LOGIT_CLIP)
             self.W = np.array(ham0.W, dtype=dt)  # a writable copy (the Hamiltonian is read-only)
-            self.a = np.array(ham0.a, dtype=dt)
+            self.a = (np.log(p) - np.log1p(-p)).astype(dt)
             self.b = np.array(ham0.b, dtype=dt)
-            self.mom = {k: np.zeros_like(v) for k, v in
-                        (("mW1", self.W), ("mW2", self.W), ("ma1", self.a), ("ma2", self.a),
-                         ("mb1", self.b), ("mb2", self.b))}
+            self.mom = _kt.moments(self.W, self.a, self.b)
             self.streams = make_streams(_subseed(tr.seed, _TAG_CHAINS), C)
             self.p_neg = np.zeros((C, M), dtype=dt)
             if tr.method == "pcd":
@@ -333,29 +351,28 @@ class _Run:
                              self.streams, self.v_neg)
                 self._hidden(self.v_neg, self.p_neg, self.P2s[B:], self._s_neg)
             self.update = 0
-            self.prev_U = None
+            self.tracker = ModeTracker()
             self.records = []
         else:
             self.W, self.a, self.b = state["W"], state["a"], state["b"]
-            self.mom = {k: state[k] for k in ("mW1", "mW2", "ma1", "ma2", "mb1", "mb2")}
+            self.mom = _kt.Moments(*(state[k] for k in MOMENT_KEYS))
             self.streams = state["streams"]
             self.v_neg[:] = state["v_neg"]
             self.p_neg = state["p_neg"]
             self.update = int(state["update"])
-            self.prev_U = state["prev_U"]
+            self.tracker = ModeTracker(state["prev_U"], state["prev_V"])
             self.records = state["records"]
         # Work buffers.
         self.p_pos = np.empty((B, M), dtype=dt)
         self.h = np.empty((C, M), dtype=dt)
         self.field_v = np.empty((C, N), dtype=dt)
         if self.gather:
-            self._act = np.empty(N, dtype=np.int64)
-            self._col = np.empty(N + 1, dtype=np.int64)
-            self._blk = np.empty((B + C) * N, dtype=np.int64)
+            self.work = _kt.gather_work(N, B + C)
         else:
             self.G = np.empty((N, M), dtype=dt)
         self._order_epoch = -1
         self._order = None
+        self._warned = False
 
     # -------------------------------------------------------------- one update
     def _rows(self, update: int) -> np.ndarray:
@@ -396,18 +413,14 @@ class _Run:
             self._hidden(self.v_neg, self.p_neg, self.P2s[B:], self._s_neg)
             if sweep + 1 < tr.k:
                 _kt.bernoulli(self.p_neg, self.streams, self.h)
-        hp = _kt.hyper(tr.dtype, B, C, tr.lr, tr.momentum, tr.weight_decay,
-                       tr.beta1, tr.beta2, tr.eps, t=self.update + 1)
-        m = self.mom
-        opt = _kt.OPT_ADAM if tr.optimizer == "adam" else _kt.OPT_SGD
+        hp = _kt.hyper(tr.dtype, B, C, tr.lr, tr.momentum, tr.weight_decay, tr.beta1, tr.beta2,
+                       tr.eps, t=self.update + 1,
+                       opt=_kt.OPT_ADAM if tr.optimizer == "adam" else _kt.OPT_SGD)
         if self.gather:
-            _kt.update_sparse(self.W, self.a, self.b, self.V2, self.P2s, B,
-                              m["mW1"], m["mW2"], m["ma1"], m["ma2"], m["mb1"], m["mb2"], opt, hp,
-                              self._act, self._col, self._blk)
+            _kt.update_sparse(self.W, self.a, self.b, self.V2, self.P2s, self.mom, hp, self.work)
         else:
             np.matmul(self.V2.T, self.P2s, out=self.G)
-            _kt.update_dense(self.W, self.a, self.b, self.G, self.V2, self.P2s, B,
-                             m["mW1"], m["mW2"], m["ma1"], m["ma2"], m["mb1"], m["mb2"], opt, hp)
+            _kt.update_dense(self.W, self.a, self.b, self.G, self.V2, self.P2s, self.mom, hp)
         self.update += 1
 
     # -------------------------------------------------------------- loop
@@ -449,20 +462,34 @@ class _Run:
 
     def _postfix(self):
         r = self.records[-1]
-        return {"epoch": f"{r['epoch']:.2f}", "sigma_1": f"{r['singular_value'][0]:.3g}"}
+        return {"epoch": f"{r['epoch']:.2f}", "sigma_1": f"{np.max(r['singular_value']):.3g}"}
 
     # -------------------------------------------------------------- records
+    def _check_divergence(self, s1=None):
+        """Stop on non-finite parameters; warn (once) when σ₁ passes ``DIVERGENCE_SIGMA``."""
+        tr = self.tr
+        where = f"after {self.update} updates (epoch {self.update / self.updates_per_epoch:g})"
+        if s1 is None:
+            if not (np.all(np.isfinite(self.W)) and np.all(np.isfinite(self.a))
+                    and np.all(np.isfinite(self.b))):
+                raise FloatingPointError(f"training diverged: the parameters are infinite or NaN "
+                                         f"{where}; lower lr (now {tr.lr:g})")
+        elif s1 > DIVERGENCE_SIGMA and not self._warned:
+            self._warned = True
+            warnings.warn(f"training diverges: sigma_1 = {s1:.3g} > {DIVERGENCE_SIGMA:g} {where}; "
+                          f"lower lr (now {tr.lr:g})", RuntimeWarning, stacklevel=5)
+
     def record(self):
         tr = self.tr
+        self._check_divergence()
         ham = self.hamiltonian()
         md = ham.modes
         K, s = self.K, md.s
-        U = md.U[:, :K]
+        self._check_divergence(float(s[0]))
+        match = self.tracker(md)
+        idx, sign = match.index, match.sign
         _, _, eps = md.saddle()
         eps = np.where(np.isfinite(eps), eps, np.nan)
-        overlap = (np.abs(np.sum(U * self.prev_U, axis=0)) if self.prev_U is not None
-                   else np.full(K, np.nan))
-        self.prev_U = U
         mon = self.monitor
         recon = expit(expit(mon @ ham.W + ham.b) @ ham.W.T + ham.a)
         rec_err = float(np.mean((mon - recon) ** 2))
@@ -471,18 +498,21 @@ class _Run:
         rows = np.arange(mon.shape[0])
         flipped[rows, self.flip] = 1.0 - flipped[rows, self.flip]
         pll = float(self.N * np.mean(-np.logaddexp(0.0, -(ham.free_energy(flipped) - free))))
-        ll = float(np.mean(-free) - exact_log_z(ham).log_z) if K <= EXACT_LL_MAX else np.nan
+        ll = float(np.mean(-free) - float(exact_log_z(ham))) if tr.log_likelihood else np.nan
         rec = {
             "update": self.update,
             "epoch": self.update / self.updates_per_epoch,
-            "singular_value": s,
-            "a_tilde": md.a_tilde[:K],
-            "b_tilde": md.b_tilde[:K],
-            "saddle_energy": eps,
+            # per mode: tracked order and sign (ε is sign-invariant)
+            "singular_value": s[idx],
+            "a_tilde": sign * md.a_tilde[:K][idx],
+            "b_tilde": sign * md.b_tilde[:K][idx],
+            "saddle_energy": eps[idx],
+            "rank": match.rank,
+            "mode_sign": sign,
+            "mode_overlap": match.overlap,
             "saddle_energy_total": float(np.nansum(eps)),
             "n_above_mp": count_outliers(s, self.N, self.M, sigma_w=tr.sigma_w),
             "n_above_4T": int(np.count_nonzero(s > 4.0)),
-            "mode_overlap": overlap,
             "reconstruction_error": rec_err,
             "pseudo_log_likelihood": pll,
             "log_likelihood": ll,
@@ -503,114 +533,15 @@ class _Run:
     def save(self, path):
         arrays = {"W": self.W, "a": self.a, "b": self.b, "streams": self.streams,
                   "v_neg": self.v_neg, "p_neg": self.p_neg, "update": np.int64(self.update),
-                  "prev_U": self.prev_U if self.prev_U is not None else np.zeros((0, 0)),
+                  "prev_U": self.tracker.U, "prev_V": self.tracker.V,
                   "meta": np.array(json.dumps({
                       "format": CHECKPOINT_FORMAT, "config": self.tr.settings(),
                       "fingerprint": self.fingerprint, "pyrbm_version": __version__,
+                      "n_visible": self.N, "n_hidden": self.M,
                       "record_keys": sorted(self.records[0]) if self.records else [],
                       "n_records": len(self.records)}))}
-        arrays.update(self.mom)
+        arrays.update(zip(MOMENT_KEYS, self.mom))
         for key in (self.records[0] if self.records else ()):
             arrays["rec__" + key] = np.stack([np.asarray(r[key]) for r in self.records])
-        _write_npz(path, arrays)
+        write_checkpoint(path, arrays)
 
-
-def _write_npz(path, arrays: dict):
-    """Write ``arrays`` to ``path`` (.npz) atomically."""
-    with atomic_path(path, overwrite=True) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-
-
-def load_checkpoint(path) -> dict:
-    """Read a training checkpoint (``.npz``) written by :meth:`Trainer.fit`.
-
-    Returns
-    -------
-    dict
-        ``W, a, b, mW1, mW2, ma1, ma2, mb1, mb2, streams, v_neg, p_neg, update, prev_U,
-        records, config, fingerprint``.
-    """
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"resume: expected a path to a checkpoint, got {type(path).__name__}")
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"resume: no checkpoint at {path}; pass the path given as "
-                                "checkpoint= to an earlier fit")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrs = {k: z[k] for k in z.files}
-        meta = json.loads(str(arrs.pop("meta")))
-    except Exception as err:  # noqa: BLE001 - any reading problem means not a checkpoint
-        raise ValueError(f"resume: {path} is not a readable pyrbm checkpoint ({err})") from None
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"resume: {path} has format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
-    n_rec = meta["n_records"]
-    records = [{} for _ in range(n_rec)]
-    for key in meta["record_keys"]:
-        stacked = arrs.pop("rec__" + key)
-        for i in range(n_rec):
-            val = stacked[i]
-            records[i][key] = val.item() if val.ndim == 0 else val
-    for r in records:
-        r["update"] = int(r["update"])
-    prev_U = arrs.pop("prev_U")
-    state = {k: np.ascontiguousarray(v) if v.ndim else v for k, v in arrs.items()}
-    state.update(update=int(state["update"]), prev_U=None if prev_U.size == 0 else prev_U,
-                 records=records, config=meta["config"], fingerprint=meta["fingerprint"])
-    return state
-
-
-# ---------------------------------------------------------------------- replicas
-def _train_one(trainer: Trainer, data, n_hidden: int, seed: int, out_dir: str):
-    tr = trainer.replace(seed=seed, progress=False)
-    ham, hist = tr.fit(data, n_hidden)
-    stem = Path(out_dir) / f"rbm_M{n_hidden}_seed{seed}"
-    hpath = save_history(hist, f"{stem}_history.nc", hamiltonian=ham, overwrite=True)
-    mpath = ham.save(f"{stem}_model.nc", overwrite=True)
-    return str(hpath), str(mpath)
-
-
-def train_replicas(data, n_hidden, seeds, trainer: Trainer | None = None, out_dir="runs",
-                   executor=None):
-    """Train every (hidden size, seed) combination, one pair of files per replica.
-
-    Parameters
-    ----------
-    data : array_like, shape (n_samples, N)
-        Binary training data.
-    n_hidden : sequence of int
-        Hidden sizes M.
-    seeds : sequence of int
-        One replica per seed (for every hidden size).
-    trainer : Trainer, optional
-        Settings shared by all replicas (its seed is replaced); default ``Trainer()``.
-    out_dir : path-like
-        Directory (created) receiving ``rbm_M{M}_seed{seed}_history.nc`` (history, with the
-        final model in group ``hamiltonian``) and ``rbm_M{M}_seed{seed}_model.nc``.
-    executor : concurrent.futures.Executor-like, optional
-        Anything with ``submit(fn, *args)`` returning futures (process pool,
-        ``dask.distributed.Client``); default: serial in this process.
-
-    Returns
-    -------
-    list of str
-        Paths of the history files, in (n_hidden, seed) order; see :func:`combine_histories`.
-    """
-    data = validate_data(data, name="data")
-    sizes = [check_int("n_hidden", m, minimum=1) for m in np.atleast_1d(n_hidden).tolist()]
-    seeds = [check_seed(s) for s in np.atleast_1d(seeds).tolist()]
-    if not sizes or not seeds or any(s is None for s in seeds):
-        raise ValueError("n_hidden, seeds: expected non-empty lists of integers")
-    trainer = Trainer() if trainer is None else trainer
-    if not isinstance(trainer, Trainer):
-        raise TypeError(f"trainer: expected a pyrbm.Trainer, got {type(trainer).__name__}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    jobs = [(m, s) for m in sizes for s in seeds]
-    if executor is None:
-        results = [_train_one(trainer, data, m, s, str(out)) for m, s in jobs]
-    else:
-        futures = [executor.submit(_train_one, trainer, data, m, s, str(out)) for m, s in jobs]
-        results = [f.result() for f in futures]
-    return [h for h, _ in results]

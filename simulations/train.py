@@ -9,9 +9,14 @@ which.
 Paper scale (PHYSICS.md section 9): ``--paper`` = 59,500 images, 500 hidden units,
 batch 500, 500 persistent chains, k = 500 sweeps, Adam lr 1e-3, 100 epochs.
 
-Writes into ``--out`` (default ``runs/``) a directory ``train_<data>_M<M>_seed<seed>``
+Writes into ``--out`` (default ``runs/``) a directory named after every setting that
+changes the result, ``train_<data><n>_M<M>_<method><k>_<optimizer>_lr<lr>_B<batch>_C<chains>
+_e<epochs>_seed<seed>`` (plus ``_mom<momentum>`` and ``_rec<record-every>`` when set),
 holding ``history.nc`` (the history, with the final model in group ``hamiltonian``),
-``model.nc``, ``checkpoint.npz`` (resume with ``--resume``) and ``summary.txt``.
+``model.nc``, ``checkpoint.npz`` and ``summary.txt``. A directory that already holds a
+run is never overwritten silently: ``--resume`` continues it from its checkpoint (to
+more epochs, say), ``--overwrite`` replaces it; ``--resume`` without a checkpoint is an
+error.
 
     python simulations/train.py                       # quick
     python simulations/train.py --n-hidden 500 --epochs 20 --samples 0   # all images
@@ -80,7 +85,7 @@ def summary(history, description: str, elapsed: float) -> str:
     ]
     for i in range(history.sizes["epoch"]):
         r = history.isel(epoch=i)
-        top = " ".join(f"{x:6.2f}" for x in r.singular_value.values[:5])
+        top = " ".join(f"{x:6.2f}" for x in np.sort(r.singular_value.values)[::-1][:5])
         lines.append(f"{float(r.epoch):7.2f} {top:>34} {int(r.n_above_mp):4d} {int(r.n_above_4T):4d} "
                      f"{float(r.reconstruction_error):8.5f} {float(r.pseudo_log_likelihood):9.2f}")
     return "\n".join(lines) + "\n"
@@ -91,7 +96,7 @@ def main(argv=None):
     p.add_argument("--data", choices=("auto", "mnist", "synthetic"), default="auto")
     p.add_argument("--download", action=argparse.BooleanOptionalAction, default=True,
                    help="fetch MNIST from the canonical mirrors when it is not found locally")
-    p.add_argument("--samples", type=int, default=20000, help="training images (0: all)")
+    p.add_argument("--samples", type=_count, default=20000, help="training images (0: all)")
     p.add_argument("--n-hidden", type=int, default=100)
     p.add_argument("--method", choices=("pcd", "cd"), default="pcd")
     p.add_argument("-k", type=int, default=1)
@@ -104,10 +109,17 @@ def main(argv=None):
     p.add_argument("--record-every", type=int, default=None, help="updates between records (default: epoch)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs")
-    p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run from its checkpoint (error when there is none)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier run with the same settings")
+    p.add_argument("--log-likelihood", action="store_true",
+                   help="record the exact log-likelihood (min(N, M) <= 24; 2^min(N, M) terms per record)")
     p.add_argument("--paper", action="store_true", help="the paper's settings (hours)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     args = p.parse_args(argv)
+    if args.resume and args.overwrite:
+        p.error("--resume continues the earlier run, --overwrite replaces it: pass one of them")
     if args.paper:
         args.samples, args.n_hidden, args.batch_size, args.n_chains = 59500, 500, 500, 500
         args.k, args.optimizer, args.lr, args.epochs = 500, "adam", 1e-3, 100
@@ -118,13 +130,19 @@ def main(argv=None):
     trainer = Trainer(method=args.method, k=args.k, optimizer=args.optimizer, lr=args.lr,
                       momentum=args.momentum, batch_size=args.batch_size, n_epochs=args.epochs,
                       n_chains=args.n_chains, seed=args.seed, record_every=args.record_every,
-                      progress=args.progress)
-    out = Path(args.out) / f"train_{tag}_M{args.n_hidden}_seed{args.seed}"
-    out.mkdir(parents=True, exist_ok=True)
+                      progress=args.progress, log_likelihood=args.log_likelihood)
+    out = Path(args.out) / run_name(args, tag, len(data))
     ck = out / "checkpoint.npz"
+    earlier = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if args.resume and not ck.is_file():
+        p.error(f"--resume: no checkpoint at {ck}; run without --resume to start this run")
+    if earlier and not (args.resume or args.overwrite):
+        p.error(f"{out} already holds a run ({', '.join(earlier)}); pass --resume to continue it "
+                "(e.g. to more --epochs) or --overwrite to replace it")
+    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    ham, history = trainer.fit(data, args.n_hidden, checkpoint=ck,
-                               resume=ck if args.resume and ck.exists() else None)
+    ham, history = trainer.fit(data, n_hidden=args.n_hidden, checkpoint=ck,
+                               resume=ck if args.resume else None)
     elapsed = time.perf_counter() - t0
     history.attrs["data"] = description
     save_history(history, out / "history.nc", hamiltonian=ham, overwrite=True)
@@ -134,6 +152,29 @@ def main(argv=None):
         Path(tmp).write_text(text)
     print(text, end="")
     print(f"wrote {out}/history.nc, model.nc, checkpoint.npz, summary.txt")
+
+
+def _count(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0 (0: all images), got {n}")
+    return n
+
+
+def run_name(args, tag: str, n_data: int) -> str:
+    """Directory name of a run: every setting that changes its result."""
+    chains = args.n_chains or args.batch_size
+    name = (f"train_{tag}{n_data}_M{args.n_hidden}_{args.method}{args.k}_{args.optimizer}"
+            f"_lr{args.lr:g}_B{args.batch_size}_C{chains}")
+    if args.momentum:
+        name += f"_mom{args.momentum:g}"
+    if args.record_every:
+        name += f"_rec{args.record_every}"
+    return name + f"_seed{args.seed}"
 
 
 if __name__ == "__main__":

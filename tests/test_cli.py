@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import xarray as xr
 
 import pyrbm
 from pyrbm.scan import Scan
@@ -38,8 +37,8 @@ def test_train_report_info_end_to_end(tmp_path):
     result = tmp_path / "run" / "result.nc"
     data = pyrbm.datasets.hierarchical(n_samples=300, n_visible=20, seed=0).data
     ham, hist = pyrbm.Trainer(n_epochs=2, batch_size=50, seed=3, lr=0.05, progress=False).fit(data, n_hidden=6)
-    with xr.open_dataset(result) as got:
-        np.testing.assert_array_equal(got.singular_value.values, hist.singular_value.values)
+    got = pyrbm.load(result)
+    np.testing.assert_array_equal(got.singular_value.values, hist.singular_value.values)
     np.testing.assert_array_equal(pyrbm.load_hamiltonian(result).W, ham.W)
 
     rep = pyrbm_cli("report", "run", cwd=tmp_path)

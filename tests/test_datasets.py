@@ -88,13 +88,53 @@ def test_idx_header_is_checked(tmp_path):
     path = tmp_path / "x.gz"
     with gzip.open(path, "wb") as f:
         f.write(bytes([0, 0, 8, 3]) + np.array([2, 3, 4], dtype=">i4").tobytes() + good.tobytes())
-    np.testing.assert_array_equal(datasets.read_idx(path, 0x803), good)
+    np.testing.assert_array_equal(datasets.read_idx(path, magic=0x803), good)
     with pytest.raises(ValueError, match="expected 0x801"):
-        datasets.read_idx(path, 0x801)
+        datasets.read_idx(path, magic=0x801)
     with gzip.open(path, "wb") as f:  # truncated data
         f.write(bytes([0, 0, 8, 1]) + np.array([10], dtype=">i4").tobytes() + b"\x01\x02")
     with pytest.raises(ValueError, match="header says"):
         datasets.read_idx(path)
+
+
+def test_truncated_gzip_file_is_named(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    good = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    with gzip.open(path, "wb") as f:
+        f.write(bytes([0, 0, 8, 3]) + np.array([2, 3, 4], dtype=">i4").tobytes() + good.tobytes())
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) - 12])          # cut inside the compressed stream
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.gz.*truncated"):
+        datasets.read_idx(path)
+    path.write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.gz"):
+        datasets.read_idx(path)
+
+
+def test_mnist_binarize_threshold_is_checked():
+    for bad in (2, 1.5, 0, -0.1, float("nan"), True, "0.5", [0.5]):
+        with pytest.raises(ValueError, match=r"binarize .*\(0, 1\]"):
+            mnist("train", binarize=bad, root="/nonexistent")
+
+
+def test_validate_data_is_one_cheap_pass():
+    """Binary uint8 data are validated without copies (no float64 or bool temporaries)."""
+    import tracemalloc
+
+    data = (np.random.default_rng(0).random((20000, 784)) < 0.2).astype(np.uint8)  # 15.7 MB
+    tracemalloc.start()
+    try:
+        assert validate_data(data) is data
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak
+    for dtype in (np.int64, np.float32, np.float64, bool):
+        assert validate_data(data.astype(dtype)).dtype == dtype
+    with pytest.raises(ValueError, match="binary"):
+        validate_data(np.where(data == 1, 2, 0).astype(np.int8))
+    with pytest.raises(ValueError, match="binary"):
+        validate_data(-data.astype(np.int16))
 
 
 def test_mnist_argument_errors():

@@ -198,18 +198,16 @@ def ar1_dataset():
     return phis, xr.Dataset(
         {"energy": (("step", "chain"), energy.T),
          "u": (("step", "chain", "mode"), u.transpose(1, 0, 2), {"long_name": "downhill coordinate"})},
-        coords={"mode": [0, 3], "singular_value": ("mode", [2.0, 1.0])},
+        coords={"mode": [1, 4], "singular_value": ("mode", [2.0, 1.0])},
     )
 
 
 def test_accessor_one_liners_match_closed_forms():
-    import pyrbm.accessor  # noqa: F401
-
     phis, ds = ar1_dataset()
     n_chains, n_steps = ds.sizes["chain"], ds.sizes["step"]
     assert float(ds.rbm.tau_int("energy")) == pytest.approx(3.0, rel=0.1)
     tau_u = ds.rbm.tau_int("u")
-    assert tau_u.dims == ("mode",) and list(tau_u["mode"].values) == [0, 3]
+    assert tau_u.dims == ("mode",) and list(tau_u["mode"].values) == [1, 4]
     np.testing.assert_allclose(tau_u.values, (1 + phis) / (1 - phis), rtol=0.1)
     np.testing.assert_allclose(ds.rbm.ess("u").values, n_chains * n_steps / tau_u.values, rtol=1e-12)
     assert abs(float(ds.rbm.rhat("energy")) - 1) < 0.02
@@ -217,13 +215,13 @@ def test_accessor_one_liners_match_closed_forms():
     assert float(shifted.rbm.rhat("energy")) > 1.5
     se = [se_mean_ar1(p, n_chains, n_steps) for p in phis]
     np.testing.assert_allclose(ds.rbm.blocking_error("u").values, se, rtol=0.1)
-    # Landau profile of mode label 0 (iid unit Gaussian): parabola m^2/2 + ln(2 pi)/2
-    prof = ds.rbm.landau("u", mode=0, bins=20, range=(-2, 2))
-    assert prof.dims == ("u",) and int(prof["mode"]) == 0
+    # Landau profile of mode label 1 (iid unit Gaussian): parabola m^2/2 + ln(2 pi)/2
+    prof = ds.rbm.landau("u", mode=1, bins=20, range=(-2, 2))
+    assert prof.dims == ("u",) and int(prof["mode"]) == 1
     ref = prof["u"].values ** 2 / 2 + 0.5 * np.log(2 * np.pi)
     np.testing.assert_allclose(prof.values, ref, atol=0.15)
-    with pytest.raises(ValueError, match="mode: 1 not among the recorded modes"):
-        ds.rbm.landau("u", mode=1)
+    with pytest.raises(ValueError, match="mode: 2 not among the recorded modes"):
+        ds.rbm.landau("u", mode=2)
     with pytest.raises(ValueError, match="no data variable 'energie'"):
         ds.rbm.tau_int("energie")
 

@@ -151,7 +151,8 @@ def trained():
 def test_hierarchy_of_an_mnist_model_lists_top_modes_in_order(trained):
     _, hist, _, _ = trained
     out = hierarchy(hist)
-    leave = out.epoch_leaves_bulk.values
+    leave = out.epoch_leaves_bulk.values            # listed by rank at the last record
+    assert out.final_rank.values.tolist() == list(range(1, out.sizes["mode"] + 1))
     assert np.all(np.isfinite(leave[:3])), leave
     assert leave[0] == np.nanmin(leave)
     assert np.all(np.diff(leave[:3]) >= 0), leave[:3]
@@ -170,14 +171,17 @@ def test_order_parameters_against_direct_projection(trained):
         W = hist.W.isel(epoch=t).values
         a, b = hist.a.isel(epoch=t).values, hist.b.isel(epoch=t).values
         U, s, Vt = np.linalg.svd(W)
-        u1, v1 = U[:, :2], Vt[:2].T
-        if prev is None:   # PHYSICS §2: largest |entry| of each column of U positive
-            c = np.sign(u1[np.argmax(np.abs(u1), axis=0), [0, 1]])
-        else:              # then continuity with the previous record
-            c = np.sign(np.sum(u1 * prev, axis=0))
-        u1, v1 = u1 * c, v1 * c
+        K = s.size
+        c = np.sign(U[np.argmax(np.abs(U[:, :K]), axis=0), np.arange(K)])   # largest |entry| positive
+        U, V = U[:, :K] * c, Vt[:K].T * c
+        # the history's tracked identity: label k is the pair rank(t, k) with sign mode_sign(t, k)
+        cols = hist["rank"].isel(epoch=t).values[:2] - 1
+        sign = hist["mode_sign"].isel(epoch=t).values[:2]
+        u1, v1, s = U[:, cols] * sign, V[:, cols] * sign, s[cols]
+        if prev is not None:
+            assert np.all(np.sum(u1 * prev, axis=0) > 0)       # signs continuous across records
         prev = u1
-        x_star, y_star = -(b @ v1) / s[:2], -(a @ u1) / s[:2]
+        x_star, y_star = -(b @ v1) / s, -(a @ u1) / s
         mu_u = ((0.5 * u1.sum(0) - x_star) + (0.5 * v1.sum(0) - y_star)) / np.sqrt(2)
         np.testing.assert_allclose(op.u_uniform.isel(epoch=t), mu_u, rtol=1e-8, atol=1e-8)
         # data: E[u] over h ~ p(h|v) = projection of p(h|v)

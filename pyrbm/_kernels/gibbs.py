@@ -28,7 +28,6 @@ run).  A float32 field uses two 23-bit uniforms per
 This module imports only numpy, numba and math.
 """
 
-import collections
 
 import numba
 import numpy as np
@@ -274,16 +273,24 @@ def swap_replicas(v, h, energy, betas, n_chains, parity, streams, accepted):
 TILE_BYTES = 16 * 2 ** 20
 """Bytes of the two field buffers of one tile (a few L2 caches, a fraction of an L3)."""
 
-GibbsWorkspace = collections.namedtuple("GibbsWorkspace", ["field_h", "field_v", "tile_rows"])
-GibbsWorkspace.__doc__ = """Field buffers of one row tile (:func:`make_workspace`).
 
-field_h : ndarray (tile_rows, M)
-    ``v[tile] @ W``.
-field_v : ndarray (tile_rows, N)
-    ``h[tile] @ W.T``.
-tile_rows : int
-    Rows (chains) per tile; the last tile of a pass may be shorter.
-"""
+class GibbsWorkspace:
+    """Field buffers of one row tile (:func:`make_workspace`).
+
+    Attributes
+    ----------
+    field_h : ndarray (tile_rows, M)
+        ``v[tile] @ W``.
+    field_v : ndarray (tile_rows, N)
+        ``h[tile] @ W.T``.
+    tile_rows : int
+        Rows (chains) per tile; the last tile of a pass may be shorter.
+    """
+
+    __slots__ = ("field_h", "field_v", "tile_rows")
+
+    def __init__(self, field_h, field_v, tile_rows):
+        self.field_h, self.field_v, self.tile_rows = field_h, field_v, tile_rows
 
 
 def default_tile_rows(n_rows, n_visible, n_hidden, dtype):

@@ -13,14 +13,21 @@ gradient ``[v⁺; v⁻]ᵀ [p⁺/B; −p⁻/C]``) and does everything else here,
   :mod:`pyrbm._kernels.rng`;
 * :func:`update_dense`: weight decay, bias gradients and the optimiser step, SGD with
   momentum (:math:`m \leftarrow \mu m + \eta g,\ \theta \leftarrow \theta + m`) or Adam
-  (bias-corrected moments), in one pass over the parameters.
+  (bias-corrected moments), in one pass over the parameters;
+* :func:`update_sparse`: the same with the weight gradient gathered over the active units
+  of the binary rows (no ``G`` product).
+
+The update kernels take their state as named tuples (typed by numba as named tuples, so
+one specialisation is compiled per dtype whatever the values): :class:`Moments` (the
+optimiser moments), :class:`Hyper` (the constants of one update, :func:`hyper`) and
+:class:`GatherWork` (work arrays, :func:`gather_work`).
 
 Every sum runs in a fixed order and parallel loops split independent rows, so results
 are reproducible bit for bit whatever the number of threads. Kernels are compiled with numba's
 ``error_model="numpy"``: the default Python error model checks every float division for
 zero, which keeps the sigmoid loops from vectorising (about 8x slower).
 
-This module imports only numpy, numba and math.
+This module imports only numpy, numba and its sibling kernels.
 """
 
 import numba
@@ -30,11 +37,54 @@ from numba import prange
 from .ieee import sigmoid
 from .rng import mix64, row_start, u32_to_unit32, u64_to_unit64, unit32_pair
 
-__all__ = ["binary_prob_scaled", "prob_scaled", "bernoulli", "update_dense", "hyper",
+__all__ = ["binary_prob_scaled", "prob_scaled", "bernoulli", "update_dense", "update_sparse",
+           "hyper", "moments", "gather_work", "Hyper", "Moments", "GatherWork",
            "OPT_SGD", "OPT_ADAM"]
 
 OPT_SGD = 0
 OPT_ADAM = 1
+
+
+def _named_tuple(name: str, fields: str, doc: str):
+    """A tuple class with named fields, typed by numba as a named tuple.
+
+    numba compiles any subclass of ``tuple`` with ``_fields`` and ``_asdict`` as a named
+    tuple (fields read by name, one compiled specialisation per field-type signature).
+    Written out here because kernels import only numpy, numba and math.
+    """
+    names = tuple(fields.split())
+    # The constructor takes exactly the fields, by position or name (numba types its calls).
+    args = ", ".join(names)
+    scope = {"_new": tuple.__new__}
+    exec(f"def __new__(cls, {args}):\n    return _new(cls, ({args},))", scope)  # noqa: S102
+    __new__ = scope["__new__"]
+
+    def __repr__(self):
+        return f"{name}(" + ", ".join(f"{f}={v!r}" for f, v in zip(names, self)) + ")"
+
+    body = {"__new__": __new__, "__repr__": __repr__, "__slots__": (), "_fields": names,
+            "_asdict": lambda self: dict(zip(names, self)), "__doc__": doc,
+            "__module__": __name__, "__qualname__": name,
+            "__getnewargs__": lambda self: tuple(self)}
+    for i, f in enumerate(names):
+        body[f] = property(lambda self, i=i: tuple.__getitem__(self, i))
+    return type(name, (tuple,), body)
+
+
+#: Constants of one update (:func:`hyper`): the optimiser code (``OPT_SGD``/``OPT_ADAM``),
+#: the number of positive rows ``n_pos`` (int64), and floats of the parameters' dtype:
+#: learning rate, momentum, weight decay, Adam's beta1, beta2, eps, bias corrections
+#: ``c1 = 1/(1-beta1^t)``, ``c2 = 1/(1-beta2^t)``, ``ob1 = 1-beta1``, ``ob2 = 1-beta2``, and
+#: the phase weights ``inv_pos = 1/n_pos``, ``inv_neg = 1/n_neg``.
+Hyper = _named_tuple("Hyper", "opt n_pos lr momentum weight_decay beta1 beta2 eps c1 c2 ob1 "
+                             "ob2 inv_pos inv_neg", "Constants of one training update.")
+
+#: Optimiser moments, shaped like (W, W, a, a, b, b): SGD uses ``W1, a1, b1`` (velocity),
+#: Adam all six (first and second moments).
+Moments = _named_tuple("Moments", "W1 W2 a1 a2 b1 b2", "Optimiser moments.")
+
+#: int64 work arrays of :func:`update_sparse`: ``act`` (N,), ``col`` (N + 1,), ``blk`` (>= nnz).
+GatherWork = _named_tuple("GatherWork", "act col blk", "Work arrays of update_sparse.")
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -92,10 +142,10 @@ def bernoulli(p, streams, out):
 
 
 @numba.njit(inline="always", error_model="numpy")
-def _step(x, g, m1, m2, opt, hp):
-    """One optimiser step (ascent) of a parameter vector x with gradient g."""
-    lr, mom = hp[0], hp[1]
-    if opt == 0:
+def _step(x, g, m1, m2, hp):
+    """One optimiser step (ascent) of a parameter vector x with gradient g (``hp``: :class:`Hyper`)."""
+    lr, mom = hp.lr, hp.momentum
+    if hp.opt == 0:
         if mom != 0:
             for j in range(x.shape[0]):
                 m1[j] = mom * m1[j] + lr * g[j]
@@ -104,7 +154,7 @@ def _step(x, g, m1, m2, opt, hp):
             for j in range(x.shape[0]):
                 x[j] += lr * g[j]
     else:
-        b1, b2, eps, c1, c2, ob1, ob2 = hp[3], hp[4], hp[5], hp[6], hp[7], hp[8], hp[9]
+        b1, b2, eps, c1, c2, ob1, ob2 = hp.beta1, hp.beta2, hp.eps, hp.c1, hp.c2, hp.ob1, hp.ob2
         for j in range(x.shape[0]):
             m1[j] = b1 * m1[j] + ob1 * g[j]
             m2[j] = b2 * m2[j] + ob2 * g[j] * g[j]
@@ -123,16 +173,31 @@ def _column_sums(X, like):
 
 
 def hyper(dtype, n_pos, n_neg, lr, momentum, weight_decay, beta1=0.9, beta2=0.999, eps=1e-8,
-          t=1):
-    """Constants of one update as an array of the parameters' dtype (see :func:`update_dense`).
+          t=1, opt=OPT_SGD) -> Hyper:
+    """Constants of update number ``t`` (1-based) as a :class:`Hyper`.
 
-    Layout: lr, momentum, weight decay, beta1, beta2, eps, 1/(1-beta1^t), 1/(1-beta2^t),
-    1-beta1, 1-beta2, 1/n_pos, 1/n_neg.
+    Every float is computed in float64 and rounded once to ``dtype`` (the parameters'
+    dtype); ``opt`` is ``OPT_SGD`` or ``OPT_ADAM``.
     """
+    if opt not in (OPT_SGD, OPT_ADAM):
+        raise ValueError(f"opt: expected OPT_SGD ({OPT_SGD}) or OPT_ADAM ({OPT_ADAM}), got {opt!r}")
+    f = np.dtype(dtype).type
     c1 = 1.0 / (1.0 - beta1 ** t)
     c2 = 1.0 / (1.0 - beta2 ** t)
-    return np.array([lr, momentum, weight_decay, beta1, beta2, eps, c1, c2,
-                     1.0 - beta1, 1.0 - beta2, 1.0 / n_pos, 1.0 / n_neg], dtype=dtype)
+    return Hyper(np.int64(opt), np.int64(n_pos), f(lr), f(momentum), f(weight_decay), f(beta1),
+                 f(beta2), f(eps), f(c1), f(c2), f(1.0 - beta1), f(1.0 - beta2), f(1.0 / n_pos),
+                 f(1.0 / n_neg))
+
+
+def moments(W, a, b) -> Moments:
+    """Zero optimiser moments shaped and typed like the parameters."""
+    return Moments(*(np.zeros_like(x) for x in (W, W, a, a, b, b)))
+
+
+def gather_work(n_visible: int, n_rows: int) -> GatherWork:
+    """Work arrays of :func:`update_sparse` for ``n_rows`` stacked rows of ``n_visible`` units."""
+    return GatherWork(np.empty(n_visible, np.int64), np.empty(n_visible + 1, np.int64),
+                      np.empty(n_rows * n_visible, np.int64))
 
 
 # ---------------------------------------------------------------------------
@@ -161,34 +226,44 @@ def prob_scaled(field, bias, p, ps, s):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def update_dense(W, a, b, G, V2, P2s, n_pos, mW1, mW2, ma1, ma2, mb1, mb2, opt, hp):
+def update_dense(W, a, b, G, V2, P2s, mom, hp):
     r"""Optimiser step from the stacked-phase product, in place.
 
     ``G = V2ᵀ P2s`` with ``V2 = [v⁺; v⁻]`` (B + C rows, 0/1) and
     ``P2s = [p⁺/B; −p⁻/C]`` is the weight gradient without decay; the visible-bias
-    gradient is ``⟨v⁺⟩ − ⟨v⁻⟩`` (rows ``< n_pos`` weighted 1/B, the rest −1/C) and the
-    hidden-bias gradient the column sums of ``P2s``. ``hp``: :func:`hyper`.
+    gradient is ``⟨v⁺⟩ − ⟨v⁻⟩`` (rows ``< hp.n_pos`` weighted 1/B, the rest −1/C) and the
+    hidden-bias gradient the column sums of ``P2s``.
+
+    Parameters
+    ----------
+    W, a, b : ndarray (N, M), (N,), (M,)   parameters, updated in place
+    G : ndarray (N, M)   ``V2ᵀ P2s``
+    V2 : ndarray (B + C, N)   stacked visible rows
+    P2s : ndarray (B + C, M)   stacked scaled hidden probabilities
+    mom : :class:`Moments`   optimiser moments, updated in place
+    hp : :class:`Hyper`   constants of this update (:func:`hyper`)
     """
     N, M = W.shape
     R = V2.shape[0]
-    wd = hp[2]
-    inv_b = hp[10]
-    inv_c = hp[11]
+    n_pos = hp.n_pos
+    wd = hp.weight_decay
+    inv_b = hp.inv_pos
+    inv_c = hp.inv_neg
     g = np.empty(M, dtype=W.dtype)
     for i in range(N):
         w = W[i]
         gi = G[i]
         for j in range(M):
             g[j] = gi[j] - wd * w[j]
-        _step(w, g, mW1[i], mW2[i], opt, hp)
+        _step(w, g, mom.W1[i], mom.W2[i], hp)
     ga = np.zeros(N, dtype=W.dtype)
     for r in range(R):
         s = inv_b if r < n_pos else -inv_c
         vr = V2[r]
         for i in range(N):
             ga[i] += s * vr[i]
-    _step(a, ga, ma1, ma2, opt, hp)
-    _step(b, _column_sums(P2s, W), mb1, mb2, opt, hp)
+    _step(a, ga, mom.a1, mom.a2, hp)
+    _step(b, _column_sums(P2s, W), mom.b1, mom.b2, hp)
 
 
 @numba.njit(inline="always", error_model="numpy")
@@ -262,7 +337,7 @@ def binary_prob_scaled(V, W, bias, p, ps, s):
 
 
 @numba.njit(cache=True, parallel=True, error_model="numpy")
-def update_sparse(W, a, b, V2, P2s, n_pos, mW1, mW2, ma1, ma2, mb1, mb2, opt, hp, act, col, blk):
+def update_sparse(W, a, b, V2, P2s, mom, hp, work):
     r"""Weight gradient by a gather over active units, fused with the optimiser step.
 
     Same result as ``G = V2ᵀ P2s`` followed by :func:`update_dense`, without forming
@@ -276,16 +351,16 @@ def update_sparse(W, a, b, V2, P2s, n_pos, mW1, mW2, ma1, ma2, mb1, mb2, opt, hp
 
     Parameters
     ----------
-    act : int64 work array (N,)
-    col : int64 work array (N + 1,)
-    blk : int64 work array (>= nnz(V2))
+    work : :class:`GatherWork`   int64 work arrays (:func:`gather_work`)
     Other parameters as in :func:`update_dense`.
     """
     N, M = W.shape
     R = V2.shape[0]
-    wd = hp[2]
-    inv_b = hp[10]
-    inv_c = hp[11]
+    n_pos = hp.n_pos
+    wd = hp.weight_decay
+    inv_b = hp.inv_pos
+    inv_c = hp.inv_neg
+    act, col, blk = work.act, work.col, work.blk
     # Transpose the active units: rows of each column, in increasing order.
     for i in range(N + 1):
         col[i] = 0
@@ -317,10 +392,10 @@ def update_sparse(W, a, b, V2, P2s, n_pos, mW1, mW2, ma1, ma2, mb1, mb2, opt, hp
             for j in range(M):
                 g[j] = -wd * w[j]
             _add_rows(g, P2s, blk, k0, k1)
-            _step(w, g, mW1[i], mW2[i], opt, hp)
+            _step(w, g, mom.W1[i], mom.W2[i], hp)
             n_p = 0
             for k in range(k0, k1):
                 n_p += blk[k] < n_pos
             ga[i] = n_p * inv_b - (k1 - k0 - n_p) * inv_c
-    _step(a, ga, ma1, ma2, opt, hp)
-    _step(b, _column_sums(P2s, W), mb1, mb2, opt, hp)
+    _step(a, ga, mom.a1, mom.a2, hp)
+    _step(b, _column_sums(P2s, W), mom.b1, mom.b2, hp)

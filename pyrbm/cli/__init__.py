@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from .config import COMMAND_POINT, SCAN_KEYS, ConfigError, parse_value, read_toml, run_config, scan_config
 

@@ -28,7 +28,11 @@ def _result_file(path: Path) -> Path:
 
 
 def _open(path: Path) -> xr.Dataset:
+    from ..files import kind_of, load
+
     try:
+        if kind_of(path)[0] is not None:
+            return load(path)      # a pyrbm file: verified, in its in-memory form
         with NETCDF_LOCK, xr.open_dataset(path, engine="netcdf4") as ds:
             return ds.load()
     except (OSError, ValueError) as err:

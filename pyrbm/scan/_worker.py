@@ -119,11 +119,11 @@ def execute(func, root, name: str, params: dict, threads: int | None = None, **i
             if result is not None:
                 import xarray as xr
 
-                from ..trajectory import write_netcdf
+                from ..files import write
                 if not isinstance(result, xr.Dataset):
                     raise TypeError(f"point function: expected it to return an xarray.Dataset or None "
                                     f"(after writing {RESULT} in its directory), got {type(result).__name__}")
-                write_netcdf(result, tmp / RESULT)
+                write(tmp / RESULT, {"": result})   # atomic, checksummed
             elif not (tmp / RESULT).exists():
                 raise RuntimeError(f"point function: returned None without writing {RESULT} in its directory")
         status = "done"

@@ -267,6 +267,9 @@ class Scan:
                 if blank is None:
                     blank = xr.full_like(template.astype("float64", keep_attrs=True), np.nan)
                 ds = blank
+            # results may carry a grid key themselves (histories: n_hidden, seed as length-1 dims)
+            ds = ds.squeeze([k for k in keys if k in ds.dims], drop=True)
+            ds = ds.drop_vars([k for k in keys if k in ds.variables])
             return ds.expand_dims({k: [p.values[k]] for k in keys})
 
         nested = np.empty([len(v) for v in self.grid.values()], dtype=object)
@@ -285,7 +288,11 @@ class Scan:
 
 def _open(path: Path, lazy: bool) -> xr.Dataset:
     from .._io import NETCDF_LOCK
+    from ..files import kind_of, load
 
+    if kind_of(path)[0] is not None:
+        ds = load(path, lazy=lazy)   # a pyrbm file: checksum verified, in its in-memory form
+        return ds.chunk() if lazy else ds
     if lazy:
         return xr.open_dataset(path, engine="netcdf4", chunks={})
     with NETCDF_LOCK, xr.open_dataset(path, engine="netcdf4") as ds:

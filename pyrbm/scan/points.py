@@ -30,7 +30,6 @@ import dataclasses
 import functools
 import inspect
 import numbers
-import os
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +119,7 @@ _TRAINER = {
     "beta1": Key("float", 0.9, minimum=0, below=1),
     "beta2": Key("float", 0.999, minimum=0, below=1),
     "eps": Key("float", 1e-8, positive=True),
+    "log_likelihood": Key("bool", False, help="exact log-likelihood at every record (small models only)"),
 }
 _DATA = {
     "data": Key("str", "synthetic", help="'synthetic', 'mnist' or the path of a .npy file of 0/1 rows"),

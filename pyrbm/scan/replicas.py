@@ -9,7 +9,7 @@ import numpy as np
 from .core import Scan
 from .points import POINTS, RESULT, _trainer_keys
 
-__all__ = ["replicas"]
+__all__ = ["replicas", "train_replicas"]
 
 
 def replicas(data, *, n_hidden, seeds, trainer=None, root="runs", executor="serial", workers=None,
@@ -58,12 +58,25 @@ def replicas(data, *, n_hidden, seeds, trainer=None, root="runs", executor="seri
         inputs["data"] = arr
     grid = {"n_hidden": [int(m) for m in np.atleast_1d(n_hidden)], "seed": [int(s) for s in np.atleast_1d(seeds)]}
     scan = Scan(root, grid, fixed)
-    func = "train"
-    if inputs:
-        from .points import train
-
-        def func(params, out, data):  # the data key names the array; the input is the array
-            return train({**params, "data": "synthetic"}, out, data=data)
-        func.check = lambda params: train.check({**params, "data": "synthetic"})
-    scan.run(func, executor=executor, inputs=inputs, workers=workers, progress=progress)
+    scan.run(_train_on_array if inputs else "train", executor=executor, inputs=inputs, workers=workers, progress=progress)
     return scan, [scan.path(p) / RESULT for p in scan.points]
+
+
+def _train_on_array(params, out, data):
+    """The built-in training point on an array input (the ``data`` key only names it)."""
+    from .points import train
+
+    return train({**params, "data": "synthetic"}, out, data=data)
+
+
+def _check_array_point(params):
+    from .points import train
+
+    return train.check({**params, "data": "synthetic"})
+
+
+_train_on_array.check = _check_array_point
+
+
+#: ``pyrbm.train_replicas``: the replicas of one training setup, as a scan.
+train_replicas = replicas
