@@ -70,7 +70,7 @@ def _hidden(ham, v, rng):
     return (rng.random((v.shape[0], ham.n_hidden)) < ham.p_h_given_v(v)).astype(np.float64)
 
 
-def _likelihood(ham, p, test, v_gibbs, seed) -> dict:
+def _likelihood(ham, p, test, v_gibbs, seed, train) -> dict:
     import pyrbm
     from ..freeenergy import exact_log_z
     from ..symmetry import rotation_divergence
@@ -81,8 +81,9 @@ def _likelihood(ham, p, test, v_gibbs, seed) -> dict:
         out["ll_exact"] = mean_f - float(exact_log_z(ham).log_z)
     if likelihood_available():
         n = int(p["ais_chains"])
-        fwd = pyrbm.ais(ham, n_chains=n, n_betas=int(p["ais_betas"]), seed=seed)
-        rev = pyrbm.reverse_ais(ham, v_gibbs[:n], n_betas=int(p["ais_betas"]), seed=seed + 1)
+        # base model: independent sites with the training data's pixel means (both directions)
+        fwd = pyrbm.ais(ham, n_chains=n, n_betas=int(p["ais_betas"]), seed=seed, data=train)
+        rev = pyrbm.reverse_ais(ham, v_gibbs[:n], n_betas=int(p["ais_betas"]), seed=seed + 1, data=train)
         out.update(ll_ais=mean_f - float(fwd.log_z), ll_ais_std=float(fwd.std),
                    ll_reverse_ais=mean_f - float(rev.log_z), ll_reverse_ais_std=float(rev.std))
     return out
@@ -96,7 +97,7 @@ _LL_VARS = {"js": _a("Jensen-Shannon divergence of the rotation test", "nats"),
             "ll_reverse_ais_std": _a("standard error of ll_reverse_ais", "nats")}
 
 
-def _measure(ham, epoch: int, p: dict, test, labels) -> xr.Dataset:
+def _measure(ham, epoch: int, p: dict, train, test, labels) -> xr.Dataset:
     md = ham.modes
     nt = min(int(p["track_modes"]), md.n_modes)
     U, V = md.U[:, :nt], md.V[:, :nt]
@@ -123,7 +124,7 @@ def _measure(ham, epoch: int, p: dict, test, labels) -> xr.Dataset:
               w_uniform=("mode", w_0, _a("uniform-measure mean of w_k")),
               U_top=(("visible", "mode"), U.astype(np.float32), _a("left singular vectors of the tracked modes")))
     every, last = int(p["ais_every"]), int(p["n_epochs"])
-    ll = (_likelihood(ham, p, test, vg, _subseed(p["seed"], 8, epoch))
+    ll = (_likelihood(ham, p, test, vg, _subseed(p["seed"], 8, epoch), train)
           if epoch % every == 0 or epoch == last else {})
     for k, attrs in _LL_VARS.items():
         dv[k] = ((), ll.get(k, np.nan), attrs)
@@ -222,10 +223,10 @@ def training_point(params: dict, out) -> None:
         f = work / f"epoch_{e:04d}.nc"
         if f.is_file() and e < n_epochs:
             continue
-        ham, history = trainer.replace(n_epochs=e).fit(train, M, resume=ck if ck.is_file() else None,
+        ham, history = trainer.replace(n_epochs=e).fit(train, n_hidden=M, resume=ck if ck.is_file() else None,
                                                        checkpoint=ck)
         if not f.is_file():
-            write_dataset(_measure(ham, e, p, test, labels), f)
+            write_dataset(_measure(ham, e, p, train, test, labels), f)
     epochs = [xr.load_dataset(work / f"epoch_{e:04d}.nc") for e in range(n_epochs + 1)]
     result = _align(xr.concat(epochs, dim="epoch"))
     final = _final(ham, p, test, labels)
