@@ -27,7 +27,10 @@ def figure_02_trained_spectra(histories, out_path, *, s_max: float = 41.0):
 
 
 def figure_history(histories, out_path, *, n_modes: int = 8):
-    """σ_k(epoch) of the top modes (replica 0 of each size) with the MP edge and 4T; mode counts."""
+    """σ_k(epoch) of the top tracked modes (replica 0 of each size) with the MP edge and 4T; mode counts.
+
+    Modes follow the history's tracked identity (labels: rank at initialisation).
+    """
     plt = pyplot()
     sizes = histories["n_hidden"].values
     fig, axes = plt.subplots(1, len(sizes) + 1, figsize=(3.3 * (len(sizes) + 1), 3.2), squeeze=False)
@@ -35,7 +38,7 @@ def figure_history(histories, out_path, *, n_modes: int = 8):
     for ax, m in zip(axes[0], sizes):
         h = histories.sel(n_hidden=m).isel(replica=0)
         for k in range(min(n_modes, h.sizes["mode"])):
-            ax.plot(ep, h["singular_value"].isel(mode=k), lw=1.1, label=f"σ_{k + 1}" if k < 4 else None)
+            ax.plot(ep, h["singular_value"].isel(mode=k), lw=1.1, label=f"mode {k + 1}" if k < 4 else None)
         ax.axhline(float(h["mp_edge"]), color="gray", ls=":", lw=1, label="MP edge")
         ax.axhline(4.0, color="C3", ls="--", lw=1, label="4T")
         ax.set(xlabel="epoch", ylabel="singular value (energy units)", yscale="log", title=f"M = {m}")
