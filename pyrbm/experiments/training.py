@@ -1,0 +1,239 @@
+r"""The training point of the paper reproduction: one PCD replica and its per-epoch measurements.
+
+For one (n_hidden, seed) the point trains epoch by epoch through :class:`pyrbm.Trainer`
+(each epoch resumes the previous one's checkpoint, so the run is bit-for-bit the
+uninterrupted one) and after every epoch e measures, with the model of that epoch
+(PHYSICS.md §8, §9):
+
+- ``u_k = (x_k + y_k)/√2`` and ``w_k = (y_k − x_k)/√2`` (origin frame) of the test images of
+  one digit (``x = Uᵀv``, ``y = Vᵀh``, ``h ~ p(h|v)``) and of Gibbs samples
+  (``gibbs_chains`` chains after ``gibbs_sweeps`` sweeps from uniform visibles), with the
+  saddle and the uniform-measure mean in the same frame, for the top ``track_modes`` modes;
+  signs are made continuous over epochs through the overlap of U's columns;
+- every ``ais_every`` epochs (and at the first and last): the rotation-test JS divergence of
+  W, and, when :func:`pyrbm.ais` is available, the test log-likelihood
+  ``mean(−F(v)) − ln Z`` with ln Z by AIS and by reverse AIS started from the Gibbs samples
+  (exact ln Z as well when min(N, M) ≤ 20).
+
+Finished epochs are files ``epoch_XXXX.nc`` in ``<scan root>/_work/M<M>_seed<seed>/`` beside the
+training checkpoint; a rerun skips them. At the end the point writes ``history.nc`` (the
+training history with the final model) and ``result.nc`` (measurements over epochs plus the
+final model's samples for figures 4, 6, 8 and 9).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .points import RESULT, _a, _labels, _subseed, write_dataset
+
+__all__ = ["training_point", "likelihood_available"]
+
+_SQ2 = np.sqrt(2.0)
+
+
+def likelihood_available() -> bool:
+    """Whether :func:`pyrbm.ais` and :func:`pyrbm.reverse_ais` exist in this installation."""
+    import pyrbm
+
+    return callable(getattr(pyrbm, "ais", None)) and callable(getattr(pyrbm, "reverse_ais", None))
+
+
+@functools.lru_cache(maxsize=2)
+def _mnist(n_samples: int, test_images: int):
+    from .. import datasets
+
+    train = np.ascontiguousarray(datasets.mnist("train")[:n_samples])
+    test, labels = datasets.mnist("test", return_labels=True)
+    return train, np.ascontiguousarray(test[:test_images]), labels[:test_images].copy()
+
+
+def _uw(x, y):
+    return (x + y) / _SQ2, (y - x) / _SQ2
+
+
+def _gibbs(ham, p, seed):
+    from ..observables import Energy
+    from ..samplers import GibbsSampler
+
+    n = int(p["gibbs_sweeps"])
+    _, st = GibbsSampler(int(p["gibbs_chains"]), seed=seed).run(ham, n_steps=n, thin=n, observables=[Energy()],
+                                                               progress=False)
+    return np.asarray(st.v, dtype=np.float64), np.asarray(st.h, dtype=np.float64)
+
+
+def _hidden(ham, v, rng):
+    return (rng.random((v.shape[0], ham.n_hidden)) < ham.p_h_given_v(v)).astype(np.float64)
+
+
+def _likelihood(ham, p, test, v_gibbs, seed, train) -> dict:
+    import pyrbm
+    from ..freeenergy import exact_log_z
+    from ..symmetry import rotation_divergence
+
+    out = {"js": float(rotation_divergence(ham.W, seed=seed, n_bins=int(p["js_bins"]))["js"])}
+    mean_f = float(np.mean(-ham.free_energy(test)))
+    if ham.modes.n_modes <= 20:
+        out["ll_exact"] = mean_f - float(exact_log_z(ham).log_z)
+    if likelihood_available():
+        n = int(p["ais_chains"])
+        # base model: independent sites with the training data's pixel means (both directions)
+        fwd = pyrbm.ais(ham, n_chains=n, n_betas=int(p["ais_betas"]), seed=seed, data=train)
+        rev = pyrbm.reverse_ais(ham, v_gibbs[:n], n_betas=int(p["ais_betas"]), seed=seed + 1, data=train)
+        out.update(ll_ais=mean_f - float(fwd.log_z), ll_ais_std=float(fwd.std),
+                   ll_reverse_ais=mean_f - float(rev.log_z), ll_reverse_ais_std=float(rev.std))
+    return out
+
+
+_LL_VARS = {"js": _a("Jensen-Shannon divergence of the rotation test", "nats"),
+            "ll_exact": _a("test log-likelihood per image with exact ln Z", "nats"),
+            "ll_ais": _a("test log-likelihood per image with ln Z by AIS", "nats"),
+            "ll_ais_std": _a("standard error of ll_ais from the AIS weights", "nats"),
+            "ll_reverse_ais": _a("test log-likelihood per image with ln Z by reverse AIS", "nats"),
+            "ll_reverse_ais_std": _a("standard error of ll_reverse_ais", "nats")}
+
+
+def _measure(ham, epoch: int, p: dict, train, test, labels) -> xr.Dataset:
+    md = ham.modes
+    nt = min(int(p["track_modes"]), md.n_modes)
+    U, V = md.U[:, :nt], md.V[:, :nt]
+    seed = _subseed(p["seed"], 7, epoch)
+    rng = np.random.default_rng(seed)
+    digit = test[labels == int(p["test_digit"])]
+    vg, hg = _gibbs(ham, p, seed)
+    coords = {"data": (digit @ U, _hidden(ham, digit, rng) @ V), "gibbs": (vg @ U, hg @ V)}
+    out = {}
+    for name in ("u", "w"):
+        out[f"{name}_mean"], out[f"{name}_std"] = np.zeros((2, nt)), np.zeros((2, nt))
+    for j, (x, y) in enumerate(coords.values()):
+        u, w = _uw(x, y)
+        out["u_mean"][j], out["u_std"][j] = u.mean(0), u.std(0)
+        out["w_mean"][j], out["w_std"][j] = w.mean(0), w.std(0)
+    xs, ys, _ = md.saddle()
+    u_s, w_s = _uw(xs[:nt], ys[:nt])
+    u_0, w_0 = _uw(md.mu_x[:nt], md.mu_y[:nt])
+    src = [f"test digit {int(p['test_digit'])}", "gibbs"]
+    dv = {f"{n}_{s}": (("source", "mode"), out[f"{n}_{s}"], _a(f"{'mean' if s == 'mean' else 'std'} of {n}_k"))
+          for n in ("u", "w") for s in ("mean", "std")}
+    dv.update(u_saddle=("mode", u_s, _a("u_k of the saddle")), w_saddle=("mode", w_s, _a("w_k of the saddle")),
+              u_uniform=("mode", u_0, _a("uniform-measure mean of u_k")),
+              w_uniform=("mode", w_0, _a("uniform-measure mean of w_k")),
+              U_top=(("visible", "mode"), U.astype(np.float32), _a("left singular vectors of the tracked modes")))
+    every, last = int(p["ais_every"]), int(p["n_epochs"])
+    ll = (_likelihood(ham, p, test, vg, _subseed(p["seed"], 8, epoch), train)
+          if epoch % every == 0 or epoch == last else {})
+    for k, attrs in _LL_VARS.items():
+        dv[k] = ((), ll.get(k, np.nan), attrs)
+    return xr.Dataset(dv, coords={"source": src, "mode": np.arange(1, nt + 1), "epoch": epoch})
+
+
+def _align(ds: xr.Dataset) -> xr.Dataset:
+    """Make the sign of each tracked singular pair continuous over epochs (overlap of U)."""
+    U = ds["U_top"].transpose("epoch", "visible", "mode").values.astype(np.float64)
+    sign = np.ones((U.shape[0], U.shape[2]))
+    for t in range(1, U.shape[0]):
+        sign[t] = sign[t - 1] * np.where(np.sum(U[t] * U[t - 1], axis=0) < 0, -1.0, 1.0)
+    s = xr.DataArray(sign, dims=("epoch", "mode"))
+    for name in ("u_mean", "w_mean", "u_saddle", "w_saddle", "u_uniform", "w_uniform"):
+        ds[name] = (ds[name] * s).assign_attrs(ds[name].attrs)
+    ds["sign"] = s.assign_attrs(_a("sign applied to the singular pair for continuity"))
+    return ds.drop_vars("U_top")
+
+
+def _final(ham, p: dict, test, labels) -> xr.Dataset:
+    from ..probing import gaussian_surrogate, probe_modes
+
+    md = ham.modes
+    K = md.n_modes
+    seed = _subseed(p["seed"], 9)
+    rng = np.random.default_rng(seed)
+    vg, hg = _gibbs(ham, p, seed)
+    L = _labels(p["landscape_modes"], K)
+    U, V = md.U[:, L - 1], md.V[:, L - 1]
+    digit = test[labels == int(p["test_digit"])]
+    nu = int(p["n_uniform"])
+    v_uni = (rng.random((nu, ham.n_visible)) < 0.5).astype(np.float64)
+    h_uni = (rng.random((nu, ham.n_hidden)) < 0.5).astype(np.float64)
+    xs, ys, eps = md.saddle()
+    n_show = min(int(p["n_show"]), vg.shape[0])
+    top = _labels(p["probe_top"], K)
+    mid = np.arange(int(p["probe_mid"][0]), int(p["probe_mid"][1]) + 1)
+    mid = mid[mid <= K]
+    if mid.size < 2:
+        mid = np.arange(max(1, K - 1), K + 1)
+    pt = probe_modes(ham, hg[:n_show], modes=top, operation="flip", seed=seed)
+    pm = probe_modes(ham, hg[:n_show], modes=mid, operation="rotate", seed=seed)
+    sur = gaussian_surrogate(ham, vg, hg, n_samples=n_show, seed=seed)
+    i8 = np.int8
+    dv = {
+        "landscape_sigma": ("lmode", md.s[L - 1], _a("singular value sigma_k", "k_B T at beta = 1")),
+        "landscape_a_tilde": ("lmode", md.a_tilde[L - 1], _a("visible bias U^T a", "k_B T at beta = 1")),
+        "landscape_b_tilde": ("lmode", md.b_tilde[L - 1], _a("hidden bias V^T b", "k_B T at beta = 1")),
+        "landscape_x_saddle": ("lmode", xs[L - 1], _a("saddle x*_k = -b~_k/sigma_k")),
+        "landscape_y_saddle": ("lmode", ys[L - 1], _a("saddle y*_k = -a~_k/sigma_k")),
+        "landscape_mu_x": ("lmode", md.mu_x[L - 1], _a("uniform-measure mean of x_k")),
+        "landscape_mu_y": ("lmode", md.mu_y[L - 1], _a("uniform-measure mean of y_k")),
+        "x_gibbs": (("chain", "lmode"), vg @ U, _a("x_k of the final Gibbs samples")),
+        "y_gibbs": (("chain", "lmode"), hg @ V, _a("y_k of the final Gibbs samples")),
+        "x_data": (("test_sample", "lmode"), digit @ U, _a("x_k of the test digit images")),
+        "y_data": (("test_sample", "lmode"), _hidden(ham, digit, rng) @ V, _a("y_k of those, h ~ p(h|v)")),
+        "x_uniform": (("uniform_sample", "lmode"), v_uni @ U, _a("x_k of uniform visible configurations")),
+        "y_uniform": (("uniform_sample", "lmode"), h_uni @ V, _a("y_k of uniform hidden configurations")),
+        "v_gibbs": (("show", "visible"), vg[:n_show].astype(i8), _a("final Gibbs samples")),
+        "v_surrogate": (("show", "visible"), sur["v"].values.astype(i8), _a("Gaussian-surrogate samples")),
+        "v_probe_reference": (("show", "visible"), pt["v_reference"].values.astype(i8),
+                              _a("visibles regenerated from y = V^T h with U")),
+        "v_probe_top": (("show", "visible"), pt["v"].values.astype(i8), _a("regenerated with the top modes flipped")),
+        "v_probe_mid": (("show", "visible"), pm["v"].values.astype(i8),
+                        _a("regenerated with intermediate modes rotated")),
+        "hamming_probe_top": ((), float(pt["hamming"].mean()), _a("mean units changed by flipping the top modes")),
+        "hamming_probe_mid": ((), float(pm["hamming"].mean()),
+                              _a("mean units changed by rotating the intermediate modes")),
+    }
+    return xr.Dataset(dv, coords={"lmode": L}, attrs={"probe_top": ",".join(map(str, top)),
+                                                     "probe_mid": ",".join(map(str, mid))})
+
+
+def training_point(params: dict, out) -> None:
+    """Train one PCD replica epoch by epoch and measure it (module docstring).
+
+    ``params``: the training profile keys (:data:`pyrbm.experiments.config.SCHEMA`) with
+    scalar ``n_hidden`` and ``seed``; optionally ``work_dir`` (checkpoints, finished epochs;
+    default ``_work`` beside ``out``, i.e. in the scan's root).
+    """
+    from ..history import save_history
+    from ..training import Trainer
+
+    p = dict(params)
+    M, seed = int(p["n_hidden"]), int(p["seed"])
+    train, test, labels = _mnist(int(p["n_samples"]), int(p["test_images"]))
+    work = Path(p.get("work_dir") or Path(out).parent / "_work") / f"M{M}_seed{seed}"
+    work.mkdir(parents=True, exist_ok=True)
+    ck = work / "checkpoint.npz"
+    trainer = Trainer(method="pcd", k=int(p["k"]), optimizer=p["optimizer"], lr=float(p["lr"]),
+                      batch_size=int(p["batch_size"]), n_chains=int(p["n_chains"]), n_epochs=0, seed=seed,
+                      monitor_size=int(p["monitor_size"]), progress=False)
+    n_epochs = int(p["n_epochs"])
+    ham = history = None
+    for e in range(n_epochs + 1):
+        f = work / f"epoch_{e:04d}.nc"
+        if f.is_file() and e < n_epochs:
+            continue
+        ham, history = trainer.replace(n_epochs=e).fit(train, n_hidden=M, resume=ck if ck.is_file() else None,
+                                                       checkpoint=ck)
+        if not f.is_file():
+            write_dataset(_measure(ham, e, p, train, test, labels), f)
+    epochs = [xr.load_dataset(work / f"epoch_{e:04d}.nc") for e in range(n_epochs + 1)]
+    result = _align(xr.concat(epochs, dim="epoch"))
+    final = _final(ham, p, test, labels)
+    result = xr.merge([result, final])
+    result.attrs = {**final.attrs, "n_visible": ham.n_visible, "n_hidden": M, "seed": seed, "n_epochs": n_epochs,
+                    "likelihood": "ais" if likelihood_available() else "none",
+                    **{f"config_{k}": v if not isinstance(v, list) else ",".join(map(str, v))
+                       for k, v in p.items() if k not in ("work_dir",)}}
+    save_history(history, Path(out) / "history.nc", hamiltonian=ham, overwrite=True)
+    write_dataset(result, Path(out) / RESULT)

@@ -1,0 +1,244 @@
+r"""The report of a paper-reproduction study: every figure and the numbers the story rests on.
+
+:func:`write_report` reads a study directory (``simulations/paper.py --out DIR``), draws
+every figure into ``DIR/figures`` and writes ``DIR/report.md``; :func:`checks` returns the
+physics checks (PHYSICS.md §3, §4, §7, §8, §9) as ``{name: (passed, detail)}`` with
+``passed`` None when the study lacks the data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ._io import atomic_path
+
+__all__ = ["write_report", "checks", "key_tables"]
+
+
+def _pm(values, fmt="{:.4g}") -> str:
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return "–"
+    if v.size == 1:
+        return fmt.format(v[0])
+    return f"{fmt.format(v.mean())} ± {fmt.format(v.std(ddof=1))}"
+
+
+def _table(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _hierarchies(study):
+    from .symmetry import hierarchy
+
+    return {key: hierarchy(h) for key, (h, _) in study.get("training", {}).items()}
+
+
+# ----------------------------------------------------------------------------- tables
+def key_tables(study: dict) -> dict:
+    """Markdown tables of the key numbers, by section title."""
+    out = {}
+    if study.get("marchenko_pastur"):
+        rows = []
+        for m, ds in sorted(study["marchenko_pastur"].items()):
+            s = ds["singular_value"].values
+            rows.append([f"{ds.attrs['n_visible']}×{m}", ds.sizes["init"], f"{ds.attrs['mp_lower']:.4f}",
+                         _pm(s.min(axis=1)), f"{ds.attrs['mp_upper']:.4f}", _pm(s.max(axis=1))])
+        out["Marčenko–Pastur edges at initialisation"] = _table(
+            ["N×M", "initialisations", "λ− theory", "smallest σ measured", "λ+ theory", "largest σ measured"], rows)
+    if study.get("histories") is not None:
+        h = study["histories"]
+        rows = []
+        for m in h["n_hidden"].values:
+            hm = h.sel(n_hidden=m)
+            s0 = hm["singular_value"].isel(epoch=0)
+            last = hm.isel(epoch=-1)
+            # modes carry their tracked identity: sort the final spectrum to get sigma_1 >= sigma_2 >= ...
+            top = -np.sort(-np.nan_to_num(last["singular_value"].transpose("replica", "mode").values, nan=-1), axis=1)
+            rows.append([m, f"{float(hm['mp_edge']):.4f}", _pm(s0.max("mode")), _pm(last["n_above_mp"], "{:.3g}"),
+                         _pm(last["n_above_4T"], "{:.3g}")] + [_pm(top[:, k], "{:.3g}") for k in range(3)])
+        out["Modes above the Marčenko–Pastur edge and above 4T (final epoch, mean ± sd over replicas)"] = _table(
+            ["M", "MP edge", "σ_1 at epoch 0", "modes > edge", "modes > 4T", "σ_1", "σ_2", "σ_3"], rows)
+        hier = _hierarchies(study)
+        rows = []
+        for m in h["n_hidden"].values:
+            hs = [hier[k] for k in hier if k[0] == m]
+            n = min(4, min(x.sizes["mode"] for x in hs))
+            rows.append([m] + [f"{_pm([float(x['epoch_leaves_bulk'].isel(mode=k)) for x in hs], '{:.3g}')} / "
+                               f"{_pm([float(x['epoch_above_4T'].isel(mode=k)) for x in hs], '{:.3g}')}"
+                               for k in range(n)])
+        out["Hierarchy: epoch each tracked mode (labelled by its rank at initialisation) leaves the bulk / "
+            "crosses 4T (mean ± sd over replicas; – never)"] = _table(
+            ["M"] + [f"mode {k + 1}" for k in range(4)], rows)
+    if study.get("kurtosis") is not None:
+        k = study["kurtosis"]
+        rows = [[int(n), _pm(k["kurtosis_exact"].sel(n_visible=n), "{:.5f}"),
+                 _pm(k["kurtosis_sampled"].sel(n_visible=n), "{:.5f}"), f"{float(k['theory'].sel(n_visible=n)):.5f}"]
+                for n in k["n_visible"].values]
+        rows.append(["fit: intercept", _pm(k["fit_intercept_exact"], "{:.5f}"), _pm(k["fit_intercept_sampled"],
+                                                                                   "{:.5f}"), "3"])
+        rows.append(["fit: slope", _pm(k["fit_slope_exact"], "{:.3f}"), _pm(k["fit_slope_sampled"], "{:.3f}"),
+                     "−6 (large N)"])
+        out[f"Kurtosis of x_k against 1/N (M = {k.attrs['n_hidden']}; mean ± sd over models)"] = _table(
+            ["N", "exact", "sampled", "Haar 3 − 6/(N+2)"], rows)
+    if study.get("results") is not None:
+        r = study["results"]
+        js = r["js"]
+        valid = js.notnull().any(["n_hidden", "replica"])
+        last_ep = js["epoch"][valid][-1]
+        rows = [[m, _pm(js.sel(n_hidden=m).isel(epoch=0), "{:.3g}"), _pm(js.sel(n_hidden=m, epoch=last_ep), "{:.3g}")]
+                for m in r["n_hidden"].values]
+        out[f"Rotation-test JS divergence (nats; untrained = epoch 0, trained = epoch {int(last_ep)})"] = _table(
+            ["M", "untrained", "trained"], rows)
+        rows = []
+        for m in r["n_hidden"].values:
+            rm = r.sel(n_hidden=m)
+            for e in rm["epoch"].values:
+                re_ = rm.sel(epoch=e)
+                vals = [re_[v] for v in ("ll_ais", "ll_reverse_ais", "ll_exact") if v in re_]
+                if not any(bool(v.notnull().any()) for v in vals):
+                    continue
+                rows.append([m, int(e)] + [_pm(re_[v], "{:.2f}") if v in re_ else "–"
+                                           for v in ("ll_ais", "ll_reverse_ais", "ll_exact")])
+        title = "Test log-likelihood (nats per image; mean ± sd over replicas)"
+        out[title] = (_table(["M", "epoch", "AIS", "reverse AIS", "exact"], rows) if rows else
+                      "Not computed: this installation has no `pyrbm.ais` (AIS and reverse AIS).")
+        rows = [[m, _pm(r["hamming_probe_top"].sel(n_hidden=m), "{:.3g}"),
+                 _pm(r["hamming_probe_mid"].sel(n_hidden=m), "{:.3g}")] for m in r["n_hidden"].values]
+        out["Hierarchical probing: visible units changed per image"] = _table(
+            ["M", "top modes flipped", "intermediate modes rotated"], rows)
+    if study.get("langevin"):
+        rows = []
+        for b, ds in sorted(study["langevin"].items()):
+            for k in ds["mode"].values:
+                d = ds.sel(mode=k)
+                rows.append([f"{b:g}", f"{float(d['singular_value']):g}", "yes" if int(d["predicted_divergent"]) else "no",
+                             "yes" if int(d["observed_divergent"]) else "no", f"{float(d['growth_rate']):.3f}",
+                             f"{float(d['theory_rate']):.3f}"])
+        out["Langevin diffusion: divergence predicted (σ_k > 4T) and observed"] = _table(
+            ["β", "σ_k", "predicted", "observed", "growth rate of ln Var u", "theory 2(βσ−4)"], rows)
+    return out
+
+
+# ----------------------------------------------------------------------------- checks
+def checks(study: dict) -> dict:
+    """The paper's claims checked on a study: ``{name: (passed or None, detail)}``."""
+    from .spectra import edge_fluctuation
+
+    out = {}
+    mp = study.get("marchenko_pastur") or {}
+    h = study.get("histories")
+    if mp or h is not None:
+        bad = []
+        for m, ds in mp.items():
+            s = ds["singular_value"].values
+            tw = edge_fluctuation(int(ds.attrs["n_visible"]), m, sigma_w=float(ds.attrs["sigma_w"]))[1]
+            if s.max() > ds.attrs["mp_upper"] + 6 * tw:
+                bad.append(f"random M={m}: max {s.max():.4f} > {ds.attrs['mp_upper']:.4f}")
+        if h is not None:
+            for m in h["n_hidden"].values:
+                s0 = float(h["singular_value"].sel(n_hidden=m).isel(epoch=0).max())
+                edge = float(h["mp_edge"].sel(n_hidden=m))
+                tw = edge_fluctuation(784, int(m), sigma_w=float(h.attrs.get("trainer_sigma_w", 0.01)))[1]
+                if s0 > edge + 6 * tw:
+                    bad.append(f"trained M={m} at epoch 0: σ_1 {s0:.4f} > edge {edge:.4f}")
+        out["initial spectra inside the MP edges"] = (not bad, "; ".join(bad) or "every initial σ_k ≤ λ+ + 6 TW widths")
+    if h is not None:
+        hier = _hierarchies(study)
+        fails, details = [], []
+        for (m, s), hs in sorted(hier.items()):
+            cross = hs["epoch_above_4T"].values
+            crossed = cross[np.isfinite(cross)]
+            ok = crossed.size >= 2 and np.unique(crossed).size >= 2 and float(hs["final_singular_value"].max()) > 4
+            details.append(f"M={m} seed {s}: {crossed.size} modes > 4T, crossing epochs {sorted(set(crossed.tolist()))}")
+            if not ok:
+                fails.append(f"M={m} seed {s}")
+        out["trained top singular values above 4 with staggered crossing epochs"] = (
+            not fails, ("failed: " + ", ".join(fails) + "; " if fails else "") + "; ".join(details))
+    r = study.get("results")
+    if r is not None:
+        js = r["js"]
+        valid = js.notnull().any(["n_hidden", "replica"])
+        last = js.sel(epoch=js["epoch"][valid][-1])
+        first = js.isel(epoch=0)
+        ok = bool((last.min("replica") > first.max("replica")).all())
+        out["trained JS divergence above the untrained level"] = (
+            ok, ", ".join(f"M={m}: {float(first.sel(n_hidden=m).mean()):.2e} → {float(last.sel(n_hidden=m).mean()):.2e}"
+                          for m in r["n_hidden"].values))
+        have = "ll_ais" in r and bool(r["ll_ais"].notnull().any())
+        if have:
+            diff = r["ll_ais"] - r["ll_reverse_ais"]
+            tol = 3 * np.hypot(r["ll_ais_std"], r["ll_reverse_ais_std"]).fillna(0)
+            ok = bool((diff.fillna(0) >= -tol).all())
+            detail = f"AIS − reverse AIS ranges over [{float(diff.min()):.3g}, {float(diff.max()):.3g}] nats"
+            if "ll_exact" in r and bool(r["ll_exact"].notnull().any()):
+                inside = ((r["ll_reverse_ais"] - tol <= r["ll_exact"]) & (r["ll_exact"] <= r["ll_ais"] + tol))
+                ok = ok and bool(inside.where(r["ll_exact"].notnull(), True).all())
+                detail += "; exact inside the bracket"
+            out["AIS and reverse AIS bracket each other"] = (ok, detail)
+        else:
+            out["AIS and reverse AIS bracket each other"] = (None, "not computed: pyrbm.ais is not available")
+    k = study.get("kurtosis")
+    if k is not None:
+        mean = k["kurtosis_exact"].mean("replica").values
+        b0 = float(k["fit_intercept_exact"].mean())
+        ok = bool(np.all(np.diff(mean) > 0) and abs(b0 - 3) < 0.02)
+        out["kurtosis approaching 3 as N grows"] = (ok, f"mean kurtosis {np.round(mean, 4).tolist()} for N = "
+                                                        f"{k['n_visible'].values.tolist()}; 1/N-fit intercept {b0:.4f}")
+    lg = study.get("langevin")
+    if lg:
+        bad = [f"β={b:g} σ={float(s):g}" for b, ds in lg.items()
+               for s, p, o in zip(ds["singular_value"].values, ds["predicted_divergent"].values,
+                                  ds["observed_divergent"].values) if p != o]
+        n = sum(ds.sizes["mode"] for ds in lg.values())
+        out["Langevin modes diverge exactly when σ_k > 4T"] = (
+            not bad, f"{n - len(bad)} of {n} modes as predicted" + (f"; mismatched: {', '.join(bad)}" if bad else ""))
+    return out
+
+
+# ----------------------------------------------------------------------------- report
+def write_report(study_dir, *, out=None) -> Path:
+    """Draw every figure of a study and write its ``report.md``.
+
+    Parameters
+    ----------
+    study_dir : path-like
+        A study directory written by ``simulations/paper.py`` (has ``study.json``).
+    out : path-like, optional
+        Report file; default ``study_dir/report.md``. Figures go to ``figures/`` beside it.
+
+    Returns
+    -------
+    Path
+        The report.
+    """
+    from .experiments import load_study
+    from .experiments.training import likelihood_available
+    from .figures import FIGURES, draw_all
+
+    study = load_study(study_dir)
+    out = Path(study_dir) / "report.md" if out is None else Path(out)
+    fig_dir = out.parent / "figures"
+    written = draw_all(study, fig_dir)
+    lines = [f"# Reciprocal-space study of RBMs — profile `{study['profile']}`", "",
+             f"Study directory `{Path(study_dir).resolve()}`. Likelihoods: "
+             + ("AIS and reverse AIS (`pyrbm.ais`)." if likelihood_available() else
+                "not computed (`pyrbm.ais` is not available in this installation)."), "", "## Checks", ""]
+    for name, (ok, detail) in checks(study).items():
+        mark = "n/a" if ok is None else ("PASS" if ok else "FAIL")
+        lines.append(f"- **{mark}** {name}: {detail}")
+    lines += ["", "## Key numbers", ""]
+    for title, table in key_tables(study).items():
+        lines += [f"### {title}", "", table, ""]
+    lines += ["## Figures", ""]
+    for name, path in written.items():
+        rel = path.relative_to(out.parent) if path.is_relative_to(out.parent) else path
+        lines += [f"**{name}** — {FIGURES[name][2]}.", "", f"![{FIGURES[name][2]}]({rel.as_posix()})", ""]
+    with atomic_path(out, overwrite=True) as tmp:
+        Path(tmp).write_text("\n".join(lines))
+    return out

@@ -1,0 +1,193 @@
+"""The paper-reproduction pipeline: configs, experiments, figures and report end to end.
+
+The physics checks compare with independent references: the Marčenko–Pastur edges and the
+Haar kurtosis 3 − 6/(N+2) in closed form, the Ornstein–Uhlenbeck rates 1/s² ∓ βσ_k of the
+Langevin modes, and the rotation test's untrained level measured on the initial W.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from pyrbm.experiments import ConfigError, load_profile, run_study
+from pyrbm.experiments.config import CONFIG_DIR, SCHEMA, parse_override
+from pyrbm.report import checks, write_report
+
+ROOT = Path(__file__).resolve().parents[1]
+HAVE_MNIST = any((Path(os.environ.get("PYRBM_DATA", "/nonexistent")) / f).is_file()
+                 for f in ("train-images-idx3-ubyte.gz",))
+needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason="MNIST IDX files not found through $PYRBM_DATA")
+
+# A smoke-scale study: the tiny profile cut further (one replica, two epochs).
+SMOKE = ("marchenko_pastur.n_init=2", "kurtosis.seeds=[0, 1]", "kurtosis.n_samples=500",
+         "training.n_hidden=[24]", "training.seeds=[0]", "training.n_epochs=2", "training.n_samples=1000",
+         "training.ais_every=1", "langevin.betas=[0.5, 1.0]", "langevin.n_steps=2000")
+
+
+# ----------------------------------------------------------------------------- configs
+@pytest.mark.parametrize("profile", ["tiny", "quick", "paper"])
+def test_every_profile_is_valid_and_has_the_same_keys(profile):
+    cfg = load_profile(profile)
+    assert set(cfg) == set(SCHEMA)
+    for exp, keys in SCHEMA.items():
+        assert set(cfg[exp]) == set(keys)
+
+
+def test_paper_profile_holds_the_papers_settings():
+    t = load_profile("paper")["training"]
+    assert t["n_hidden"] == [500, 784, 1200, 3000] and len(t["seeds"]) == 5
+    assert (t["batch_size"], t["n_chains"], t["k"], t["optimizer"], t["lr"], t["n_epochs"]) == \
+        (500, 500, 500, "adam", 1e-3, 100)
+    assert t["n_samples"] // t["batch_size"] == 119 and t["ais_every"] == 10
+    assert (t["gibbs_chains"], t["gibbs_sweeps"], t["test_images"]) == (1000, 500, 10000)
+    assert load_profile("paper")["marchenko_pastur"]["n_init"] == 1000
+
+
+def _write_configs(tmp_path, edit):
+    d = tmp_path / "configs"
+    d.mkdir()
+    for f in CONFIG_DIR.glob("*.toml"):
+        (d / f.name).write_text(edit(f.name, f.read_text()))
+    return d
+
+
+def test_unknown_key_and_wrong_type_are_refused_before_work(tmp_path):
+    def edit(name, text):
+        if name == "training.toml":
+            text = text.replace("[tiny]\n", "[tiny]\nn_hiden = 3\n", 1).replace("lr = 0.01", 'lr = "fast"', 1)
+        return text
+    d = _write_configs(tmp_path, edit)
+    with pytest.raises(ConfigError) as err:
+        run_study(tmp_path / "study", profile="tiny", config_dir=d)
+    msg = str(err.value)
+    assert "unknown key 'n_hiden'" in msg and "allowed keys" in msg
+    assert "lr: expected a number, got 'fast'" in msg
+    assert not (tmp_path / "study").exists()
+
+
+def test_missing_key_and_bad_override_are_refused(tmp_path):
+    d = _write_configs(tmp_path, lambda n, t: t.replace("n_init = 4\n", "", 1) if n.startswith("marchenko") else t)
+    with pytest.raises(ConfigError, match="missing key 'n_init'"):
+        load_profile("tiny", config_dir=d)
+    with pytest.raises(ConfigError, match="unknown key 'epochs'"):
+        load_profile("tiny", overrides=["training.epochs=3"])
+    with pytest.raises(ConfigError, match="n_epochs: expected an integer"):
+        load_profile("tiny", overrides=["training.n_epochs=2.5"])
+    with pytest.raises(ConfigError, match="EXPERIMENT.KEY=VALUE"):
+        parse_override("n_epochs=3")
+    assert parse_override("training.n_hidden=[8, 16]") == ("training", "n_hidden", [8, 16])
+
+
+# ----------------------------------------------------------------------------- end to end
+def _point(scan_root: Path, prefix: str) -> Path:
+    """The directory of the scan point whose name starts with ``prefix`` (then the hash)."""
+    found = [d for d in scan_root.iterdir() if d.name.startswith(prefix + "-")]
+    assert len(found) == 1, (scan_root, prefix, found)
+    return found[0]
+
+
+def _check_files(root: Path, cfg: dict):
+    for m in cfg["marchenko_pastur"]["n_hidden"]:
+        ds = xr.load_dataset(_point(root / "marchenko_pastur", f"n_hidden={m}") / "result.nc")
+        assert ds["singular_value"].shape == (cfg["marchenko_pastur"]["n_init"], min(784, m))
+        assert np.all(np.isfinite(ds["singular_value"]))
+    t = cfg["training"]
+    for m in t["n_hidden"]:
+        for s in t["seeds"]:
+            d = _point(root / "training", f"n_hidden={m},seed={s}")
+            h = xr.load_dataset(d / "history.nc")
+            r = xr.load_dataset(d / "result.nc")
+            assert h.sizes["epoch"] == r.sizes["epoch"] == t["n_epochs"] + 1
+            assert r.sizes["source"] == 2 and r.sizes["mode"] == min(t["track_modes"], m)
+            assert r["v_gibbs"].shape == (t["n_show"], 784)
+            for v in r.data_vars:
+                if not v.startswith("ll_") and v != "js":  # estimated every ais_every epochs only
+                    assert np.all(np.isfinite(r[v].values)), v
+            assert np.all(np.isfinite(h["singular_value"]))
+    for b in cfg["langevin"]["betas"]:
+        ds = xr.load_dataset(_point(root / "langevin", f"beta={float(b)!r}") / "result.nc")
+        assert ds.sizes["mode"] == len(cfg["langevin"]["singular_values"])
+    figures = sorted(p.name for p in (root / "figures").glob("*.png"))
+    assert [f"fig{i:02d}" for i in range(1, 12)] == sorted({f[:5] for f in figures if f.startswith("fig")})
+    assert all((root / "figures" / f).stat().st_size > 5000 for f in figures)
+    report = (root / "report.md").read_text()
+    for f in figures:
+        assert f"figures/{f}" in report
+    return report
+
+
+@needs_mnist
+def test_smoke_study_end_to_end(tmp_path):
+    root = tmp_path / "study"
+    run_study(root, profile="tiny", overrides=SMOKE)
+    write_report(root)
+    cfg = json.loads((root / "study.json").read_text())["settings"]
+    report = _check_files(root, cfg)
+    from pyrbm.experiments import load_study
+
+    res = checks(load_study(root))
+    # Meaningful at this scale: MP edges, JS above the untrained level, kurtosis -> 3, Langevin threshold.
+    for name in ("initial spectra inside the MP edges", "trained JS divergence above the untrained level",
+                 "kurtosis approaching 3 as N grows", "Langevin modes diverge exactly when σ_k > 4T"):
+        assert res[name][0] is True, (name, res[name])
+    assert "## Checks" in report and "Marčenko–Pastur edges" in report
+    # resumable: a rerun finds every point done and does no work
+    assert run_study(root, profile="tiny", overrides=SMOKE) == {}
+    # another profile's settings in the same directory are refused
+    with pytest.raises(ValueError, match="other settings"):
+        run_study(root, profile="tiny")
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_tiny_profile_end_to_end_and_the_papers_claims(tmp_path):
+    root = tmp_path / "tiny"
+    out = subprocess.run([sys.executable, str(ROOT / "simulations" / "paper.py"), "--profile", "tiny",
+                          "--out", str(root)], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr
+    _check_files(root, load_profile("tiny"))
+    from pyrbm.experiments import load_study
+
+    for name, (ok, detail) in checks(load_study(root)).items():
+        assert ok is not False, (name, detail)
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_paper_profile_checkpoints_and_resumes_after_a_kill(tmp_path):
+    """The paper's settings at a reduced number of updates: kill mid-run, rerun, same model."""
+    reduce = ["--set", "training.n_hidden=[24]", "--set", "training.seeds=[0]", "--set", "training.n_samples=1000",
+              "--set", "training.n_epochs=3", "--set", "training.test_images=1000", "--set", "training.n_uniform=1000"]
+    cmd = [sys.executable, str(ROOT / "simulations" / "paper.py"), "--profile", "paper", "--only", "training",
+           "--no-report"] + reduce
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(cmd + ["--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = killed / "training" / "_work" / "M24_seed0" / "epoch_0001.nc"
+    deadline = time.time() + 600
+    while not first.is_file() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    assert first.is_file(), "no epoch finished before the deadline"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not list((killed / "training").glob("n_hidden=24,seed=0-*/result.nc"))
+    stamp = first.stat().st_mtime_ns
+    subprocess.run(cmd + ["--out", str(killed)], check=True, capture_output=True, timeout=900)
+    assert first.stat().st_mtime_ns == stamp  # the finished epoch was not redone
+    whole = tmp_path / "whole"
+    subprocess.run(cmd + ["--out", str(whole)], check=True, capture_output=True, timeout=900)
+    ka, wa = _point(killed / "training", "n_hidden=24,seed=0"), _point(whole / "training", "n_hidden=24,seed=0")
+    assert ka.name == wa.name  # same parameters, same point
+    a = xr.load_dataset(ka / "history.nc")
+    b = xr.load_dataset(wa / "history.nc")
+    np.testing.assert_array_equal(a["singular_value"].values, b["singular_value"].values)
+    ra = xr.load_dataset(ka / "result.nc")
+    rb = xr.load_dataset(wa / "result.nc")
+    np.testing.assert_array_equal(ra["u_mean"].values, rb["u_mean"].values)
