@@ -187,10 +187,17 @@ def _scan_report(root: Path, out: Path, plt) -> tuple[list, list]:
 
 
 def report(path, out=None) -> int:
-    """Write ``summary.txt`` and figures for a run directory, a result file or a scan directory."""
+    """Write ``summary.txt`` and figures for a run directory, a result file or a scan directory;
+    for a study of ``simulations/paper.py`` (``study.json``), every figure and ``report.md``."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"path: no file or directory at {path}")
+    if path.is_dir() and (path / "study.json").is_file():
+        from ..report import write_report
+
+        written = write_report(path, out=out)
+        print(f"pyrbm report: wrote {written}")
+        return 0
     out = Path(out) if out is not None else (path if path.is_dir() else path.parent) / "report"
     plt = _pyplot()
     if path.is_dir() and (path / "scan.json").is_file():
