@@ -146,7 +146,6 @@ def test_smoke_study_end_to_end(tmp_path):
         run_study(root, profile="tiny")
 
 
-@pytest.mark.slow
 @needs_mnist
 def test_tiny_profile_end_to_end_and_the_papers_claims(tmp_path):
     root = tmp_path / "tiny"
