@@ -2,7 +2,7 @@ r"""Landau analysis of an order parameter and the transition indicators of each 
 
 - :func:`landau_fit` — the profile ``F(m)/T = −ln P(m)`` of samples and a weighted fit
   ``F(m) = c + h m + a₂ m² + a₃ m³ + a₄ m⁴`` with standard errors; verdict single or
-  double well (PHYSICS.md §8).
+  double well (docs/physics.md §11).
 - :func:`susceptibility` ``χ = n·Var(m)`` and :func:`binder_cumulant`
   ``U = 1 − ⟨m⁴⟩/(3⟨m²⟩²)`` (0 for a centred Gaussian, 2/3 for two sharp wells ±m₀);
   :func:`mode_transitions` evaluates both per record and mode of a trajectory, to locate

@@ -4,7 +4,7 @@
 method             what                                                 holds when
 =================  ===================================================  ==========================
 ``exact``          enumeration of the smaller layer                     min(N, M) ≤ 25
-``gaussian``       Gaussian density of states per mode (PHYSICS §6)     βσ_k s² < 1, small biases
+``gaussian``       Gaussian density of states per mode (docs/physics.md §6)     βσ_k s² < 1, small biases
 ``mean_field``     naive mean field (a lower bound at a fixed point)    the iteration converged
 ``tap``            second-order TAP                                     the iteration converged
 ``ais``            annealed importance sampling (low in expectation)    enough effective samples

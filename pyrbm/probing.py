@@ -1,4 +1,4 @@
-r"""Hierarchical probing and the Gaussian surrogate (PHYSICS.md §8).
+r"""Hierarchical probing and the Gaussian surrogate (docs/physics.md §11).
 
 Both regenerate visible units from continuous hidden reciprocal coordinates ``y``:
 

@@ -2,7 +2,7 @@ r"""The report of a paper-reproduction study: every figure and the numbers the s
 
 :func:`write_report` reads a study directory (``simulations/paper.py --out DIR``), draws
 every figure into ``DIR/figures`` and writes ``DIR/report.md``; :func:`checks` returns the
-physics checks (PHYSICS.md §3, §4, §7, §8, §9) as ``{name: (passed, detail)}`` with
+physics checks (docs/physics.md §3, §4, §9, §11, §13) as ``{name: (passed, detail)}`` with
 ``passed`` None when the study lacks the data.
 """
 

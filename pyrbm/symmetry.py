@@ -1,4 +1,4 @@
-r"""Symmetry breaking in reciprocal space (PHYSICS.md §3, §8).
+r"""Symmetry breaking in reciprocal space (docs/physics.md §3, §11).
 
 - :func:`rotation_divergence` — how far ``W`` is from the rotational symmetry of its
   initialisation ensemble: the random-Givens rotation test, JS and KL divergences of the
@@ -76,7 +76,7 @@ def histogram_divergences(p, q) -> tuple[float, float]:
 
 
 def rotation_divergence(W, *, seed, n_bins: int = 1000, fraction: float = 0.1) -> xr.Dataset:
-    r"""Rotation test of the symmetry of ``W`` (PHYSICS.md §8).
+    r"""Rotation test of the symmetry of ``W`` (docs/physics.md §11).
 
     With the full SVD ``W = U Σ Vᵀ`` (U N×N, V M×M), ``R_U`` the product of ``⌊fraction·N⌋``
     random Givens rotations (:func:`givens_rotation`) and ``R_V`` of ``⌊fraction·M⌋``:
@@ -232,7 +232,7 @@ def order_parameters(history, *, data, labels=None, modes=1, n_chains: int = 500
 
     At record t the model ``(W, a, b)`` gives ``x = Uᵀv``, ``y = Vᵀh`` and the saddle
     ``x*_k = −b̃_k/σ_k``, ``y*_k = −ã_k/σ_k``; in the ``"saddle"`` frame
-    ``u_k = (δx_k + δy_k)/√2``, ``w_k = (δy_k − δx_k)/√2`` (saddle at 0; PHYSICS §2), in the
+    ``u_k = (δx_k + δy_k)/√2``, ``w_k = (δy_k − δx_k)/√2`` (saddle at 0; docs/physics.md §2), in the
     ``"origin"`` frame ``u_k = (x_k + y_k)/√2``, ``w_k = (y_k − x_k)/√2``. Data: the given
     visibles with ``h ~ p(h|v)``; Gibbs: ``n_chains`` chains after ``n_steps`` sweeps from
     uniform visibles. The uniform measure has mean ``(μ_x, μ_y)`` and standard deviation

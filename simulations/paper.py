@@ -1,4 +1,4 @@
-"""Reproduce the paper's experiments, figures and report with one command (PHYSICS.md §9).
+"""Reproduce the paper's experiments, figures and report with one command (docs/physics.md §13).
 
     python simulations/paper.py --profile quick --out runs/paper-quick
     python simulations/paper.py --profile tiny  --out runs/paper-tiny            # CI scale, ~2-3 min

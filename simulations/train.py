@@ -6,7 +6,7 @@ $PYRBM_DATA or the user cache), on the embedded synthetic hierarchy
 (``pyrbm.datasets.hierarchical``, 784 units, 7 planted features). The script says
 which.
 
-Paper scale (PHYSICS.md section 9): ``--paper`` = 59,500 images, 500 hidden units,
+Paper scale (docs/physics.md §13): ``--paper`` = 59,500 images, 500 hidden units,
 batch 500, 500 persistent chains, k = 500 sweeps, Adam lr 1e-3, 100 epochs.
 
 Writes into ``--out`` (default ``runs/``) a directory named after every setting that

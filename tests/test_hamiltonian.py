@@ -156,7 +156,7 @@ def test_kurtosis_and_quartic_coefficient_match_exact_enumeration(units):
     zy = y - y.mean(axis=0)
     g_y = -(np.mean(zy**4, axis=0) - 3 * md.s2**2) / (24 * md.s2**4)
     assert np.allclose(md.quartic_g, (g_x + g_y) / 4, rtol=1e-10)
-    if units == "binary":  # PHYSICS §4: g_x = (4/3) sum_i U_ik^4
+    if units == "binary":  # docs/physics.md §4: g_x = (4/3) sum_i U_ik^4
         assert np.allclose(g_x, 4 / 3 * np.sum(md.U**4, axis=0), rtol=1e-10)
 
 

@@ -113,7 +113,7 @@ def test_mode_projection_matches_numpy_svd(setup, kind):
 
 
 def test_rotated_energy_identity(setup):
-    """E_k = eps_k - sigma_k (u_k^2 - w_k^2)/2 summed over modes reproduces E (PHYSICS section 2)."""
+    """E_k = eps_k - sigma_k (u_k^2 - w_k^2)/2 summed over modes reproduces E (docs/physics.md §2)."""
     ham, v, h = setup
     U, s, V = independent_modes(ham)
     K = s.size

@@ -11,7 +11,7 @@ import pyrbm
 from pyrbm.symmetry import (givens_rotation, hierarchy, histogram_divergences, kurtosis, kurtosis_scaling,
                             order_parameters, rotation_divergence)
 
-FLOOR = 5.7e-4  # JS of a random 784x500 Gaussian W, 1000 bins (PHYSICS.md §8)
+FLOOR = 5.7e-4  # JS of a random 784x500 Gaussian W, 1000 bins (docs/physics.md §11)
 
 
 # ----------------------------------------------------------------------------- rotation test

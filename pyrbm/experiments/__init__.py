@@ -1,4 +1,4 @@
-"""The paper's experiments (PHYSICS.md §9) as configurable, resumable point functions.
+"""The paper's experiments (docs/physics.md §13) as configurable, resumable point functions.
 
 ``simulations/paper.py`` is the command line; :func:`run_study` runs a profile of
 ``simulations/configs/*.toml`` into a study directory, :func:`load_study` reads it back for

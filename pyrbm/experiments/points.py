@@ -1,4 +1,4 @@
-r"""Point functions of the paper's experiments (PHYSICS.md §9).
+r"""Point functions of the paper's experiments (docs/physics.md §13).
 
 Each has the scan signature ``func(params, out)``: ``params`` a flat dict of one point's
 settings (an experiment's profile plus the point's own values), ``out`` a directory in
@@ -116,7 +116,7 @@ def kurtosis_point(params: dict, out) -> None:
 
 # ----------------------------------------------------------------------------- Langevin
 def langevin_point(params: dict, out) -> None:
-    r"""Langevin diffusion of a model with prescribed σ_k at one β (PHYSICS §4).
+    r"""Langevin diffusion of a model with prescribed σ_k at one β (docs/physics.md §4).
 
     Records ``⟨u_k²⟩ − ⟨u_k⟩²`` and ``⟨w_k²⟩ − ⟨w_k⟩²`` over chains against time; the theory
     is an Ornstein–Uhlenbeck process with rates ``κ_{u,w} = 1/s² ∓ βσ_k``: stationary

@@ -3,7 +3,7 @@ r"""The training point of the paper reproduction: one PCD replica and its per-ep
 For one (n_hidden, seed) the point trains epoch by epoch through :class:`pyrbm.Trainer`
 (each epoch resumes the previous one's checkpoint, so the run is bit-for-bit the
 uninterrupted one) and after every epoch e measures, with the model of that epoch
-(PHYSICS.md §8, §9):
+(docs/physics.md §11, §13):
 
 - ``u_k = (x_k + y_k)/√2`` and ``w_k = (y_k − x_k)/√2`` (origin frame) of the test images of
   one digit (``x = Uᵀv``, ``y = Vᵀh``, ``h ~ p(h|v)``) and of Gibbs samples

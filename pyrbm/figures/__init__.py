@@ -1,4 +1,4 @@
-"""Figures of the paper reproduction (PHYSICS.md §9), one function per figure.
+"""Figures of the paper reproduction (docs/physics.md §13), one function per figure.
 
 Every ``figure_NN_*(..., out_path) -> Path`` draws from datasets of a study directory
 (:func:`pyrbm.experiments.load_study`) and writes a PNG atomically; matplotlib is
