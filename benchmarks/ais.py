@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 
 import numba
@@ -28,6 +27,7 @@ import numpy as np
 
 import pyrbm
 from pyrbm._threads import sampler_threads
+from _machine import cpu_model  # noqa: E402  (benchmarks run as scripts)
 
 N_VISIBLE, N_HIDDEN = 784, 500
 
@@ -58,17 +58,6 @@ def blas_rate(ham, n_chains, seconds, repeats=3):
         run(k)
         best = max(best, k * n_chains / (time.perf_counter() - t0))
     return best
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None):

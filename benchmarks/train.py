@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 
 import numpy as np
@@ -36,6 +35,7 @@ from scipy.special import expit
 import pyrbm.training as training
 import pyrbm._threads as _threads
 from pyrbm.datasets import mnist
+from _machine import cpu_model  # noqa: E402  (benchmarks run as scripts)
 
 N, M, B, LR = 784, 500, 100, 0.01
 #: The clock of every timing: wall time, or process CPU time with ``--cpu-time``.
@@ -97,17 +97,6 @@ def pyrbm_loop(data, n_updates, B=B, k=1, n_hidden=M, lr=LR):
         for _ in range(n_updates):
             run.step()
         return CLOCK() - t0
-
-
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def timed(fn):
@@ -215,7 +204,7 @@ def run(args):
     from threadpoolctl import threadpool_info
     import numba
 
-    print("machine:", _cpu_name(), f"{os.cpu_count()} cores,",
+    print("machine:", cpu_model(), f"{os.cpu_count()} cores,",
           "load average %.2f %.2f %.2f" % os.getloadavg(),
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '<unset>')}",
           f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '<unset>')}")

@@ -87,3 +87,10 @@ def units(request):
 def enumerate_states():
     """The :func:`all_states` helper as a fixture."""
     return all_states
+
+
+@pytest.fixture
+def ham():
+    """A small 6x4 model at beta = 0.8 (the file-layer tests' default; modules may define their own)."""
+    rng = np.random.default_rng(11)
+    return Hamiltonian(rng.normal(0, 0.7, (6, 4)), rng.normal(0, 0.3, 6), rng.normal(0, 0.3, 4), beta=0.8)

@@ -16,12 +16,6 @@ from pyrbm import trajectory as tr
 from pyrbm.writer import TrajectoryWriter
 
 
-@pytest.fixture
-def ham():
-    rng = np.random.default_rng(11)
-    return pyrbm.Hamiltonian(rng.normal(0, 0.7, (6, 4)), rng.normal(0, 0.3, 6), rng.normal(0, 0.3, 4), beta=0.8)
-
-
 def make_ds(ham, n_steps=7, n_chains=3, seed=0):
     rng = np.random.default_rng(seed)
     return xr.Dataset(
