@@ -17,8 +17,17 @@ import argparse
 import sys
 import time
 
+from pyrbm._optional import MissingDependency, require
 from pyrbm.experiments import EXPERIMENTS, ConfigError, run_study
 from pyrbm.report import write_report
+
+
+def check_dependencies(args) -> None:
+    """Every library the command will need, imported before any work (MissingDependency if not)."""
+    if not args.no_report:
+        require("matplotlib", purpose="the figures and report.md")
+    if args.executor not in ("serial", "processes"):
+        require("distributed", purpose=f"--executor {args.executor}")
 
 
 def main(argv=None) -> int:
@@ -36,6 +45,11 @@ def main(argv=None) -> int:
     p.add_argument("--no-report", action="store_true", help="run the experiments only")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
+    try:
+        check_dependencies(args)
+    except MissingDependency as err:
+        print(err, file=sys.stderr)
+        return 2
     try:
         timings = run_study(args.out, profile=args.profile, executor=args.executor, workers=args.workers,
                             overrides=args.overrides, experiments=tuple(args.only.split(",")))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .._optional import MissingDependency
 from .config import COMMAND_POINT, SCAN_KEYS, ConfigError, parse_value, read_toml, run_config, scan_config
 
 __all__ = ["main", "build_parser"]
@@ -206,6 +207,9 @@ def main(argv=None) -> int:
         return report.info(args.path)
     except ConfigError as err:
         print(f"pyrbm {args.command}: invalid configuration: {err}", file=sys.stderr)
+        return 2
+    except MissingDependency as err:
+        print(f"pyrbm {args.command}: {err}", file=sys.stderr)
         return 2
     except (OSError, ValueError, TypeError) as err:
         print(f"pyrbm {args.command}: {type(err).__name__}: {err}", file=sys.stderr)

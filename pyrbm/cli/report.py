@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 
 from .._io import NETCDF_LOCK, atomic_path
+from .._optional import require
 from ..scan import RESULT, Scan
 
 __all__ = ["report", "info", "describe"]
@@ -90,10 +91,8 @@ def _savefig(fig, path: Path) -> None:
 
 
 def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        return None
+    import matplotlib
+
     matplotlib.use("Agg", force=False) if matplotlib.get_backend().lower() != "agg" else None
     import matplotlib.pyplot as plt
 
@@ -189,6 +188,7 @@ def _scan_report(root: Path, out: Path, plt) -> tuple[list, list]:
 def report(path, out=None) -> int:
     """Write ``summary.txt`` and figures for a run directory, a result file or a scan directory;
     for a study of ``simulations/paper.py`` (``study.json``), every figure and ``report.md``."""
+    require("matplotlib", purpose="pyrbm report")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"path: no file or directory at {path}")
@@ -208,9 +208,7 @@ def report(path, out=None) -> int:
         ds = _open(result)
         lines = _run_summary(ds, result)
         out.mkdir(parents=True, exist_ok=True)
-        written = _run_figures(ds, out, plt) if plt is not None else []
-    if plt is None:
-        lines.append("(figures skipped: matplotlib is not installed; pip install pyrbm[figures])")
+        written = _run_figures(ds, out, plt)
     lines.append("figures: " + (", ".join(str(w) for w in written) if written else "none"))
     text = "\n".join(lines) + "\n"
     _write_text(out / "summary.txt", text)

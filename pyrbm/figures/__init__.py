@@ -2,7 +2,7 @@
 
 Every ``figure_NN_*(..., out_path) -> Path`` draws from datasets of a study directory
 (:func:`pyrbm.experiments.load_study`) and writes a PNG atomically; matplotlib is
-imported only when a figure is drawn (``pip install pyrbm[figures]``).
+imported only when a figure is drawn (a regular dependency of pyrbm).
 :func:`draw_all` draws every figure a study has data for.
 """
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from .._io import atomic_path
+from .._optional import require
 
 DPI = 80
 
 
 def pyplot():
     """matplotlib.pyplot with the non-interactive Agg backend (imported on first use)."""
-    try:
-        import matplotlib
-    except ModuleNotFoundError:  # pragma: no cover
-        raise ModuleNotFoundError("figures need matplotlib: pip install 'pyrbm[figures]'") from None
+    require("matplotlib", purpose="drawing figures")
+    import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

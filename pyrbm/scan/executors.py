@@ -15,6 +15,7 @@ import pickle
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures import as_completed as _cf_as_completed
 
+from .._optional import require
 from . import _worker
 
 __all__ = ["backend", "EXECUTORS"]
@@ -77,6 +78,7 @@ class Dask:
     name = "dask"
 
     def __init__(self, func, inputs, client=None, address=None, workers=None):
+        require("distributed", purpose="the dask executor")
         from distributed import Client, LocalCluster
 
         self._own = []
