@@ -3,9 +3,11 @@ reference (enumeration from the energy, scikit-learn's BernoulliRBM on the same 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -255,3 +257,14 @@ def test_pipeline_on_digits_matches_bernoulli_rbm():
                          ("logistic", LogisticRegression(max_iter=500))])
         scores[cls] = pipe.fit(X[:1200], y[:1200]).score(X[1200:], y[1200:])
     assert scores[RBM] > 0.85 and scores[RBM] >= scores[BernoulliRBM] - 0.02
+
+
+def test_readme_example_runs():
+    """The README's scikit-learn example runs as written (on binarised digits instead of MNIST)."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## scikit-learn and ArviZ", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    X, y = load_digits(return_X_y=True)
+    namespace = {"X_train": X[:600] / 16.0, "y_train": y[:600]}
+    exec(compile(code, "README.md scikit-learn", "exec"), namespace)
+    assert isinstance(namespace["ham"], Hamiltonian) and namespace["ham"].W.shape == (64, 100)
