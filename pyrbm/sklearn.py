@@ -33,6 +33,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 
 try:
     from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
@@ -83,8 +84,9 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     weight_decay : float, default 0.0
         L2 penalty on ``W``.
     binarize : float or None, default 0.5
-        Every input (fit, transform, score, gibbs) becomes ``1[X >= binarize]``, as
-        :func:`pyrbm.datasets.mnist` binarises grey levels; ``None`` requires 0/1 input.
+        Every input (fit, transform, score, gibbs; dense or scipy.sparse, densified) becomes
+        ``1[X >= binarize]``, as :func:`pyrbm.datasets.mnist` binarises grey levels; ``None``
+        requires 0/1 input.
 
     Attributes
     ----------
@@ -114,6 +116,11 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     number of threads.
     """
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
     def __init__(self, n_components=256, *, learning_rate=0.1, batch_size=10, n_iter=10, verbose=0,
                  random_state=None, method="pcd", k=1, momentum=0.0, weight_decay=0.0, binarize=0.5):
         self.n_components = n_components
@@ -130,16 +137,28 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ helpers
     def _binary(self, X) -> np.ndarray:
-        """``X`` (validated by scikit-learn) as 0/1 uint8, shape (n_samples, n_features)."""
-        if self.binarize is None:
+        """``X`` (validated by scikit-learn; dense or CSR) as dense 0/1 uint8, (n_samples, n_features)."""
+        thr = self.binarize
+        if thr is not None and (isinstance(thr, (bool, np.bool_)) or not isinstance(thr, numbers.Real)
+                                or not np.isfinite(thr)):
+            raise ValueError(f"binarize: expected a finite threshold (e.g. 0.5) or None, got {thr!r}")
+        if sp.issparse(X):
+            if thr is not None and thr > 0:   # the zeros stay zeros: threshold the stored values only
+                X = X.copy()
+                X.data = (X.data >= thr).astype(X.dtype)
+                return X.toarray().astype(np.uint8)
+            X = X.toarray()
+        if thr is None:
             if not np.all((X == 0) | (X == 1)):
                 raise ValueError("X: binarize=None requires binary (0/1) input; pass binarize=0.5 "
                                  "(or another threshold) to binarise grey levels")
             return X.astype(np.uint8)
-        if isinstance(self.binarize, (bool, np.bool_)) or not isinstance(self.binarize, numbers.Real) \
-                or not np.isfinite(self.binarize):
-            raise ValueError(f"binarize: expected a finite threshold (e.g. 0.5) or None, got {self.binarize!r}")
-        return (X >= self.binarize).astype(np.uint8)
+        return (X >= thr).astype(np.uint8)
+
+    def _input(self, X, *, reset: bool) -> np.ndarray:
+        """Validated (scikit-learn's checks and ``n_features_in_``) and binarised input."""
+        return self._binary(validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32),
+                                          reset=reset))
 
     def _trainer(self, n_samples: int, seed: int, n_epochs: int) -> Trainer:
         """The Trainer of these settings (every setting checked before any work)."""
@@ -159,7 +178,6 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.intercept_hidden_ = ham.b.copy()
         self.intercept_visible_ = ham.a.copy()
         self._n_features_out = self.components_.shape[0]
-        self._log_z = {}
         return self
 
     # ------------------------------------------------------------------ training
@@ -176,7 +194,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         -------
         self : RBM
         """
-        X = self._binary(validate_data(self, X, dtype=(np.float64, np.float32)))
+        X = self._input(X, reset=True)
         if isinstance(self.random_state, numbers.Integral) and not isinstance(self.random_state, bool):
             seed = int(self.random_state)
         else:
@@ -198,7 +216,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self : RBM
         """
         first = not hasattr(self, "components_")
-        X = self._binary(validate_data(self, X, dtype=(np.float64, np.float32), reset=first))
+        X = self._input(X, reset=first)
         if not hasattr(self, "random_state_"):
             self.random_state_ = check_random_state(self.random_state)
         trainer = self._trainer(X.shape[0], int(self.random_state_.randint(_SEED_MAX)), 1)
@@ -212,7 +230,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def _visible(self, X) -> np.ndarray:
         check_is_fitted(self)
-        return self._binary(validate_data(self, X, dtype=(np.float64, np.float32), reset=False))
+        return self._input(X, reset=False)
 
     def transform(self, X):
         r"""Hidden activation probabilities :math:`p(h_j = 1 \mid v) = \sigma(b + W^\top v)_j`.
@@ -263,7 +281,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             (:func:`pyrbm.exact_log_z`, ``min(N, M) ≤ 25``). ``"ais"``: the same with ``ln Z``
             from :func:`pyrbm.ais` (100 chains, the classic 14,501-temperature schedule, base
             model from the visible biases; an estimate, low in expectation, so the scores are
-            high in expectation). ``ln Z`` is computed once per fitted model and kept.
+            high in expectation). ``ln Z`` is kept for as long as the parameters stay the same.
 
         Returns
         -------
@@ -281,14 +299,21 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             unit = rng.randint(0, v.shape[1], v.shape[0])
             flipped[rows, unit] = 1.0 - flipped[rows, unit]
             return -v.shape[1] * np.logaddexp(0.0, -(ham.free_energy(flipped) - free))
-        if method not in self._log_z:
-            if method == "exact" and min(ham.n_visible, ham.n_hidden) > EXACT_MAX_UNITS:
-                raise ValueError(f"method: 'exact' enumerates 2^min(N, M) states, limited to min(N, M) <= "
-                                 f"{EXACT_MAX_UNITS}; this model has N={ham.n_visible}, M={ham.n_hidden}: "
-                                 f"use method='ais'")
-            if method == "exact":
-                self._log_z[method] = float(exact_log_z(ham))
-            else:
-                seed = int(check_random_state(self.random_state).randint(_SEED_MAX))
-                self._log_z[method] = float(ais(ham, seed=seed))
-        return -free - self._log_z[method]
+        return -free - self._log_partition(ham, method)
+
+    def _log_partition(self, ham: Hamiltonian, method: str) -> float:
+        """``ln Z`` by ``method``, kept with the parameters it was computed for."""
+        params = (self.components_, self.intercept_visible_, self.intercept_hidden_)
+        cached = getattr(self, "_log_z", {}).get(method)
+        if cached is not None and all(np.array_equal(x, y) for x, y in zip(cached[0], params)):
+            return cached[1]
+        if method == "exact" and min(ham.n_visible, ham.n_hidden) > EXACT_MAX_UNITS:
+            raise ValueError(f"method: 'exact' enumerates 2^min(N, M) states, limited to min(N, M) <= "
+                             f"{EXACT_MAX_UNITS}; this model has N={ham.n_visible}, M={ham.n_hidden}: "
+                             f"use method='ais'")
+        if method == "exact":
+            log_z = float(exact_log_z(ham))
+        else:
+            log_z = float(ais(ham, seed=int(check_random_state(self.random_state).randint(_SEED_MAX))))
+        self._log_z = {**getattr(self, "_log_z", {}), method: (tuple(x.copy() for x in params), log_z)}
+        return log_z

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from scipy.special import expit, logsumexp
 
 pytest.importorskip("sklearn")
@@ -75,7 +76,6 @@ def small():
     rbm.components_ = ham.W.T.copy()
     rbm.intercept_visible_ = ham.a.copy()
     rbm.intercept_hidden_ = ham.b.copy()
-    rbm._log_z = {}
     data = np.random.default_rng(0).integers(0, 2, (40, 5)).astype(float)
     return rbm, ham, data
 
@@ -268,3 +268,21 @@ def test_readme_example_runs():
     namespace = {"X_train": X[:600] / 16.0, "y_train": y[:600]}
     exec(compile(code, "README.md scikit-learn", "exec"), namespace)
     assert isinstance(namespace["ham"], Hamiltonian) and namespace["ham"].W.shape == (64, 100)
+
+
+def test_sparse_input_is_the_dense_input(planted):
+    grey = planted * np.random.default_rng(1).uniform(0.3, 1.0, planted.shape)   # grey levels, zeros kept
+    dense = RBM(n_components=4, n_iter=2, batch_size=50, random_state=0).fit(grey)
+    sparse = RBM(n_components=4, n_iter=2, batch_size=50, random_state=0).fit(sp.csr_matrix(grey))
+    np.testing.assert_array_equal(sparse.components_, dense.components_)
+    np.testing.assert_array_equal(sparse.transform(sp.csr_array(grey)), dense.transform(grey))
+
+
+def test_cached_log_z_follows_the_parameters(small):
+    rbm, ham, data = small
+    rbm = clone(rbm).fit(np.zeros((4, 5)))
+    first = rbm.score_samples(data, method="exact")
+    rbm.components_, rbm.intercept_visible_, rbm.intercept_hidden_ = ham.W.T.copy(), ham.a.copy(), ham.b.copy()
+    np.testing.assert_allclose(rbm.score_samples(data, method="exact"),
+                               brute_log_p_visible(ham.W, ham.a, ham.b, data), rtol=1e-10)
+    assert not np.allclose(first, rbm.score_samples(data, method="exact"))
