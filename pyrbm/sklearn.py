@@ -160,19 +160,20 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return self._binary(validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32),
                                           reset=reset))
 
-    def _trainer(self, n_samples: int, seed: int, n_epochs: int) -> Trainer:
-        """The Trainer of these settings (every setting checked before any work)."""
+    def _trainer(self, seed: int, n_epochs: int) -> Trainer:
+        """The Trainer of these settings, each checked (named as here) before any work."""
         check_int("n_components", self.n_components, minimum=1)
-        if isinstance(self.verbose, (bool, np.bool_)) or not isinstance(self.verbose, numbers.Integral):
-            raise TypeError(f"verbose: expected an integer (0 = quiet), got {self.verbose!r}")
+        if not isinstance(self.verbose, (numbers.Integral, np.bool_)) or self.verbose < 0:
+            raise TypeError(f"verbose: expected an integer >= 0 or a bool (0 = quiet), got {self.verbose!r}")
         return Trainer(method=self.method, k=self.k, optimizer="sgd",
-                       lr=check_positive("learning_rate", self.learning_rate),
-                       momentum=self.momentum,
-                       batch_size=min(check_int("batch_size", self.batch_size, minimum=1), n_samples),
+                       lr=check_positive("learning_rate", self.learning_rate), momentum=self.momentum,
+                       batch_size=check_int("batch_size", self.batch_size, minimum=1),
                        n_epochs=check_int("n_iter", n_epochs, minimum=0), seed=seed,
                        progress=bool(self.verbose), weight_decay=self.weight_decay)
 
     def _train(self, X, trainer: Trainer, init) -> "RBM":
+        if trainer.batch_size > X.shape[0]:      # BernoulliRBM trains on data sets smaller than a batch
+            trainer = trainer.replace(batch_size=X.shape[0])
         ham, self.history_ = trainer.fit(X, n_hidden=self.n_components, init=init)
         self.components_ = np.ascontiguousarray(ham.W.T)
         self.intercept_hidden_ = ham.b.copy()
@@ -194,12 +195,12 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         -------
         self : RBM
         """
-        X = self._input(X, reset=True)
         if isinstance(self.random_state, numbers.Integral) and not isinstance(self.random_state, bool):
             seed = int(self.random_state)
         else:
             seed = int(check_random_state(self.random_state).randint(_SEED_MAX))
-        trainer = self._trainer(X.shape[0], seed, self.n_iter)
+        trainer = self._trainer(seed, self.n_iter)
+        X = self._input(X, reset=True)
         self.random_state_ = check_random_state(self.random_state)
         return self._train(X, trainer, None)
 
@@ -216,10 +217,10 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self : RBM
         """
         first = not hasattr(self, "components_")
-        X = self._input(X, reset=first)
         if not hasattr(self, "random_state_"):
             self.random_state_ = check_random_state(self.random_state)
-        trainer = self._trainer(X.shape[0], int(self.random_state_.randint(_SEED_MAX)), 1)
+        trainer = self._trainer(int(self.random_state_.randint(_SEED_MAX)), 1)
+        X = self._input(X, reset=first)
         return self._train(X, trainer, None if first else self.to_hamiltonian())
 
     # ------------------------------------------------------------------ the fitted model

@@ -230,11 +230,15 @@ def test_trainer_init_warm_start_and_refusals(planted):
     (dict(n_components=0), "n_components"), (dict(learning_rate=-1.0), "learning_rate"),
     (dict(batch_size=0), "batch_size"), (dict(n_iter=-1), "n_iter"), (dict(binarize="x"), "binarize"),
     (dict(method="sgd"), "method"), (dict(momentum=1.5), "momentum"), (dict(verbose=None), "verbose"),
+    (dict(verbose=-1), "verbose"),
 ])
 def test_bad_settings_are_refused_naming_them(params, name, monkeypatch):
     monkeypatch.setattr(Trainer, "fit", lambda *a, **k: pytest.fail("training started"))
     with pytest.raises((TypeError, ValueError), match=name):
         RBM(**params).fit(np.zeros((10, 3)))
+    if name != "n_iter":                  # partial_fit runs one epoch whatever n_iter says
+        with pytest.raises((TypeError, ValueError), match=name):
+            RBM(**params).partial_fit(np.zeros((10, 3)))
 
 
 def test_bad_score_requests_are_refused(small):
