@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from . import stats
+from . import diagnostics, stats
 from .landau import landau_profile
 from .trajectory import HAMILTONIAN_GROUP
 
@@ -174,6 +174,14 @@ class RBMAccessor:
             "several files (xr.open_mfdataset, a scan) has one model per file: read each with "
             "pyrbm.load_hamiltonian(path)"
         )
+
+    def summary(self, var_names=None) -> xr.Dataset:
+        """Mean, sd, MCSE, bulk/tail ESS and R-hat per variable and mode (:func:`pyrbm.diagnostics.summary`)."""
+        return diagnostics.summary(self._ds, var_names)
+
+    def to_arviz(self, var_names=None, *, group: str = "posterior"):
+        """The trajectory as an ArviZ DataTree, ``(chain, draw, ...)`` (:func:`pyrbm.diagnostics.to_arviz`)."""
+        return diagnostics.to_arviz(self._ds, var_names, group=group)
 
 
 def _per_point(ds: xr.Dataset, core: tuple, func) -> xr.Dataset:

@@ -231,7 +231,7 @@ class Trainer:
         return "Trainer(" + ", ".join(f"{k}={v!r}" for k, v in s.items()) + ")"
 
     # ------------------------------------------------------------------ fit
-    def fit(self, data, *, n_hidden: int, resume=None, checkpoint=None):
+    def fit(self, data, *, n_hidden: int, resume=None, checkpoint=None, init=None):
         r"""Train an RBM on binary data.
 
         Parameters
@@ -244,6 +244,8 @@ class Trainer:
             A checkpoint written by an earlier ``fit(..., checkpoint=...)`` with the same
             data and settings (``n_epochs`` may grow, not shrink below the checkpoint's
             progress); training continues from it. Every array is checked first.
+        init : Hamiltonian, optional
+            Warm start from this model's parameters (see Notes).
         checkpoint : path-like, optional
             Where to write the full training state (``.npz``), atomically, at every record
             and at the end.
@@ -270,6 +272,12 @@ class Trainer:
         RuntimeWarning
             When σ₁ exceeds ``DIVERGENCE_SIGMA`` (the run diverges: lower ``lr``).
 
+        Notes
+        -----
+        ``init=ham`` (a binary :class:`Hamiltonian` at β = 1 of shape (N, n_hidden)) warm-starts
+        from its ``W``, ``a``, ``b`` instead of the paper's initialisation; the optimiser
+        moments, chains and mode labels start afresh (cannot be combined with ``resume``).
+
         Raises
         ------
         FloatingPointError
@@ -286,6 +294,14 @@ class Trainer:
             raise ValueError(f"log_likelihood: the exact log-likelihood enumerates 2^min(N, M) = "
                              f"2^{min(n_visible, n_hidden)} states per record; it is limited to "
                              f"min(N, M) <= {EXACT_LL_MAX}: pass log_likelihood=False")
+        if init is not None:
+            if resume is not None:
+                raise ValueError("init, resume: give at most one (a checkpoint holds its own parameters)")
+            if not isinstance(init, Hamiltonian) or init.spin or init.beta != 1.0 \
+                    or init.W.shape != (n_visible, n_hidden):
+                raise ValueError(f"init: expected a binary pyrbm.Hamiltonian at beta=1 with W of shape "
+                                 f"({n_visible}, {n_hidden}), got {init!r}; pass the model an earlier fit "
+                                 f"on data of this width returned")
         if checkpoint is not None:
             checkpoint = check_writable(checkpoint, overwrite=True)
         # digest of the data, only needed to write or check a checkpoint (47 MB of MNIST: 0.2 s)
@@ -296,14 +312,15 @@ class Trainer:
             check_resume(state, resume, self, n_samples, n_visible, n_hidden, fingerprint, _DYNAMIC)
 
         with training_threads(max(self.batch_size, self.n_chains), n_visible, n_hidden):
-            run = _Run(self, data, n_hidden, fingerprint, state)
+            run = _Run(self, data, n_hidden, fingerprint, state, init)
             run.train(checkpoint)
         return run.hamiltonian(), run.history()
 
 class _Run:
     """The mutable state of one training run (parameters, moments, chains, history)."""
 
-    def __init__(self, tr: Trainer, data: np.ndarray, n_hidden: int, fingerprint: str, state=None):
+    def __init__(self, tr: Trainer, data: np.ndarray, n_hidden: int, fingerprint: str, state=None,
+                 init=None):
         self.tr = tr
         dt = tr.dtype
         self.n_samples, self.N = data.shape
@@ -341,6 +358,8 @@ class _Run:
             self.W = np.array(ham0.W, dtype=dt)  # a writable copy (the Hamiltonian is read-only)
             self.a = (np.log(p) - np.log1p(-p)).astype(dt)
             self.b = np.array(ham0.b, dtype=dt)
+            if init is not None:   # warm start (Trainer.fit(init=ham))
+                self.W, self.a, self.b = (np.array(x, dtype=dt) for x in (init.W, init.a, init.b))
             self.mom = _kt.moments(self.W, self.a, self.b)
             self.streams = make_streams(_subseed(tr.seed, _TAG_CHAINS), C)
             self.p_neg = np.zeros((C, M), dtype=dt)
