@@ -26,6 +26,7 @@ from .spectra import count_outliers, fit_sigma_w, mp_cdf, mp_edges, mp_pdf
 from .history import combine_histories
 from .annealing import AISResult, ais, annealing_schedule, reverse_ais
 from .likelihood import compare_log_z
+from .bounds import LowerBound, log_z_lower_bound
 from .training import Trainer
 from .files import IntegrityError, load, save, validate
 from .trajectory import load_hamiltonian, load_state
@@ -55,4 +56,5 @@ __all__ = [
     "decode_visible", "probe_modes", "gaussian_surrogate",
     "scan", "Scan",
     "ais", "reverse_ais", "annealing_schedule", "AISResult", "compare_log_z",
+    "log_z_lower_bound", "LowerBound",
 ]
