@@ -61,6 +61,7 @@ from ._kernels.rng import make_streams
 from ._threads import sampler_threads
 from .hamiltonian import log2cosh, softplus
 
+from .bounds import LowerBound, log_z_lower_bound
 from .freeenergy import LogZ
 
 __all__ = ["AISResult", "SCHEDULES", "CLASSIC_N_BETAS", "annealing_schedule", "ais", "reverse_ais"]
@@ -72,6 +73,8 @@ CLASSIC_N_BETAS = 14_501
 _GEOMETRIC_START = 1e-3
 _PIECES = ((0.5, 500), (0.9, 4_000), (1.0, 10_000))  # (end, steps) of Salakhutdinov & Murray (2008)
 _SPREAD = 3.0  # log_z_low/high: ln of the mean weight ∓ 3 standard errors
+_GROUPS = 10  # independent groups of chains behind the group standard deviation
+_BOOTSTRAP = 200  # bootstrap resamples of the chains
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,16 +84,26 @@ class AISResult(LogZ):
     Attributes
     ----------
     log_z, std, method, valid, reason, beta
-        As for every :class:`LogZ`; ``method`` is ``"ais"`` or ``"reverse_ais"``;
-        ``std`` is the delta-method standard deviation of ``ln Ẑ``,
-        ``std(e^w) / (√C mean(e^w))``; ``valid`` is false when the effective sample
-        size is below ``min(10, C/2)`` (a few chains carry the estimate).
+        As for every :class:`LogZ`; ``method`` is ``"ais"`` or ``"reverse_ais"``.
+        ``std`` is the largest of three standard deviations of ``ln Ẑ``: the delta
+        method ``std(e^w) / (√C mean(e^w))`` (:attr:`std_delta`), the spread of the
+        estimates of ``G = min(10, C/2)`` independent groups of chains divided by ``√G``,
+        and a bootstrap over chains (200 resamples). NaN, with ``valid`` false, when the
+        effective sample size is below ``min(20, C/2)``: a few chains carry the estimate
+        and no error bar can be given. ``valid`` is also false when ``ln Ẑ`` lies below
+        the rigorous lower bound :attr:`lower_bound` (annealing missed part of the
+        distribution — a mode — which ESS does not show).
     log_weights : ndarray, shape (C,), float64
         Per-chain log-weights ``w_c`` (reverse AIS: estimates of ``ln(Z_0/Z)``).
     ess : float
         Effective sample size of the weights, ``(Σ e^w)² / Σ e^{2w}``, in [1, C].
+    std_delta : float
+        The delta-method standard deviation alone (nats).
+    lower_bound : float
+        The lower bound on ``ln Z`` the estimate was checked against
+        (:meth:`LowerBound.check_value` of :func:`pyrbm.log_z_lower_bound`; NaN: not checked).
     log_z_low, log_z_high : float
-        ``ln Z`` from the mean weight minus and plus three standard errors (may be ∓inf).
+        ``ln Z`` from the mean weight minus and plus three delta-method standard errors (may be ∓inf).
     log_z_base : float
         ``ln Z_0`` of the start of the path (base model and 2^M hidden configurations).
     base_bias : ndarray, shape (N,)
@@ -103,6 +116,8 @@ class AISResult(LogZ):
 
     log_weights: np.ndarray | None = None
     ess: float = float("nan")
+    std_delta: float = float("nan")
+    lower_bound: float = float("nan")
     log_z_low: float = float("nan")
     log_z_high: float = float("nan")
     log_z_base: float = float("nan")
@@ -240,13 +255,47 @@ def _anneal(ham, betas, base, v, streams) -> np.ndarray:
     return logw
 
 
-def _result(ham, logw, betas, base, log_z0, seed, reverse) -> AISResult:
+def _log_mean(logw, axis=None):
+    return logsumexp(logw, axis=axis) - np.log(logw.shape[-1] if axis is not None else logw.size)
+
+
+def _spread(logw, seed):
+    """Standard deviations of ln mean(e^w): delta method, independent groups, bootstrap over chains."""
+    n = logw.size
+    w = np.exp(logw - np.max(logw))
+    delta = float(np.std(w, ddof=1) / (np.sqrt(n) * np.mean(w)))
+    n_groups = min(_GROUPS, n // 2)
+    size = n // n_groups
+    groups = _log_mean(logw[: n_groups * size].reshape(n_groups, size), axis=1)
+    group = float(np.std(groups, ddof=1) / np.sqrt(n_groups))
+    rng = np.random.default_rng([seed, 0x5EED])
+    boot = float(np.std(_log_mean(logw[rng.integers(0, n, size=(_BOOTSTRAP, n))], axis=1), ddof=1))
+    return delta, group, boot
+
+
+def _lower_bound(ham, lower_bound, starts, seed):
+    """The lower bound the estimate is checked against: 'auto' computes it, None skips (NaN)."""
+    if lower_bound is None:
+        return float("nan")
+    if isinstance(lower_bound, str):
+        if lower_bound != "auto":
+            raise ValueError(f"lower_bound: expected 'auto', None, a number or a pyrbm.LowerBound, got {lower_bound!r}")
+        return log_z_lower_bound(ham, starts=starts, n_samples=0, seed=seed).check_value
+    if isinstance(lower_bound, LowerBound):
+        return lower_bound.check_value
+    value = float(lower_bound)
+    if not np.isfinite(value):
+        raise ValueError(f"lower_bound: expected a finite number, got {lower_bound!r}")
+    return value
+
+
+def _result(ham, logw, betas, base, log_z0, seed, reverse, bound) -> AISResult:
     n = logw.size
     shift = float(np.max(logw))
     w = np.exp(logw - shift)
     mean, sd = float(np.mean(w)), float(np.std(w, ddof=1))
     se = sd / np.sqrt(n)
-    log_mean = float(logsumexp(logw) - np.log(n))
+    log_mean = float(_log_mean(logw))
     ess = float(np.sum(w) ** 2 / np.sum(w * w))
     lo = shift + (np.log(mean - _SPREAD * se) if mean > _SPREAD * se else -np.inf)
     hi = shift + np.log(mean + _SPREAD * se)
@@ -254,15 +303,24 @@ def _result(ham, logw, betas, base, log_z0, seed, reverse) -> AISResult:
         log_z, low, high = log_z0 - log_mean, log_z0 - hi, log_z0 - lo
     else:
         log_z, low, high = log_z0 + log_mean, log_z0 + lo, log_z0 + hi
-    min_ess = min(10.0, n / 2.0)
-    valid = bool(np.isfinite(log_z) and ess >= min_ess)
-    reason = "" if valid else (
-        f"effective sample size {ess:.3g} of {n} chains is below {min_ess:g}: a few chains carry the estimate "
-        "and its spread is unreliable; lengthen the schedule (n_betas) or add chains")
-    return AISResult(log_z=float(log_z), std=float(sd / (np.sqrt(n) * mean)), method="reverse_ais" if reverse
-                     else "ais", valid=valid, reason=reason, beta=float(ham.beta), log_weights=logw, ess=ess,
-                     log_z_low=float(low), log_z_high=float(high), log_z_base=log_z0, base_bias=base,
-                     schedule=betas, n_chains=int(n), seed=seed)
+    delta, group, boot = _spread(logw, seed)
+    std = max(delta, group, boot)
+    min_ess = min(20.0, n / 2.0)
+    reasons = []
+    if not np.isfinite(log_z):
+        reasons.append("the estimate is not finite")
+    if ess < min_ess:
+        std = float("nan")
+        reasons.append(f"effective sample size {ess:.3g} of {n} chains is below {min_ess:g}: too low for an error "
+                       "bar (a few chains carry the estimate); lengthen the schedule (n_betas) or add chains")
+    if np.isfinite(bound) and log_z < bound:
+        reasons.append(f"ln Z estimate {log_z:.6g} lies {bound - log_z:.3g} nats below the rigorous lower bound "
+                       f"{bound:.6g} (pyrbm.log_z_lower_bound): the annealing missed part of the distribution "
+                       "(a mode), which neither ESS nor a longer schedule need reveal")
+    return AISResult(log_z=float(log_z), std=float(std), method="reverse_ais" if reverse else "ais",
+                     valid=not reasons, reason="; ".join(reasons), beta=float(ham.beta), log_weights=logw, ess=ess,
+                     std_delta=delta, lower_bound=float(bound), log_z_low=float(low), log_z_high=float(high),
+                     log_z_base=log_z0, base_bias=base, schedule=betas, n_chains=int(n), seed=seed)
 
 
 _COMMON = """
@@ -282,6 +340,11 @@ _COMMON = """
         The base model's natural parameters ``a_A`` directly (instead of ``data``).
     dtype : {numpy.float32, numpy.float64}
         Precision of the chains and matrix products; log-weights are float64 always.
+    lower_bound : "auto", None, float or LowerBound
+        Rigorous lower bound on ``ln Z`` to check the estimate against (below it, ``valid``
+        is false). ``"auto"``: :func:`pyrbm.log_z_lower_bound` from the uniform point, the
+        uncoupled means and ``data`` (and, for reverse AIS, the starting samples) — a few
+        mean-field iterations, small next to the annealing. ``None``: no check.
 
     Returns
     -------
@@ -296,7 +359,7 @@ _COMMON = """
 
 
 def ais(ham, *, n_chains: int = 100, n_betas: int | None = CLASSIC_N_BETAS, schedule="three_piece",
-        seed: int | None = None, data=None, base_bias=None, dtype=np.float32) -> AISResult:
+        seed: int | None = None, data=None, base_bias=None, dtype=np.float32, lower_bound="auto") -> AISResult:
     r"""``ln Z`` by annealed importance sampling from an independent-site base model.
 
     Chains start from exact samples of the base model :math:`p_A(v) \propto e^{a_A^\top v}`
@@ -322,11 +385,13 @@ def ais(ham, *, n_chains: int = 100, n_betas: int | None = CLASSIC_N_BETAS, sche
     with sampler_threads():  # exact samples of the base model: p(up) = σ(λ a_A)
         sample_layer(np.zeros_like(v), base, 1.0, ham.spin, streams, v)
     logw = _anneal(ham, betas, base, v, streams)
-    return _result(ham, logw, betas, base, _log_z_base(ham, base), seed, reverse=False)
+    bound = _lower_bound(ham, lower_bound, None if data is None else [_configurations("data", data, ham)], seed)
+    return _result(ham, logw, betas, base, _log_z_base(ham, base), seed, reverse=False, bound=bound)
 
 
 def reverse_ais(ham, samples, *, n_betas: int | None = CLASSIC_N_BETAS, schedule="three_piece",
-                seed: int | None = None, data=None, base_bias=None, dtype=np.float32) -> AISResult:
+                seed: int | None = None, data=None, base_bias=None, dtype=np.float32,
+                lower_bound="auto") -> AISResult:
     r"""``ln Z`` by reverse AIS: anneal from samples of the model down to the base model.
 
     The path of :func:`ais` is run backwards (β from 1 to 0), one chain per sample
@@ -354,7 +419,9 @@ def reverse_ais(ham, samples, *, n_betas: int | None = CLASSIC_N_BETAS, schedule
     streams = make_streams(seed, samples.shape[0])
     v = np.array(samples, dtype=dtype, order="C", copy=True)
     logw = _anneal(ham, betas[::-1].copy(), base, v, streams)
-    return _result(ham, logw, betas, base, _log_z_base(ham, base), seed, reverse=True)
+    starts = [samples] if data is None else [samples, _configurations("data", data, ham)]
+    bound = _lower_bound(ham, lower_bound, starts, seed)
+    return _result(ham, logw, betas, base, _log_z_base(ham, base), seed, reverse=True, bound=bound)
 
 
 if ais.__doc__ and reverse_ais.__doc__:  # docstrings are stripped under python -OO

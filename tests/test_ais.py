@@ -53,11 +53,13 @@ def test_bracket_exact_and_converge_on_small_models(units, beta):
         fwd = ais(ham, n_chains=300, n_betas=n_betas, schedule="linear", seed=2)
         rev = reverse_ais(ham, samples, n_betas=n_betas, schedule="linear", seed=3)
         assert fwd.method == "ais" and rev.method == "reverse_ais"
-        assert fwd.log_z <= exact + 3 * fwd.std, (n_betas, fwd.log_z, fwd.std, exact)
-        assert rev.log_z >= exact - 3 * rev.std, (n_betas, rev.log_z, rev.std, exact)
+        for res in (fwd, rev):  # no error bar when a few chains carry the estimate
+            assert np.isnan(res.std) == (res.ess < 20) and (res.ess >= 20 or "too low for an error bar" in res.reason)
+        assert fwd.log_z <= exact + 3 * fwd.std_delta, (n_betas, fwd.log_z, fwd.std, exact)
+        assert rev.log_z >= exact - 3 * rev.std_delta, (n_betas, rev.log_z, rev.std, exact)
         assert fwd.log_z_low <= fwd.log_z <= fwd.log_z_high and rev.log_z_low <= rev.log_z <= rev.log_z_high
         errors.append(max(abs(fwd.log_z - exact), abs(rev.log_z - exact)))
-        stds.append(max(fwd.std, rev.std))
+        stds.append(max(fwd.std_delta, rev.std_delta))
     assert errors[-1] < errors[0] / 5 and stds[-1] < stds[0] / 5, (errors, stds)
     assert errors[-1] < 0.03, errors
     # the longest schedule: almost every chain counts
