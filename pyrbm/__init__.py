@@ -24,7 +24,7 @@ from .samplers import (DivergenceWarning, GibbsSampler, GibbsState, LangevinSamp
                        ReplicaExchangeSampler, SamplerState, TemperingState)
 from .spectra import count_outliers, fit_sigma_w, mp_cdf, mp_edges, mp_pdf
 from .history import combine_histories
-from .annealing import AISResult, ais, annealing_schedule, reverse_ais
+from .annealing import AISResult, ais, annealing_schedule, raise_log_likelihood, reverse_ais
 from .likelihood import compare_log_z
 from .bounds import LowerBound, log_z_lower_bound
 from .training import Trainer
@@ -57,4 +57,5 @@ __all__ = [
     "scan", "Scan",
     "ais", "reverse_ais", "annealing_schedule", "AISResult", "compare_log_z",
     "log_z_lower_bound", "LowerBound",
+    "raise_log_likelihood",
 ]
