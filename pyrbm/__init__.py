@@ -25,7 +25,7 @@ from .samplers import (DivergenceWarning, GibbsSampler, GibbsState, LangevinSamp
 from .spectra import count_outliers, fit_sigma_w, mp_cdf, mp_edges, mp_pdf
 from .history import combine_histories
 from .annealing import AISResult, ais, annealing_schedule, raise_log_likelihood, reverse_ais
-from .likelihood import compare_log_z
+from .likelihood import ais_convergence, compare_log_z, test_log_likelihood
 from .bounds import LowerBound, log_z_lower_bound
 from .training import Trainer
 from .files import IntegrityError, load, save, validate
@@ -58,4 +58,6 @@ __all__ = [
     "ais", "reverse_ais", "annealing_schedule", "AISResult", "compare_log_z",
     "log_z_lower_bound", "LowerBound",
     "raise_log_likelihood",
+    "test_log_likelihood",
+    "ais_convergence",
 ]

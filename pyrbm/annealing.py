@@ -78,6 +78,7 @@ _PIECES = ((0.5, 500), (0.9, 4_000), (1.0, 10_000))  # (end, steps) of Salakhutd
 _SPREAD = 3.0  # log_z_low/high: ln of the mean weight ∓ 3 standard errors
 _GROUPS = 10  # independent groups of chains behind the group standard deviation
 _BOOTSTRAP = 200  # bootstrap resamples of the chains
+_MIN_ESS_BAR = 1.5  # below this effective sample size one chain carries the estimate: no error bar
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,14 +89,18 @@ class AISResult(LogZ):
     ----------
     log_z, std, method, valid, reason, beta
         As for every :class:`LogZ`; ``method`` is ``"ais"`` or ``"reverse_ais"``.
-        ``std`` is the largest of three standard deviations of ``ln Ẑ``: the delta
-        method ``std(e^w) / (√C mean(e^w))`` (:attr:`std_delta`), the spread of the
-        estimates of ``G = min(10, C/2)`` independent groups of chains divided by ``√G``,
-        and a bootstrap over chains (200 resamples). NaN, with ``valid`` false, when the
-        effective sample size is below ``min(20, C/2)``: a few chains carry the estimate
-        and no error bar can be given. ``valid`` is also false when ``ln Ẑ`` lies below
-        the rigorous lower bound :attr:`lower_bound` (annealing missed part of the
-        distribution — a mode — which ESS does not show).
+        ``std`` is the standard deviation of ``ln Ẑ``: with well-spread weights (ESS ≥ C/4)
+        the largest of the delta method ``std(e^w) / (√C mean(e^w))`` (:attr:`std_delta`),
+        the spread of the estimates of ``G = min(10, C/2)`` independent groups of chains
+        divided by ``√G``, a bootstrap over chains (200 resamples) and the log-normal value
+        ``√((e^{var w} − 1)/C)``; with heavy-tailed weights (ESS < C/4), where all of these
+        miss the chains not drawn, the spread of the group estimates itself (that of a run
+        with ``C/G`` chains: conservative). ``valid`` is false when ESS < ``min(20, C/2)``
+        (a few chains carry the estimate); ``std`` is NaN when ESS < 1.5 (one chain carries
+        it: too low for any error bar). ``valid`` is also false when ``ln Ẑ`` lies more
+        than three ``std`` below the rigorous lower bound :attr:`lower_bound` (below it at
+        all without an error bar): the annealing missed part of the distribution — a
+        mode — which ESS does not show.
     log_weights : ndarray, shape (C,), float64
         Per-chain log-weights ``w_c`` (reverse AIS: estimates of ``ln(Z_0/Z)``).
     ess : float
@@ -262,18 +267,21 @@ def _log_mean(logw, axis=None):
     return logsumexp(logw, axis=axis) - np.log(logw.shape[-1] if axis is not None else logw.size)
 
 
-def _spread(logw, seed):
-    """Standard deviations of ln mean(e^w): delta method, independent groups, bootstrap over chains."""
+def _spread(logw, seed, heavy):
+    """Standard deviations of ln mean(e^w): delta method, and the honest one (see AISResult.std)."""
     n = logw.size
     w = np.exp(logw - np.max(logw))
     delta = float(np.std(w, ddof=1) / (np.sqrt(n) * np.mean(w)))
     n_groups = min(_GROUPS, n // 2)
     size = n // n_groups
     groups = _log_mean(logw[: n_groups * size].reshape(n_groups, size), axis=1)
-    group = float(np.std(groups, ddof=1) / np.sqrt(n_groups))
+    group = float(np.std(groups, ddof=1))
+    if heavy:  # a few chains carry the estimate: no 1/√G, the spread of a run G times smaller
+        return delta, max(delta, group)
     rng = np.random.default_rng([seed, 0x5EED])
     boot = float(np.std(_log_mean(logw[rng.integers(0, n, size=(_BOOTSTRAP, n))], axis=1), ddof=1))
-    return delta, group, boot
+    lognormal = float(np.sqrt(np.expm1(min(np.var(logw, ddof=1), 700.0)) / n))
+    return delta, max(delta, group / np.sqrt(n_groups), boot, lognormal)
 
 
 def _lower_bound(ham, lower_bound, starts, seed):
@@ -306,17 +314,21 @@ def _result(ham, logw, betas, base, log_z0, seed, reverse, bound) -> AISResult:
         log_z, low, high = log_z0 - log_mean, log_z0 - hi, log_z0 - lo
     else:
         log_z, low, high = log_z0 + log_mean, log_z0 + lo, log_z0 + hi
-    delta, group, boot = _spread(logw, seed)
-    std = max(delta, group, boot)
+    heavy = ess < n / 4.0
+    delta, std = _spread(logw, seed, heavy)
     min_ess = min(20.0, n / 2.0)
     reasons = []
     if not np.isfinite(log_z):
         reasons.append("the estimate is not finite")
-    if ess < min_ess:
+    if ess < _MIN_ESS_BAR:
         std = float("nan")
-        reasons.append(f"effective sample size {ess:.3g} of {n} chains is below {min_ess:g}: too low for an error "
-                       "bar (a few chains carry the estimate); lengthen the schedule (n_betas) or add chains")
-    if np.isfinite(bound) and log_z < bound:
+        reasons.append(f"effective sample size {ess:.3g} of {n} chains: one chain carries the estimate, too low for "
+                       "any error bar; lengthen the schedule (n_betas) or add chains")
+    elif ess < min_ess:
+        reasons.append(f"effective sample size {ess:.3g} of {n} chains is below {min_ess:g}: a few chains carry the "
+                       "estimate; its error bar is the spread of single groups of chains (conservative), "
+                       "lengthen the schedule (n_betas) or add chains")
+    if np.isfinite(bound) and (log_z + _SPREAD * std < bound or (log_z < bound and not np.isfinite(std))):
         reasons.append(f"ln Z estimate {log_z:.6g} lies {bound - log_z:.3g} nats below the rigorous lower bound "
                        f"{bound:.6g} (pyrbm.log_z_lower_bound): the annealing missed part of the distribution "
                        "(a mode), which neither ESS nor a longer schedule need reveal")
@@ -344,8 +356,9 @@ _COMMON = """
     dtype : {numpy.float32, numpy.float64}
         Precision of the chains and matrix products; log-weights are float64 always.
     lower_bound : "auto", None, float or LowerBound
-        Rigorous lower bound on ``ln Z`` to check the estimate against (below it, ``valid``
-        is false). ``"auto"``: :func:`pyrbm.log_z_lower_bound` from the uniform point, the
+        Rigorous lower bound on ``ln Z`` to check the estimate against (``valid`` is
+        false when ``ln Ẑ + 3 std`` is below it). ``"auto"``: :func:`pyrbm.log_z_lower_bound`
+        from the uniform point, the
         uncoupled means and ``data`` (and, for reverse AIS, the starting samples) — a few
         mean-field iterations, small next to the annealing. ``None``: no check.
 

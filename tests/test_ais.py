@@ -53,8 +53,9 @@ def test_bracket_exact_and_converge_on_small_models(units, beta):
         fwd = ais(ham, n_chains=300, n_betas=n_betas, schedule="linear", seed=2)
         rev = reverse_ais(ham, samples, n_betas=n_betas, schedule="linear", seed=3)
         assert fwd.method == "ais" and rev.method == "reverse_ais"
-        for res in (fwd, rev):  # no error bar when a few chains carry the estimate
-            assert np.isnan(res.std) == (res.ess < 20) and (res.ess >= 20 or "too low for an error bar" in res.reason)
+        for res in (fwd, rev):  # flagged when a few chains carry the estimate, no error bar when one does
+            assert np.isnan(res.std) == (res.ess < 1.5) and res.valid == (res.ess >= 20), res
+            assert res.ess >= 20 or "a few chains carry the estimate" in res.reason
         assert fwd.log_z <= exact + 3 * fwd.std_delta, (n_betas, fwd.log_z, fwd.std, exact)
         assert rev.log_z >= exact - 3 * rev.std_delta, (n_betas, rev.log_z, rev.std, exact)
         assert fwd.log_z_low <= fwd.log_z <= fwd.log_z_high and rev.log_z_low <= rev.log_z <= rev.log_z_high
