@@ -331,3 +331,57 @@ def test_ais_missing_a_mode_is_marked_invalid_by_the_lower_bound():
     # a base fitted to data in mode B starts the chains there: AIS is right and the check lets it pass
     fitted = ais(ham, n_chains=100, n_betas=100, schedule="linear", seed=1, data=samples)
     assert fitted.valid and abs(fitted.log_z - exact) < 0.1 and fitted.lower_bound > exact - 0.5, fitted
+
+
+# ----------------------------------------------------------------------------- honest error bars
+def _coverage(results, exact):
+    """Fraction of runs whose ±2·std interval holds the exact value (no error bar: not covered)."""
+    est = np.array([r.log_z for r in results])
+    return (float(np.mean(np.abs(est - exact) <= 2 * np.array([r.std for r in results]))),
+            float(np.mean(np.abs(est - exact) <= 2 * np.array([r.std_delta for r in results]))))
+
+
+def test_error_bars_cover_exact_ln_z_on_a_trained_model():
+    """Heavy-tailed weights (short schedule, ESS ≈ 9 of 100): over 60 seeds ±2·std holds the exact ln Z in
+    ≥ 80 % of runs; the delta method alone (the former std) does not."""
+    from likmodels import trained_small
+
+    ham, _ = trained_small()
+    exact = float(pyrbm.exact_log_z(ham))
+    runs = [ais(ham, n_chains=100, n_betas=3, schedule="linear", seed=s, lower_bound=None) for s in range(60)]
+    honest, delta = _coverage(runs, exact)
+    assert honest >= 0.8 and delta < 0.8, (honest, delta)
+    assert all(r.valid == (r.ess >= 20) for r in runs)
+
+
+@pytest.fixture(scope="module")
+def mnist_784x18():
+    """A 784×18 RBM trained hard on MNIST (σ₁ ≈ 30: AIS weights heavy-tailed at 1,000 β's) and its exact ln Z."""
+    data = pyrbm.datasets.mnist("train")[:10000]
+    trainer = pyrbm.Trainer(method="pcd", k=1, lr=0.1, batch_size=100, n_epochs=40, seed=0, progress=False)
+    ham, _ = trainer.fit(data, n_hidden=18)
+    return ham, data, logsumexp(_log_p_hidden(ham))
+
+
+@pytest.mark.slow
+def test_error_bars_cover_exact_ln_z_on_mnist_784x18(mnist_784x18):
+    """20 seeds at 1,000 β's: ±2·std covers the exact ln Z (hidden-layer enumeration) in ≥ 80 % of seeds;
+    the lower bound lies below it."""
+    ham, data, exact = mnist_784x18
+    assert np.linalg.norm(ham.W, 2) > 20
+    bound = pyrbm.log_z_lower_bound(ham, starts=data, seed=0)
+    assert bound.log_z <= exact and bound.log_z_sampled <= exact
+    runs = [ais(ham, n_chains=100, n_betas=1000, seed=s, data=data, lower_bound=bound) for s in range(20)]
+    honest, delta = _coverage(runs, exact)
+    assert honest >= 0.8, (honest, delta, [(r.log_z - exact, r.std, r.ess) for r in runs])
+
+
+@pytest.mark.slow
+def test_raise_on_mnist_784x20_classic_schedule(mnist_model):
+    """RAISE at 14,501 β's: mean per-example log-likelihood ≤ exact + 2 SE and within 3 nats of it."""
+    ham, data, exact, samples = mnist_model
+    test = pyrbm.datasets.mnist("test")[:20]
+    ds = pyrbm.raise_log_likelihood(ham, test, n_betas=14_501, n_chains=5, seed=4, train=data)
+    exact_ll = float(np.mean(-ham.beta * ham.free_energy(test))) - exact
+    mean, se = float(ds["mean"]), float(ds.std_mc)
+    assert mean <= exact_ll + 2 * se and abs(mean - exact_ll) < 3.0, (mean, se, exact_ll)
