@@ -24,7 +24,7 @@ from .samplers import (DivergenceWarning, GibbsSampler, GibbsState, LangevinSamp
                        ReplicaExchangeSampler, SamplerState, TemperingState)
 from .spectra import count_outliers, fit_sigma_w, mp_cdf, mp_edges, mp_pdf
 from .history import combine_histories
-from .annealing import AISResult, ais, annealing_schedule, raise_log_likelihood, reverse_ais
+from .annealing import AISResult, ais, annealing_schedule, raise_log_likelihood, reverse_ais, trajectory_ais
 from .likelihood import ais_convergence, compare_log_z, test_log_likelihood
 from .bounds import LowerBound, log_z_lower_bound
 from .training import Trainer
@@ -60,4 +60,5 @@ __all__ = [
     "raise_log_likelihood",
     "test_log_likelihood",
     "ais_convergence",
+    "trajectory_ais",
 ]

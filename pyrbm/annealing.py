@@ -61,13 +61,13 @@ from ._kernels.annealing import log_weight_step
 from ._kernels.gibbs import sample_layer
 from ._kernels.rng import make_streams
 from ._threads import sampler_threads
-from .hamiltonian import log2cosh, softplus
+from .hamiltonian import Hamiltonian, log2cosh, softplus
 
 from .bounds import LowerBound, log_z_lower_bound
 from .freeenergy import LogZ
 
 __all__ = ["AISResult", "SCHEDULES", "CLASSIC_N_BETAS", "annealing_schedule", "ais", "reverse_ais",
-           "raise_log_likelihood"]
+           "raise_log_likelihood", "trajectory_ais"]
 
 #: Schedule names understood by :func:`annealing_schedule`.
 SCHEDULES = ("linear", "geometric", "three_piece")
@@ -546,6 +546,133 @@ def raise_log_likelihood(ham, data, *, n_betas: int | None = CLASSIC_N_BETAS, n_
                         "the schedule is refined); conservative where the annealing misses a mode"})
     ds.log_likelihood.attrs.update(units="nats", long_name="RAISE log-likelihood per example")
     ds["mean"].attrs.update(units="nats per example", long_name="mean RAISE log-likelihood")
+    return ds
+
+
+def _records(history_or_models, beta, units):
+    """Hamiltonians of every record and the record coordinate (name, values)."""
+    if isinstance(history_or_models, xr.Dataset):
+        ds = history_or_models
+        missing = [k for k in ("W", "a", "b") if k not in ds]
+        if missing:
+            raise ValueError(f"history_or_models: the history holds no {missing} per record; train with "
+                             "Trainer(record_params=True) to keep the parameters of every record")
+        dim = ds.W.dims[0]
+        beta = float(ds.attrs.get("beta", 1.0)) if beta is None else beta
+        units = str(ds.attrs.get("units", "binary")) if units is None else units
+        W, a, b = ds.W.values, ds.a.values, ds.b.values
+        models = [Hamiltonian(W[k], a[k], b[k], beta=beta, units=units) for k in range(W.shape[0])]
+        coord = (dim, ds[dim].values if dim in ds.coords else np.arange(len(models)))
+    else:
+        models = [check_hamiltonian(m, f"history_or_models[{k}]") for k, m in enumerate(history_or_models)]
+        coord = ("record", np.arange(len(models)))
+    if not models:
+        raise ValueError("history_or_models: expected at least one record")
+    first = models[0]
+    for k, m in enumerate(models):
+        if (m.n_visible, m.n_hidden, m.units, m.beta) != (first.n_visible, first.n_hidden, first.units, first.beta):
+            raise ValueError(f"history_or_models: record {k} has shape ({m.n_visible}, {m.n_hidden}), {m.units} units, "
+                             f"beta {m.beta:g}; record 0 has ({first.n_visible}, {first.n_hidden}), {first.units}, "
+                             f"beta {first.beta:g}: every record must be the same kind of model")
+    return models, coord
+
+
+def _ln_f(params, v, beta, spin):
+    """ln f(v) = β aᵀv + Σ_j g(β(b + Wᵀv)_j) for parameters (W, a, b), float64, per row of v."""
+    W, a, b = params
+    z = beta * (b + v @ W)
+    return beta * (v @ a) + (log2cosh(z) if spin else softplus(z)).sum(axis=1)
+
+
+def trajectory_ais(history_or_models, *, n_chains: int = 100, n_steps: int = 1000, n_betas: int = 1000,
+                   seed: int | None = None, data=None, dtype=np.float64, beta=None, units=None) -> xr.Dataset:
+    r"""``ln Z`` of every record of a training run by annealing along the trajectory of its parameters.
+
+    The chains are annealed by temperature (the path of :func:`ais`, ``n_betas`` values)
+    from the independent-site base model to the first record — at initialisation a nearly
+    uncoupled model, easy to reach — and then through the parameters of every record in
+    turn, linearly interpolated between consecutive records,
+    :math:`\theta_t = (1-t)\,\theta_r + t\,\theta_{r+1}`, ``n_steps`` steps each
+    (Salakhutdinov & Murray 2008 anneal in temperature only; annealing along the training
+    trajectory meets the modes in the order training created them instead of jumping to
+    them). Every intermediate is an RBM, so one block-Gibbs sweep of
+    :math:`\theta_t` follows each log-weight increment
+    :math:`\ln f_{\theta_t}(v) - \ln f_{\theta_{t-1}}(v)`, and the running estimate at the
+    end of segment ``r`` is an AIS estimate of :math:`\ln Z_{r+1}` (low in expectation, like
+    :func:`ais`).
+
+    Parameters
+    ----------
+    history_or_models : xarray.Dataset or sequence of Hamiltonian
+        A training history holding ``W`` (record, N, M), ``a`` and ``b`` per record (train with
+        ``Trainer(record_params=True)``: it stores ``N·M + N + M`` float64 per record, 3.1 MB per
+        record at 784×500), or the models themselves, in training order.
+    n_chains : int
+        Annealing chains C (≥ 2).
+    n_steps : int
+        Interpolation steps between consecutive records (≥ 1).
+    n_betas : int
+        Temperature schedule length (linear) from the base model to the first record (≥ 2).
+    seed : int, optional
+    data : array_like, shape (n, N), optional
+        Training data to fit the base model to (as for :func:`ais`).
+    dtype : {numpy.float32, numpy.float64}
+        Precision of the chains and matrix products (log-weights are float64).
+    beta, units : optional
+        Override the history's attributes.
+
+    Returns
+    -------
+    xarray.Dataset
+        Along the records' dimension (``epoch`` of a history, ``record`` for models):
+        ``log_z`` (nats), ``std`` (as :attr:`AISResult.std`), ``ess``; attributes ``seed``,
+        ``log_z_base``, ``n_steps``, ``n_betas``, ``n_chains``.
+    """
+    models, (dim, coord) = _records(history_or_models, beta, units)
+    n_chains = check_int("n_chains", n_chains, minimum=2)
+    n_steps = check_int("n_steps", n_steps, minimum=1)
+    betas = annealing_schedule("linear", n_betas=n_betas)
+    seed = check_seed(seed)
+    dtype = check_float_dtype(dtype)
+    first = models[0]
+    base = _base_bias(first, data, None)
+    seed = fresh_seed() if seed is None else seed
+    streams = make_streams(seed, n_chains)
+    spin, beta = first.spin, first.beta
+    v = np.empty((n_chains, first.n_visible), dtype=dtype)
+    with sampler_threads():
+        sample_layer(np.zeros_like(v), base, 1.0, spin, streams, v)
+    logw = _anneal(first, betas, base, v, streams)
+    log_z0 = _log_z_base(first, base)
+    out = [logw.copy()]
+    h = np.empty((n_chains, first.n_hidden), dtype=dtype)
+    field_v = np.empty_like(v)
+    ts = np.linspace(0.0, 1.0, n_steps + 1)[1:]
+    for r in range(1, len(models)):
+        old = (np.asarray(models[r - 1].W), np.asarray(models[r - 1].a), np.asarray(models[r - 1].b))
+        new = (np.asarray(models[r].W), np.asarray(models[r].a), np.asarray(models[r].b))
+        prev = old
+        for t in ts:
+            cur = tuple((1.0 - t) * o + t * n for o, n in zip(old, new))
+            v64 = v.astype(np.float64)
+            logw += _ln_f(cur, v64, beta, spin) - _ln_f(prev, v64, beta, spin)
+            prev = cur
+            W = np.asarray(cur[0], dtype=dtype)
+            with sampler_threads():
+                sample_layer(np.matmul(v, W), cur[2], beta, spin, streams, h)
+                np.matmul(h, W.T, out=field_v)
+                sample_layer(field_v, cur[1], beta, spin, streams, v)
+        out.append(logw.copy())
+    log_z, std, ess = [], [], []
+    for w in out:
+        res = _result(first, w, betas, base, log_z0, seed, reverse=False, bound=float("nan"))
+        log_z.append(res.log_z)
+        std.append(res.std)
+        ess.append(res.ess)
+    ds = xr.Dataset({"log_z": (dim, log_z), "std": (dim, std), "ess": (dim, ess)}, coords={dim: coord},
+                    attrs={"method": "trajectory_ais", "seed": int(seed), "log_z_base": float(log_z0),
+                           "n_steps": int(n_steps), "n_betas": int(betas.size), "n_chains": int(n_chains)})
+    ds.log_z.attrs.update(units="nats", long_name="ln Z by AIS along the training trajectory")
     return ds
 
 
