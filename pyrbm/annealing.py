@@ -27,11 +27,22 @@ log-weights :math:`w_c`,
 
 * AIS (Neal 2001; Salakhutdinov & Murray 2008) starts from exact samples of
   :math:`p_A`: :math:`\ln\hat Z = \ln Z_0 + \operatorname{logsumexp}_c w_c - \ln C`.
-  :math:`\hat Z` is unbiased, so :math:`\ln\hat Z` is low in expectation (Jensen).
-* Reverse AIS (Burda, Grosse & Salakhutdinov 2015) starts from samples of the RBM and
-  anneals to :math:`p_A`; its weights estimate :math:`Z_0/Z`:
-  :math:`\ln\hat Z = \ln Z_0 - (\operatorname{logsumexp}_c w_c - \ln C)`, high in
-  expectation when the starting samples are exact model samples.
+  :math:`\hat Z` is unbiased, so :math:`\ln\hat Z` is low in expectation (Jensen) and
+  :math:`P(\ln\hat Z > \ln Z + t) \le e^{-t}` (Markov): a stochastic lower bound. It can
+  still be far too low with a healthy effective sample size when the chains miss a mode;
+  :func:`pyrbm.log_z_lower_bound` catches that (:attr:`AISResult.valid`).
+* Reverse AIS runs the same path backwards from samples of the RBM to :math:`p_A`; its
+  weights estimate :math:`Z_0/Z`:
+  :math:`\ln\hat Z = \ln Z_0 - (\operatorname{logsumexp}_c w_c - \ln C)`. From *exact*
+  model samples it is a stochastic upper bound (high in expectation; the reverse half of
+  bidirectional Monte Carlo, Grosse, Ghahramani & Adams 2015). From approximate samples
+  (Gibbs chains that have not mixed between modes) it is not a bound at all and can land
+  below ``ln Z``.
+* RAISE (Burda, Grosse & Salakhutdinov 2015, :func:`raise_log_likelihood`) runs the reverse
+  path from each *test example* and gives a stochastic lower bound on the log-likelihood of
+  the annealing model, which approaches the RBM as the schedule is refined.
+* :func:`trajectory_ais` anneals through the saved parameters of a training run instead of
+  temperature.
 
 Matrix products run in BLAS in the chains' dtype; sampling uses
 :func:`pyrbm._kernels.gibbs.sample_layer` and the log-weights are accumulated in
@@ -410,11 +421,14 @@ def reverse_ais(ham, samples, *, n_betas: int | None = CLASSIC_N_BETAS, schedule
                 lower_bound="auto") -> AISResult:
     r"""``ln Z`` by reverse AIS: anneal from samples of the model down to the base model.
 
-    The path of :func:`ais` is run backwards (β from 1 to 0), one chain per sample
-    (Burda, Grosse & Salakhutdinov 2015). Started from exact samples of the model, ``ln Ẑ``
-    is high in expectation, so that AIS and reverse AIS bracket ``ln Z``. Long Gibbs
-    chains approximate such samples; started from data the estimate carries no such
-    guarantee (a model that fits its data poorly gives a wrong bracket).
+    The path of :func:`ais` is run backwards (β from 1 to 0), one chain per sample.
+    Started from *exact* samples of the model, ``ln Ẑ`` is high in expectation (the
+    reverse half of bidirectional Monte Carlo, Grosse, Ghahramani & Adams 2015), so that
+    with forward AIS it brackets ``ln Z`` in expectation. From approximate samples — Gibbs
+    chains that have not crossed between modes, or data — it carries no such guarantee:
+    from 100-sweep Gibbs chains it has landed 25 nats below ``ln Z``. Replica exchange
+    (:class:`pyrbm.ReplicaExchangeSampler`) gives better starting samples; RAISE
+    (:func:`raise_log_likelihood`) is the related estimator started from test data.
 
     Parameters
     ----------
