@@ -89,6 +89,7 @@ _PIECES = ((0.5, 500), (0.9, 4_000), (1.0, 10_000))  # (end, steps) of Salakhutd
 _SPREAD = 3.0  # log_z_low/high: ln of the mean weight ∓ 3 standard errors
 _GROUPS = 10  # independent groups of chains behind the group standard deviation
 _BOOTSTRAP = 200  # bootstrap resamples of the chains
+_BOUND_ITER = 200  # mean-field iterations of the automatic lower bound (it holds at every iterate)
 _MIN_ESS_BAR = 1.5  # below this effective sample size one chain carries the estimate: no error bar
 
 
@@ -302,7 +303,7 @@ def _lower_bound(ham, lower_bound, starts, seed):
     if isinstance(lower_bound, str):
         if lower_bound != "auto":
             raise ValueError(f"lower_bound: expected 'auto', None, a number or a pyrbm.LowerBound, got {lower_bound!r}")
-        return log_z_lower_bound(ham, starts=starts, n_samples=0, seed=seed).check_value
+        return log_z_lower_bound(ham, starts=starts, n_samples=0, seed=seed, max_iter=_BOUND_ITER).check_value
     if isinstance(lower_bound, LowerBound):
         return lower_bound.check_value
     value = float(lower_bound)
@@ -370,8 +371,8 @@ _COMMON = """
         Rigorous lower bound on ``ln Z`` to check the estimate against (``valid`` is
         false when ``ln Ẑ + 3 std`` is below it). ``"auto"``: :func:`pyrbm.log_z_lower_bound`
         from the uniform point, the
-        uncoupled means and ``data`` (and, for reverse AIS, the starting samples) — a few
-        mean-field iterations, small next to the annealing. ``None``: no check.
+        uncoupled means and ``data`` (and, for reverse AIS, the starting samples) — at most
+        200 mean-field iterations, small next to the annealing. ``None``: no check.
 
     Returns
     -------

@@ -108,7 +108,8 @@ def _starts(ham, starts, max_rows, rng):
     """Starting means (S, N) and their names: uniform, uncoupled, then the given ones."""
     spin = ham.spin
     lo = -1.0 if spin else 0.0
-    rows = [np.full(ham.n_visible, 0.0 if spin else 0.5), np.tanh(ham.beta * ham.a) if spin else expit(ham.beta * ham.a)]
+    uncoupled = np.tanh(ham.beta * ham.a) if spin else expit(ham.beta * ham.a)
+    rows = [np.full(ham.n_visible, 0.0 if spin else 0.5), uncoupled]
     names = ["uniform", "uncoupled"]
     if starts is None:
         starts = []
@@ -142,21 +143,23 @@ def _starts(ham, starts, max_rows, rng):
 
 def _ascend(ham, m, damping, max_iter, tol):
     """Damped mean-field iteration of every row of m; the best B(m) met on the way, and its m."""
-    act = np.tanh if ham.spin else expit
+    act, g = (np.tanh, log2cosh) if ham.spin else (expit, softplus)
     beta = ham.beta
-    best = _bound(ham, m)
+    best = np.full(m.shape[0], -np.inf)
     best_m = m.copy()
-    for _ in range(max_iter):
-        mh = act(beta * (ham.b + m @ ham.W))
-        new = damping * m + (1.0 - damping) * act(beta * (ham.a + mh @ ham.W.T))
-        delta = np.max(np.abs(new - m))
-        m = new
-        value = _bound(ham, m)
+    done = False
+    for it in range(max_iter + 1):
+        z = beta * (ham.b + m @ ham.W)  # hidden field of the current means: B(m) and the next update
+        value = _entropy_rows(m, ham.spin) + beta * (m @ ham.a) + g(z).sum(axis=-1)
         better = value > best
         best = np.where(better, value, best)
         best_m[better] = m[better]
-        if delta < tol:
+        if done or it == max_iter:
             break
+        new = damping * m + (1.0 - damping) * act(beta * (ham.a + act(z) @ ham.W.T))
+        delta = np.max(np.abs(new - m))
+        m = new
+        done = delta < tol  # evaluate the last iterate, then stop
     return best, best_m
 
 
@@ -226,7 +229,7 @@ def log_z_lower_bound(ham, *, starts=None, n_samples: int = 1000, seed: int | No
         v = (rng.random((n_samples, ham.n_visible)) < p_up).astype(np.float64)
         if ham.spin:
             v = 2.0 * v - 1.0
-        # E_q ln f = B(m) − H(q) + E_q Δ(v): Δ = Σ_j [g(z_j) − g(z̄_j) − g'(z̄_j)(z_j − z̄_j)] ≥ 0 (convex g),
+        # E_q ln f = B(m) − H(q) + E_q Δ(v), Δ = Σ_j [g(z_j) − g(z̄_j) − g'(z̄_j)(z_j − z̄_j)] ≥ 0,
         # z = β(b + Wᵀv), z̄ = β(b + Wᵀm); the linear part is exact, only Δ is sampled (zero when W = 0)
         g, dg = (log2cosh, np.tanh) if ham.spin else (softplus, expit)
         z_bar = ham.beta * (ham.b + m @ ham.W)
