@@ -26,7 +26,8 @@ import xarray as xr
 
 from . import freeenergy
 from ._checks import check_float_dtype, check_hamiltonian, check_int, check_positive, check_seed, fresh_seed
-from .annealing import CLASSIC_N_BETAS, _check_schedule, _configurations, ais, raise_log_likelihood, reverse_ais
+from .annealing import (CLASSIC_N_BETAS, _check_schedule, _configurations, ais, raise_log_likelihood, reverse_ais,
+                        trajectory_ais)
 from .bounds import log_z_lower_bound
 from .samplers import GibbsSampler, ReplicaExchangeSampler
 
@@ -157,14 +158,15 @@ def compare_log_z(ham, *, data=None, test=None, samples=None, methods=METHODS, n
 # ---------------------------------------------------------------------------- convergence
 #: Work presets of :func:`test_log_likelihood`: schedule lengths of the convergence series (the last
 #: one gives the forward and reverse AIS estimates), chains, replica-exchange sweeps and replicas before
-#: reverse AIS, and the RAISE subset (examples, chains per example, schedule length).
+#: reverse AIS, the RAISE subset (examples, chains per example, schedule length), and the steps per
+#: record of trajectory AIS (with a history).
 BUDGETS = {
     "tiny": {"n_betas": (250, 1000), "n_chains": 100, "n_sweeps": 500, "n_replicas": 8,
-             "raise_examples": 50, "raise_chains": 5, "raise_betas": 1000},
+             "raise_examples": 50, "raise_chains": 5, "raise_betas": 1000, "trajectory_steps": 200},
     "quick": {"n_betas": (2000, 15000), "n_chains": 100, "n_sweeps": 2000, "n_replicas": 16,
-              "raise_examples": 100, "raise_chains": 10, "raise_betas": 2000},
+              "raise_examples": 100, "raise_chains": 10, "raise_betas": 2000, "trajectory_steps": 1000},
     "paper": {"n_betas": (2000, 15000, 50000), "n_chains": 100, "n_sweeps": 10000, "n_replicas": 32,
-              "raise_examples": 1000, "raise_chains": 10, "raise_betas": 15000},
+              "raise_examples": 1000, "raise_chains": 10, "raise_betas": 15000, "trajectory_steps": 2000},
 }
 _SIGMAS = 2.0  # the interval ends and the drift test use ± 2 standard deviations
 
@@ -259,8 +261,9 @@ def _replica_samples(ham, n_chains, n_sweeps, n_replicas, train, seed, dtype):
     return np.array(state.v[rows], dtype=np.float64), origin
 
 
-def test_log_likelihood(ham, data, *, train=None, samples=None, budget="quick", tolerance: float = 1.0,
-                        schedule="three_piece", seed: int | None = None, dtype=np.float32) -> xr.Dataset:
+def test_log_likelihood(ham, data, *, train=None, samples=None, history=None, budget="quick",
+                        tolerance: float = 1.0, schedule="three_piece", seed: int | None = None,
+                        dtype=np.float32) -> xr.Dataset:
     r"""Test log-likelihood with the interval that every estimator defends together, and a verdict.
 
     Runs, on one model:
@@ -274,12 +277,14 @@ def test_log_likelihood(ham, data, *, train=None, samples=None, budget="quick", 
       (:class:`pyrbm.ReplicaExchangeSampler`; hot replicas carry the chains between
       modes, which plain Gibbs chains of the same length do not cross, and reverse AIS is
       high in expectation only from equilibrium samples), or from ``samples``;
+    * ``trajectory_ais`` (with ``history``) — :func:`pyrbm.trajectory_ais` through the saved
+      parameters of the training run that ended at ``ham``, its last record;
     * ``raise`` — :func:`pyrbm.raise_log_likelihood` on a random subset of ``data``: a
       stochastic lower bound on the annealing model's log-likelihood, i.e. an upper
       estimate :math:`\ln Z \lesssim \overline{\ln f}_{sub} - \overline{\mathrm{RAISE}}`.
 
     Interval on ``ln Z``: lower end :math:`L = \max(L_{var},\ \ln\hat Z_{AIS} - 2\sigma)`
-    (AIS only when valid); upper end :math:`U` the larger (the more conservative) of
+    over the valid AIS estimates (temperature and trajectory); upper end :math:`U` the larger (the more conservative) of
     :math:`\ln\hat Z_{rev} + 2\sigma` and the RAISE value :math:`+ 2\sigma`, over those that are valid.
     The test log-likelihood per example is :math:`\overline{-\beta F(v)} - \ln Z`, so its
     interval is :math:`[\overline{-\beta F} - U,\ \overline{-\beta F} - L]`.
@@ -300,6 +305,9 @@ def test_log_likelihood(ham, data, *, train=None, samples=None, budget="quick", 
         Training data: fits the AIS base model, starts the lower bound and the replica chains.
     samples : array_like, shape (C, N), optional
         Model samples to start reverse AIS from instead of replica exchange.
+    history : xarray.Dataset, optional
+        Training history with the parameters of every record (``record_params=True``) whose
+        last record is ``ham``: adds trajectory AIS.
     budget : {"tiny", "quick", "paper"} or dict
         Work preset of :data:`BUDGETS` (a dict overrides keys of ``"quick"``).
     tolerance : float
@@ -313,7 +321,8 @@ def test_log_likelihood(ham, data, *, train=None, samples=None, budget="quick", 
     Returns
     -------
     xarray.Dataset
-        Dimension ``estimator`` = (``lower_bound``, ``ais``, ``reverse_ais``, ``raise``) with
+        Dimension ``estimator`` = (``lower_bound``, ``ais``, ``reverse_ais``, ``raise``, and
+        ``trajectory_ais`` with a history) with
         ``log_z`` (nats; for RAISE its upper estimate), ``log_likelihood`` (nats per test
         example, ``mean(−βF) − log_z``), ``std``, ``ess``, ``valid``, ``reason``,
         ``seconds``; dimension ``n_betas`` with the convergence series ``convergence_log_z``
@@ -342,13 +351,14 @@ def test_log_likelihood(ham, data, *, train=None, samples=None, budget="quick", 
     else:
         raise TypeError(f"budget: expected a preset name or a dict, got {type(budget).__name__}")
     n_betas_list = _check_n_betas_list(opts["n_betas"])
-    for key in ("n_chains", "n_sweeps", "n_replicas", "raise_examples", "raise_chains", "raise_betas"):
+    for key in ("n_chains", "n_sweeps", "n_replicas", "raise_examples", "raise_chains", "raise_betas",
+                "trajectory_steps"):
         opts[key] = check_int(key, opts[key], minimum={"n_sweeps": 0, "n_replicas": 2, "raise_chains": 1,
                                                         "n_chains": 2, "raise_betas": 2}.get(key, 1))
     dtype = check_float_dtype(dtype)
     seed = check_seed(seed)
     seed = fresh_seed() if seed is None else seed
-    seeds = [(seed + 101 * i) % 2**64 for i in range(5)]
+    seeds = [(seed + 101 * i) % 2**64 for i in range(6)]
     rows = {}
 
     # the rigorous lower bound
@@ -393,13 +403,34 @@ def test_log_likelihood(ham, data, *, train=None, samples=None, budget="quick", 
     rows["raise"] = (raise_log_z, raise_std, float(np.median(ra.ess)), raise_ok, raise_reason,
                      time.perf_counter() - t0)
 
-    # the interval and the verdict
+    # trajectory AIS through the saved records
     reasons = []
-    low = bound.check_value
+    lows = [bound.check_value]
+    if history is not None:
+        t0 = time.perf_counter()
+        tr = trajectory_ais(history, n_chains=opts["n_chains"], n_steps=opts["trajectory_steps"],
+                            n_betas=n_betas_list[0], seed=seeds[5], data=train, dtype=dtype)
+        last = {k: float(tr[k][-1]) for k in ("log_z", "std", "ess")}
+        W_last = np.asarray(history.W[-1]) if "W" in history else None
+        tr_reasons = []
+        if W_last is None or not np.allclose(W_last, ham.W, rtol=1e-6, atol=1e-6):
+            tr_reasons.append("the last record of the history is not this model")
+        if not np.isfinite(last["std"]):
+            tr_reasons.append("no error bar (effective sample size below 1.5)")
+        elif last["log_z"] + 3 * last["std"] < bound.check_value:
+            tr_reasons.append(f"ln Z estimate {last['log_z']:.6g} lies below the rigorous lower bound "
+                              f"{bound.check_value:.6g}")
+        rows["trajectory_ais"] = (last["log_z"], last["std"], last["ess"], not tr_reasons, "; ".join(tr_reasons),
+                                  time.perf_counter() - t0)
+        if not tr_reasons:
+            lows.append(last["log_z"] - _SIGMAS * last["std"])
+
+    # the interval and the verdict
     if fwd.valid:
-        low = max(low, fwd.log_z - _SIGMAS * fwd.std)
+        lows.append(fwd.log_z - _SIGMAS * fwd.std)
     else:
         reasons.append(f"forward AIS is invalid: {fwd.reason}")
+    low = max(lows)
     uppers = [v + _SIGMAS * s for v, s, ok in ((rev.log_z, rev.std, rev.valid), (raise_log_z, raise_std, raise_ok))
               if ok]
     high = max(uppers) if uppers else float("inf")

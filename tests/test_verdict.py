@@ -93,3 +93,22 @@ def test_bad_input_is_refused():
         verdict(ham, data, tolerance=0.0)
     with pytest.raises(TypeError, match="ham"):
         verdict(np.ones((16, 8)), data)
+
+
+def test_history_adds_trajectory_ais():
+    from pyrbm import Trainer
+
+    _, data = trained_small()
+    trainer = Trainer(method="pcd", k=1, lr=0.05, batch_size=50, n_epochs=6, seed=3, progress=False,
+                      record_params=True)
+    ham, hist = trainer.fit(data, n_hidden=8)
+    exact = float(pyrbm.exact_log_z(ham))
+    ds = verdict(ham, data[::10], train=data, history=hist, budget="tiny", schedule="linear", seed=0)
+    assert list(ds.estimator.values) == _ROWS + ["trajectory_ais"]
+    row = ds.sel(estimator="trajectory_ais")
+    assert bool(row.valid) and abs(float(row.log_z) - exact) < 3 * float(row["std"]) + 0.02
+    assert float(ds.log_z_low) <= exact <= float(ds.log_z_high)
+    other = ham.replace(W=ham.W * 1.01)
+    wrong = verdict(other, data[::10], train=data, history=hist, budget="tiny", schedule="linear", seed=0)
+    assert not bool(wrong.valid.sel(estimator="trajectory_ais"))
+    assert "not this model" in str(wrong.reason.sel(estimator="trajectory_ais").values)
