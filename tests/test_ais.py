@@ -218,13 +218,15 @@ def test_compare_log_z_table():
     exact = logsumexp(_brute_log_p_visible(ham)[1])
     test = (np.random.default_rng(19).random((40, 12)) < 0.5).astype(float)
     ds = compare_log_z(ham, test=test, n_betas=300, schedule="linear", n_chains=50, n_gibbs=50, seed=1)
-    assert list(ds.estimator.values) == ["exact", "gaussian", "mean_field", "tap", "ais", "reverse_ais"]
+    assert list(ds.estimator.values) == ["exact", "gaussian", "mean_field", "tap", "lower_bound", "ais", "reverse_ais"]
     assert ds.valid.all() and np.all(ds.seconds >= 0)
     assert abs(ds.log_z.sel(estimator="exact") - exact) < 1e-9
     for m in ("ais", "reverse_ais"):
         assert abs(ds.log_z.sel(estimator=m) - exact) < 3 * ds["std"].sel(estimator=m) + 1e-3
     assert abs(ds.log_z.sel(estimator="gaussian") - exact) < 0.05 and abs(ds.log_z.sel(estimator="tap") - exact) < 0.05
     assert float(ds.log_z.sel(estimator="mean_field")) <= exact + 1e-9  # Gibbs–Bogoliubov lower bound
+    bound = float(ds.log_z.sel(estimator="lower_bound"))
+    assert float(ds.log_z.sel(estimator="mean_field")) - 1e-9 <= bound <= exact + 1e-9
     assert "Gibbs sweeps" in str(ds.reason.sel(estimator="reverse_ais").values)
     V, logp = _brute_log_p_visible(ham)
     ll = np.mean([logp[int(np.dot(t, 2 ** np.arange(12)[::-1]))] for t in test]) - exact  # V is in binary order
