@@ -9,11 +9,15 @@ schedule of Salakhutdinov & Murray (2008) and prints
             AIS run (on a shared machine the two differ when the load changed);
 * ``ais``   chain-sweeps per second of the whole AIS run (one sweep per temperature:
             the log-weight update, h ~ p_k(h|v), v ~ p_k(v|h));
-* the ratio ``ais / blas`` (target ≥ 0.7), the wall time, and the estimated ln Z last.
+* the ratio ``ais / blas`` (target ≥ 0.7), the wall time, and the estimated ln Z;
+* ``raise`` chain-sweeps per second of ``pyrbm.raise_log_likelihood`` on ``--raise-images``
+  random images with ``--raise-chains`` chains each and ``--raise-betas`` temperatures, and
+  the cost scaled to 1,000 test images at the classic 14,501 β's (linear in both).
 
 The model is random (σ_w = 0.05, seed 0) unless ``--model`` names a saved Hamiltonian.
 
-Usage: ``python benchmarks/ais.py [--chains 100] [--n-betas 14501] [--model PATH] [--seconds 2]``
+Usage: ``python benchmarks/ais.py [--chains 100] [--n-betas 14501] [--model PATH] [--seconds 2]
+[--raise-images 10] [--raise-chains 10] [--raise-betas 1000]``
 """
 
 from __future__ import annotations
@@ -66,6 +70,9 @@ def main(argv=None):
     parser.add_argument("--n-betas", type=int, default=pyrbm.annealing.CLASSIC_N_BETAS)
     parser.add_argument("--model", default=None, help="a Hamiltonian saved with Hamiltonian.save")
     parser.add_argument("--seconds", type=float, default=2.0, help="length of one BLAS timing round")
+    parser.add_argument("--raise-images", type=int, default=10, help="test images for the RAISE timing (0: skip)")
+    parser.add_argument("--raise-chains", type=int, default=10, help="RAISE chains per image")
+    parser.add_argument("--raise-betas", type=int, default=1000, help="RAISE schedule length for the timing")
     args = parser.parse_args(argv)
 
     ham = (pyrbm.Hamiltonian.load(args.model) if args.model
@@ -94,6 +101,16 @@ def main(argv=None):
     print(f"ratio ais/blas: {rate / blas:.2f} (target >= 0.7; {rate / before:.2f} against before, "
           f"{rate / after:.2f} against after); wall time {wall:.1f} s; ess {res.ess:.1f}")
     print(f"ln Z = {res.log_z:.4f} +- {res.std:.4f}")
+    if args.raise_images > 0:
+        images = (np.random.default_rng(1).random((args.raise_images, ham.n_visible)) < 0.5).astype(np.float64)
+        t0 = time.perf_counter()
+        pyrbm.raise_log_likelihood(ham, images, n_betas=args.raise_betas, n_chains=args.raise_chains, seed=0)
+        wall = time.perf_counter() - t0
+        sweeps = args.raise_images * args.raise_chains * (args.raise_betas - 1)
+        per_1000 = wall / args.raise_images * 1000 * (pyrbm.annealing.CLASSIC_N_BETAS - 1) / (args.raise_betas - 1)
+        print(f"raise: {sweeps / wall:,.0f} chain-sweeps/s ({args.raise_images} images x {args.raise_chains} chains "
+              f"x {args.raise_betas - 1} steps in {wall:.1f} s); scaled: {per_1000 / 3600:.2f} h per 1,000 test "
+              f"images at {args.raise_chains} chains and 14,500 steps")
 
 
 if __name__ == "__main__":

@@ -24,8 +24,9 @@ from .samplers import (DivergenceWarning, GibbsSampler, GibbsState, LangevinSamp
                        ReplicaExchangeSampler, SamplerState, TemperingState)
 from .spectra import count_outliers, fit_sigma_w, mp_cdf, mp_edges, mp_pdf
 from .history import combine_histories
-from .annealing import AISResult, ais, annealing_schedule, reverse_ais
-from .likelihood import compare_log_z
+from .annealing import AISResult, ais, annealing_schedule, raise_log_likelihood, reverse_ais, trajectory_ais
+from .likelihood import ais_convergence, compare_log_z, test_log_likelihood
+from .bounds import LowerBound, log_z_lower_bound
 from .training import Trainer
 from .files import IntegrityError, load, save, validate
 from .trajectory import load_hamiltonian, load_state
@@ -55,4 +56,9 @@ __all__ = [
     "decode_visible", "probe_modes", "gaussian_surrogate",
     "scan", "Scan",
     "ais", "reverse_ais", "annealing_schedule", "AISResult", "compare_log_z",
+    "log_z_lower_bound", "LowerBound",
+    "raise_log_likelihood",
+    "test_log_likelihood",
+    "ais_convergence",
+    "trajectory_ais",
 ]

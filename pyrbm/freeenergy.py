@@ -57,7 +57,8 @@ class LogZ:
     std : float
         Statistical standard deviation of ``log_z`` (0.0 for exact and deterministic methods).
     method : str
-        ``"exact"``, ``"gaussian"``, ``"mean_field"`` or ``"tap"``.
+        ``"exact"``, ``"gaussian"``, ``"mean_field"``, ``"tap"``, ``"lower_bound"``
+        (:func:`pyrbm.log_z_lower_bound`), ``"ais"`` or ``"reverse_ais"``.
     valid : bool
         Whether the method holds for this model (always true for ``"exact"``).
     reason : str
