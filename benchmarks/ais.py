@@ -68,7 +68,7 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=2.0, help="length of one BLAS timing round")
     args = parser.parse_args(argv)
 
-    ham = (pyrbm.Hamiltonian.load(args.model) if args.model
+    ham = (pyrbm.load_hamiltonian(args.model) if args.model
            else pyrbm.Hamiltonian.random(N_VISIBLE, N_HIDDEN, sigma_w=0.05, seed=0))
     try:
         from threadpoolctl import threadpool_info

@@ -6,6 +6,7 @@ what was expected and what to do about it.
 
 from __future__ import annotations
 
+import abc
 import numbers
 
 import numpy as np
@@ -42,11 +43,17 @@ def check_bool(name: str, value) -> bool:
     return bool(value)
 
 
+class HamiltonianType(abc.ABC):
+    """What :func:`check_hamiltonian` accepts: :class:`pyrbm.Hamiltonian` registers itself here.
+
+    The checks sit below the model in the import graph, so they test against this ABC instead
+    of importing the class.
+    """
+
+
 def check_hamiltonian(ham, name: str = "ham"):
     """Return ``ham`` after checking it is a :class:`pyrbm.Hamiltonian`."""
-    from .hamiltonian import Hamiltonian  # imported here: hamiltonian.py imports this module
-
-    if not isinstance(ham, Hamiltonian):
+    if not isinstance(ham, HamiltonianType):
         raise TypeError(f"{name}: expected a pyrbm.Hamiltonian, got {type(ham).__name__}")
     return ham
 

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pyrbm._io import atomic_path
+from pyrbm.io.netcdf import atomic_path
 from pyrbm.datasets import hierarchical, mnist
-from pyrbm.history import save_history
+from pyrbm.io.history import save_history
 from pyrbm.training import Trainer
 
 

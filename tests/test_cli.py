@@ -101,7 +101,7 @@ def test_scan_command_equals_the_scan_api_and_reruns(tmp_path):
 
 def test_sample_command_equals_gibbs_sampler(tmp_path):
     ham = pyrbm.Hamiltonian.random(10, 5, sigma_w=0.3, seed=2)
-    ham.save(tmp_path / "model.nc")
+    pyrbm.save(ham, tmp_path / "model.nc")
     res = pyrbm_cli("sample", "--out", "g", "--model", "model.nc", "--n-chains", "16", "--n-steps", "20",
                     "--thin", "2", "--seed", "5", cwd=tmp_path)
     assert res.returncode == 0, res.stderr

@@ -11,9 +11,9 @@ import pytest
 import xarray as xr
 
 import pyrbm
-from pyrbm import _io
-from pyrbm import trajectory as tr
-from pyrbm.writer import TrajectoryWriter
+from pyrbm.io import netcdf as _io
+from pyrbm.io import trajectory as tr
+from pyrbm.io.writer import TrajectoryWriter
 
 
 def make_ds(ham, n_steps=7, n_chains=3, seed=0):
@@ -47,7 +47,7 @@ def test_save_load_validate_dispatch_on_schema(tmp_path, ham):
     back = pyrbm.load(model)
     assert isinstance(back, pyrbm.Hamiltonian)
     assert back.W.tobytes() == ham.W.tobytes() and back.beta == ham.beta
-    assert pyrbm.Hamiltonian.load(model).W.tobytes() == ham.W.tobytes()  # still a plain Hamiltonian file
+    assert pyrbm.load(model).W.tobytes() == ham.W.tobytes()  # still a plain Hamiltonian file
     with xr.open_dataset(model) as stored:
         stored = stored.load()
     assert stored.attrs.pop("checksum").startswith("sha256:")

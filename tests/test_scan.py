@@ -143,7 +143,7 @@ def test_collect_reduces_each_point_when_shapes_differ(tmp_path):
 
 def test_gibbs_and_langevin_points_equal_the_samplers(tmp_path):
     ham = pyrbm.Hamiltonian.random(12, 6, sigma_w=0.2, seed=3)
-    model = ham.save(tmp_path / "model.nc")
+    model = pyrbm.save(ham, tmp_path / "model.nc")
     scan = Scan(tmp_path / "g", {"seed": [0, 1]}, fixed={"model": str(model), "n_chains": 8, "n_steps": 10})
     scan.run("gibbs")
     ds = scan.collect()

@@ -15,7 +15,7 @@ import xarray as xr
 
 import pyrbm
 import pyrbm.accessor  # noqa: F401  (registers ds.rbm)
-from pyrbm import trajectory as tr
+from pyrbm.io import trajectory as tr
 
 ATTRS = {
     "schema": "pyrbm.trajectory/2",
@@ -62,7 +62,7 @@ def temporaries(directory):
 # ---------------------------------------------------------------------- save / load
 def test_round_trip_identical_int8_zlib(tmp_path, ham):
     ds = make_ds(ham)
-    path = pyrbm.trajectory.save(ds, tmp_path / "run.nc", hamiltonian=ham)
+    path = pyrbm.io.trajectory.save(ds, tmp_path / "run.nc", hamiltonian=ham)
     assert path == tmp_path / "run.nc"
     back = tr.load(path)
     xr.testing.assert_identical(back, ds)
@@ -83,7 +83,7 @@ def test_hamiltonian_group_round_trips_bit_exactly(tmp_path, ham, units):
         ds["h"] = 2 * ds["h"] - 1
     ds.attrs["units"] = units
     path = tr.save(ds, tmp_path / "run.nc", hamiltonian=ham)
-    back = tr.load_hamiltonian(path)
+    back = pyrbm.load_hamiltonian(path)
     for name in ("W", "a", "b"):
         got, want = getattr(back, name), getattr(ham, name)
         assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
@@ -192,7 +192,7 @@ def test_load_missing_file_and_missing_hamiltonian(tmp_path, ham):
         tr.load(tmp_path / "nope.nc")
     path = tr.save(make_ds(ham), tmp_path / "run.nc")
     with pytest.raises(ValueError, match="no 'hamiltonian' group"):
-        tr.load_hamiltonian(path)
+        pyrbm.load_hamiltonian(path)
     with pytest.raises(ValueError, match="carries no Hamiltonian"):
         make_ds(ham).rbm.hamiltonian()
 
@@ -210,7 +210,7 @@ def test_writer_equals_in_memory_dataset(tmp_path, ham):
     assert w.closed
     back = tr.load(tmp_path / "run.nc")
     xr.testing.assert_identical(back, ds)
-    assert tr.load_hamiltonian(tmp_path / "run.nc").W.tobytes() == ham.W.tobytes()
+    assert pyrbm.load_hamiltonian(tmp_path / "run.nc").W.tobytes() == ham.W.tobytes()
     with netCDF4.Dataset(tmp_path / "run.nc") as nc:
         assert nc.dimensions["step"].isunlimited()
         assert nc.variables["v"].dtype == np.int8
@@ -294,7 +294,7 @@ def test_exception_inside_writer_keeps_previous_file(tmp_path, ham):
 CHILD = textwrap.dedent(
     """
     import sys, time, numpy as np, xarray as xr
-    from pyrbm.writer import TrajectoryWriter
+    from pyrbm.io.writer import TrajectoryWriter
     chunk = xr.Dataset({"energy": (("step", "chain"), np.zeros((5, 4)), {"long_name": "E", "units": "1"})})
     deadline = time.monotonic() + 20  # bounded: an interrupt that got lost fails clearly, it does not hang
     with TrajectoryWriter(sys.argv[1], overwrite=True) as w:
@@ -361,7 +361,7 @@ def gibbs_run(ham, n_steps, out, state=None, **kw):
 
 @pytest.fixture
 def fixed_clock(monkeypatch):
-    monkeypatch.setattr(pyrbm.files, "now", lambda: "2026-01-01T00:00:00+00:00")
+    monkeypatch.setattr(pyrbm.io.netcdf, "now", lambda: "2026-01-01T00:00:00+00:00")
 
 
 def assert_same_state(a, b):
@@ -375,7 +375,7 @@ def test_continued_run_equals_one_long_run(tmp_path, ham, fixed_clock):
     path = tmp_path / "run.nc"
     st1 = gibbs_run(ham, 16, path)
     part1 = path.read_bytes()
-    with pytest.raises(FileExistsError, match="not the state stored with the run"):
+    with pytest.raises(FileExistsError, match="does not continue it: it holds a run that ends at step 16"):
         gibbs_run(ham, 24, path, state=pyrbm.GibbsSampler(4, seed=3).init_state(ham))
     with pytest.raises(ValueError, match="burn_in"):
         gibbs_run(ham, 24, path, state=st1, burn_in=2)
@@ -388,23 +388,23 @@ def test_continued_run_equals_one_long_run(tmp_path, ham, fixed_clock):
     xr.testing.assert_identical(cont, long)  # attributes included: n_steps = 40, first_step = 0
     assert cont.attrs["n_steps"] == 40 and cont["step"].values.tolist() == list(range(2, 41, 2))
     assert_same_state(st2, long_state)
-    assert_same_state(pyrbm.samplers.state_from_dataset(pyrbm.load_state(path)), long_state)
-    # from the file alone (state=None), into a third part
-    gibbs_run(ham, 10, path)
-    gibbs_run(ham, 10, tmp_path / "long.nc")
+    assert_same_state(pyrbm.load_state(path), long_state)
+    # from the file alone (its stored state), into a third part
+    gibbs_run(ham, 10, path, state=pyrbm.load_state(path))
+    gibbs_run(ham, 10, tmp_path / "long.nc", state=pyrbm.load_state(tmp_path / "long.nc"))
     xr.testing.assert_identical(tr.load(path), tr.load(tmp_path / "long.nc"))
     assert temporaries(tmp_path) == []
 
 
 CONTINUE = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
     import numpy as np
-    import pyrbm, pyrbm.writer
+    import pyrbm, pyrbm.io.storage
     sys.path.insert(0, sys.argv[2])
     from test_trajectory import gibbs_run, CFEnergy
-    pyrbm.writer._CHUNK_BYTES = 1                   # flush every record
-    pyrbm.files.now = lambda: "2026-01-01T00:00:00+00:00"
+    pyrbm.io.storage.BUFFER_BYTES = 1                 # flush every record
+    pyrbm.io.netcdf.now = lambda: "2026-01-01T00:00:00+00:00"
     rng = np.random.default_rng(11)
     ham = pyrbm.Hamiltonian(rng.normal(0, 0.7, (6, 4)), rng.normal(0, 0.3, 6), rng.normal(0, 0.3, 4), beta=0.8)
     real = CFEnergy.compute
@@ -416,7 +416,8 @@ CONTINUE = textwrap.dedent(
         time.sleep(0.02)
         return real(self, ham, v, h)
     CFEnergy.compute = slow
-    gibbs_run(ham, 4000, sys.argv[1])
+    state = pyrbm.load_state(sys.argv[1]) if os.path.exists(sys.argv[1]) else None
+    gibbs_run(ham, 4000, sys.argv[1], state=state)
     """
 )
 
@@ -441,7 +442,7 @@ def test_continuation_killed_between_and_during_parts_equals_one_long_run(tmp_pa
     part1 = path.read_bytes()
     _start_and_signal(path, signal.SIGKILL)  # killed while continuing: part 1 is intact
     assert path.read_bytes() == part1
-    gibbs_run(ham, 24, path)  # continued from the file alone; sweeps the killed writer's temporary
+    gibbs_run(ham, 24, path, state=pyrbm.load_state(path))  # continued from the file; sweeps the orphan
     gibbs_run(ham, 40, tmp_path / "long.nc")
     xr.testing.assert_identical(tr.load(path), tr.load(tmp_path / "long.nc"))
     assert temporaries(tmp_path) == []
@@ -455,8 +456,8 @@ def test_interrupted_run_keeps_flushed_records_and_continues(tmp_path, ham, fixe
     n = kept.sizes["step"]
     assert n >= 4 and kept.attrs["n_steps"] == 2 * n
     assert kept["step"].values.tolist() == list(range(2, 2 * n + 1, 2))
-    assert pyrbm.load_state(path).attrs["step"] == 2 * n  # the state at the last kept record
-    gibbs_run(ham, 10, path)
+    assert pyrbm.load_state(path).step == 2 * n  # the state at the last kept record
+    gibbs_run(ham, 10, path, state=pyrbm.load_state(path))
     gibbs_run(ham, 2 * n + 10, tmp_path / "long.nc")
     xr.testing.assert_identical(tr.load(path), tr.load(tmp_path / "long.nc"))
     assert temporaries(tmp_path) == []
@@ -464,7 +465,7 @@ def test_interrupted_run_keeps_flushed_records_and_continues(tmp_path, ham, fixe
 
 def test_run_whose_temporary_vanishes_raises_and_writes_nothing(tmp_path, ham, monkeypatch):
     """Before: the run returned an empty dataset and run.nc held only the Hamiltonian."""
-    monkeypatch.setattr(pyrbm.writer, "_CHUNK_BYTES", 1)  # flush every record
+    monkeypatch.setattr(pyrbm.io.storage, "BUFFER_BYTES", 1)  # flush every record
     path = tmp_path / "run.nc"
     real = CFEnergy.compute
     count = [0]

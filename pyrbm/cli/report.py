@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .._io import NETCDF_LOCK, atomic_path
+from ..io.netcdf import NETCDF_LOCK, atomic_path
 from ..scan import RESULT, Scan
 
 __all__ = ["report", "info", "describe"]
@@ -28,7 +28,8 @@ def _result_file(path: Path) -> Path:
 
 
 def _open(path: Path) -> xr.Dataset:
-    from ..files import kind_of, load
+    from ..io import load
+    from ..io.netcdf import kind_of
 
     try:
         if kind_of(path)[0] is not None:
@@ -45,7 +46,7 @@ def _model_lines(path: Path) -> list:
     with NETCDF_LOCK, netCDF4.Dataset(path, "r") as nc:
         if "hamiltonian" not in nc.groups:
             return ["model: none stored"]
-    from ..trajectory import load_hamiltonian
+    from ..io import read_model as load_hamiltonian
 
     ham = load_hamiltonian(path)
     s = ham.modes.s

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._io import atomic_path
+from ..io.netcdf import atomic_path
 
 DPI = 80
 

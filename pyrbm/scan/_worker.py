@@ -25,7 +25,9 @@ import traceback
 import uuid
 from pathlib import Path
 
-from .._io import atomic_path
+import xarray as xr
+
+from ..io.netcdf import atomic_path, write
 from .points import RESULT
 
 __all__ = ["execute", "init_process", "limit_threads", "TMP_PREFIX", "TRASH_PREFIX"]
@@ -117,9 +119,6 @@ def execute(func, root, name: str, params: dict, threads: int | None = None, **i
         with limit_threads(threads):
             result = func(dict(params), tmp, **inputs)
             if result is not None:
-                import xarray as xr
-
-                from ..files import write
                 if not isinstance(result, xr.Dataset):
                     raise TypeError(f"point function: expected it to return an xarray.Dataset or None "
                                     f"(after writing {RESULT} in its directory), got {type(result).__name__}")

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ..io import load
+from ..io.netcdf import NETCDF_LOCK, kind_of
 from . import _worker
 from ._grid import check_grid, expand, point_name
 from .executors import backend
@@ -294,9 +296,6 @@ class Scan:
 
 
 def _open(path: Path, lazy: bool) -> xr.Dataset:
-    from .._io import NETCDF_LOCK
-    from ..files import kind_of, load
-
     if kind_of(path)[0] is not None:
         ds = load(path, lazy=lazy)   # a pyrbm file: checksum verified, in its in-memory form
         return ds.chunk() if lazy else ds

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_path
-from ._kernels.rng import STREAM_WIDTH
+from .._kernels.rng import STREAM_WIDTH
+from .netcdf import atomic_path
 
 __all__ = ["CHECKPOINT_FORMAT", "MOMENT_KEYS", "load_checkpoint", "write_checkpoint",
            "check_resume", "check_state", "fingerprint"]
