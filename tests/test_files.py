@@ -4,6 +4,9 @@ import errno
 import multiprocessing
 import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import netCDF4
 import numpy as np
@@ -14,6 +17,7 @@ import pyrbm
 from pyrbm.io import netcdf as _io
 from pyrbm.io import trajectory as tr
 from pyrbm.io.writer import TrajectoryWriter
+from test_trajectory import gibbs_run
 
 
 def make_ds(ham, n_steps=7, n_chains=3, seed=0):
@@ -279,3 +283,51 @@ def test_checksum_covers_the_hamiltonian_group(tmp_path, ham):
     with pytest.raises(pyrbm.IntegrityError, match=f"{path} does not match its checksum"):
         pyrbm.load(path)
     assert pyrbm.load(path, verify=False).sizes["step"] == 7
+
+
+# ------------------------------------------------------------------------------ the race in a continuation's commit
+SLOW_FSYNC = """
+import os, sys, time
+sys.path.insert(0, sys.argv[2])
+import pyrbm, pyrbm.io.netcdf
+from test_trajectory import gibbs_run
+import numpy as np
+rng = np.random.default_rng(11)
+ham = pyrbm.Hamiltonian(rng.normal(0, 0.7, (6, 4)), rng.normal(0, 0.3, 6), rng.normal(0, 0.3, 4), beta=0.8)
+real, calls = os.fsync, []
+def slow(fd):
+    calls.append(fd)
+    if len(calls) == 1:           # the temporary's fsync, just before the move
+        print("fsync", flush=True)
+        time.sleep(3)
+    real(fd)
+pyrbm.io.netcdf.os.fsync = slow
+try:
+    gibbs_run(ham, 10, sys.argv[1], state=pyrbm.load_state(sys.argv[1]))
+except FileExistsError as exc:
+    print("refused:", exc, flush=True)
+else:
+    print("success", flush=True)
+"""
+
+
+def test_two_continuations_never_both_succeed_while_one_is_lost(tmp_path):
+    """Before: the writer checked the file, then fsynced, then replaced it: a commit landing during the
+    fsync was overwritten and both processes reported success."""
+    rng = np.random.default_rng(11)
+    ham = pyrbm.Hamiltonian(rng.normal(0, 0.7, (6, 4)), rng.normal(0, 0.3, 6), rng.normal(0, 0.3, 4), beta=0.8)
+    path = tmp_path / "run.nc"
+    gibbs_run(ham, 16, path)
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_FSYNC, str(path), str(Path(__file__).parent)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "fsync", proc.stderr.read()
+        gibbs_run(ham, 6, path, state=pyrbm.load_state(path))  # commits while the other process is in fsync
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out.startswith("refused:") and "changed by another process" in out, out + err
+    kept = tr.load(path)
+    assert kept.attrs["n_steps"] == 22 and kept.sizes["step"] == 11  # this process's continuation is there

@@ -496,3 +496,90 @@ def test_streamed_run_file_describes_itself(tmp_path, ham):
             for name, var in group.variables.items():
                 assert {"long_name", "units"} <= set(var.ncattrs()), (group.path, name)
                 assert var.ndim == 0 or var.filters()["fletcher32"], (group.path, name)
+
+
+# ---------------------------------------------------------------------- bounded loss on interruption
+STREAM = textwrap.dedent(
+    """
+    import os, sys, time
+    import numpy as np
+    import pyrbm, pyrbm.io.storage
+    sys.path.insert(0, sys.argv[2])
+    from test_trajectory import gibbs_run, CFEnergy
+    pyrbm.io.storage.SYNC_SECONDS = float(sys.argv[4])
+    rng = np.random.default_rng(11)
+    ham = pyrbm.Hamiltonian(rng.normal(0, 0.7, (6, 4)), rng.normal(0, 0.3, 6), rng.normal(0, 0.3, 4), beta=0.8)
+    real = CFEnergy.compute
+    count = [0]
+    def slow(self, ham, v, h):
+        count[0] += 1
+        if count[0] == int(sys.argv[3]):
+            print("recording", flush=True)
+        time.sleep(0.02)
+        return real(self, ham, v, h)
+    CFEnergy.compute = slow
+    gibbs_run(ham, 100000, sys.argv[1])
+    """
+)
+
+
+def _stream_and_signal(path, sig, at_record, sync_seconds=5.0):
+    """Start a streamed run with pyrbm's default buffers, signal it once it made ``at_record`` records."""
+    proc = subprocess.Popen([sys.executable, "-c", STREAM, str(path), str(Path(__file__).parent), str(at_record),
+                             str(sync_seconds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "recording", proc.stderr.read()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return err
+
+
+@pytest.mark.parametrize("sig, raised", [(signal.SIGINT, "KeyboardInterrupt"), (signal.SIGTERM, "Terminated")])
+def test_ctrl_c_and_sigterm_keep_every_record_so_far(tmp_path, ham, sig, raised):
+    """Before: records reached the file only when an 8 MiB buffer filled; a Ctrl-C after 40 s left no file."""
+    path = tmp_path / "run.nc"
+    err = _stream_and_signal(path, sig, at_record=30)
+    assert raised in err, err
+    kept = tr.load(path)  # checksum verified
+    n = kept.sizes["step"]
+    assert n >= 29 and kept.attrs["n_steps"] == 2 * n  # the observable of record 30 ran when the signal came
+    state = pyrbm.load_state(path)
+    assert state.step == 2 * n
+    gibbs_run(ham, 10, path, state=state)  # the run goes on from its file
+    gibbs_run(ham, 2 * n + 10, tmp_path / "long.nc")
+    xr.testing.assert_identical(tr.load(path).drop_attrs(), tr.load(tmp_path / "long.nc").drop_attrs())
+    assert temporaries(tmp_path) == []
+
+
+def test_sigkill_loses_at_most_the_last_sync_interval(tmp_path, ham):
+    path = tmp_path / "run.nc"
+    err = _stream_and_signal(path, signal.SIGKILL, at_record=60, sync_seconds=0.3)  # ≥ 1.2 s of records
+    kept = tr.load(path)  # a complete, checksummed file from the last sync
+    n = kept.sizes["step"]
+    assert 1 <= n <= 60 and kept.attrs["n_steps"] == 2 * n, err
+    assert pyrbm.load_state(path).step == 2 * n
+    gibbs_run(ham, 4, path, state=pyrbm.load_state(path))
+
+
+def test_streamed_records_reach_the_file_every_sync_interval(tmp_path, ham, monkeypatch):
+    """A fake clock: a sync is due once SYNC_SECONDS passed, whatever the buffer holds."""
+    clock = [0.0]
+    monkeypatch.setattr(pyrbm.io.storage.time, "monotonic", lambda: clock[0])
+    path = tmp_path / "run.nc"
+    real = CFEnergy.compute
+    seen = []
+
+    def ticking(self, ham_, v, h):
+        seen.append(tr.load(path).sizes["step"] if path.exists() else 0)  # what the file holds before this record
+        clock[0] += 1.0  # each record takes one "second"
+        return real(self, ham_, v, h)
+
+    monkeypatch.setattr(CFEnergy, "compute", ticking)
+    gibbs_run(ham, 2 * 12, path)
+    # records 1..5 take 5 s: after the 5th the file holds 5 records, after the 10th 10
+    assert seen == [0] * 5 + [5] * 5 + [10] * 2, seen
+    assert tr.load(path).sizes["step"] == 12

@@ -74,7 +74,7 @@ from xarray.backends import NetCDF4DataStore
 from .._meta import ENERGY_UNIT_NOTE, __version__
 
 __all__ = ["NETCDF_LOCK", "netcdf_serialised", "check_writable", "atomic_path", "write_failed",
-           "sweep_stale_temporaries", "STALE_AGE_S", "deferred_interrupt", "terminate_as_interrupt", "Terminated", "TemporaryFile",
+           "sweep_stale_temporaries", "STALE_AGE_S", "deferred_interrupt", "interrupt_at_safe_points", "Terminated", "TemporaryFile",
            "CONVENTIONS", "CHECKSUM_ATTR", "IntegrityError", "stamp", "provenance_problems", "cf_problems",
            "mode_problems", "is_flat_attr", "ContentHash", "checksum", "with_group_checksum", "block_bytes",
            "encoding", "write", "check_existing", "kind_of", "open_verified", "read_group", "OLD_SCHEMAS", "refuse_old", "directory_lock", "READ_ERRORS"]
@@ -368,38 +368,61 @@ def atomic_path(path, overwrite: bool = False):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM (a batch scheduler's stop, ``kill``) received while :func:`terminate_as_interrupt` was active.
+    """SIGTERM (a batch scheduler's stop, ``kill``) received while :func:`interrupt_at_safe_points` was active.
 
     A :class:`KeyboardInterrupt`, so that what keeps a run's records on Ctrl-C keeps them on SIGTERM too.
     """
 
 
-def _raise_terminated(signum, frame):
-    raise Terminated(f"terminated by signal {signum} (SIGTERM)")
+class PendingInterrupt:
+    """Set by :func:`interrupt_at_safe_points` when SIGINT or SIGTERM arrives; :meth:`raise_` delivers it."""
+
+    def __init__(self):
+        self.signum = None
+
+    @property
+    def pending(self) -> bool:
+        """True once a signal arrived."""
+        return self.signum is not None
+
+    def raise_(self) -> None:
+        """Raise what the signal stands for: :class:`KeyboardInterrupt` or :class:`Terminated`."""
+        if self.signum == signal.SIGTERM:
+            raise Terminated("terminated by SIGTERM")
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
-def terminate_as_interrupt():
-    """Turn SIGTERM into :class:`Terminated` (a KeyboardInterrupt) inside the block (main thread only).
+def interrupt_at_safe_points():
+    """Turn SIGINT (Ctrl-C) and SIGTERM into a flag that the caller checks at its safe points.
 
-    The default SIGTERM action ends the process at once, losing what it would keep on Ctrl-C.
-    A handler installed by the caller (not the default) is left alone.
+    Yields a :class:`PendingInterrupt`; the caller checks ``.pending`` where its data are
+    consistent (after a record), keeps them, then calls ``.raise_()``. A second Ctrl-C raises
+    :class:`KeyboardInterrupt` at once. Handlers installed by the program (not Python's
+    defaults) are left alone, and so is everything outside the main thread.
     """
+    flag = PendingInterrupt()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield flag
         return
+
+    def handler(signum, frame):
+        if flag.pending and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        flag.signum = signum
+
+    previous = {}
     try:
-        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-            yield
-            return
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        for sig, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+            if signal.getsignal(sig) is default:
+                previous[sig] = signal.signal(sig, handler)
     except (ValueError, TypeError):  # not in the main interpreter
-        yield
-        return
+        pass
     try:
-        yield
+        yield flag
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 @contextlib.contextmanager

@@ -101,6 +101,9 @@ class RecordStore:
             data[k] = (("step",) + tuple(dims), buf[:n], attrs)
         return complete(xr.Dataset(data, coords=coords, attrs=dict(self.attrs)), self.ham)
 
+    def keep(self, snapshot) -> None:
+        """Before an interruption: make the records so far durable, ``snapshot()`` the state after them."""
+
     def finish(self, state: xr.Dataset | None = None) -> xr.Dataset:  # pragma: no cover - abstract
         """The run's dataset, after its last record; ``state`` is the final sampler state."""
         raise NotImplementedError
@@ -130,17 +133,17 @@ class NetCDFStore(RecordStore):
         Output file and how to treat an existing one (:class:`~pyrbm.io.writer.TrajectoryWriter`);
         refused before any work (or the run to continue checked).
     sync_seconds : float
-        Longest time between two syncs of the file (:data:`SYNC_SECONDS`).
+        Longest time between two syncs of the file (default :data:`SYNC_SECONDS`).
     **kwargs
         As :class:`RecordStore`.
     """
 
-    def __init__(self, path, overwrite, resume, *args, sync_seconds: float = SYNC_SECONDS, **kwargs):
+    def __init__(self, path, overwrite, resume, *args, sync_seconds: float | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.path = path
         self.resume = resume
         self.flushed_state = None
-        self.sync_seconds = float(sync_seconds)
+        self.sync_seconds = float(SYNC_SECONDS if sync_seconds is None else sync_seconds)
         self._interval = self.sync_seconds
         self._last_sync = time.monotonic()
         self._synced = 0
@@ -166,6 +169,10 @@ class NetCDFStore(RecordStore):
             self.written += self.fill
             self.fill = 0
             self.flushed_state = state
+
+    def keep(self, snapshot) -> None:
+        if self.fill:
+            self._flush(snapshot())
 
     def _sync(self) -> None:
         """Put the flushed records (and the state after them) at ``path`` now."""

@@ -26,7 +26,7 @@ import xarray as xr
 
 from .._checks import check_bool, check_float_dtype, check_hamiltonian, check_int, check_seed, fresh_seed
 from .._kernels.rng import STREAM_WIDTH
-from ..io.netcdf import check_writable, terminate_as_interrupt
+from ..io.netcdf import check_writable, interrupt_at_safe_points
 from ..io.storage import open_store
 from ..io.trajectory import read_state
 
@@ -401,24 +401,29 @@ class Sampler:
         step = state.step
         bar = _progress_bar(progress, n_records, self.name)
         try:
-            with terminate_as_interrupt():  # SIGTERM keeps the records as Ctrl-C does
+            with interrupt_at_safe_points() as interrupt:  # Ctrl-C/SIGTERM: handled after a record
                 self._advance(work, arrays, burn_in, step)
                 step += burn_in
                 plan.begin()
+                if interrupt.pending:
+                    interrupt.raise_()
                 for _ in range(n_records):
                     self._advance(work, arrays, thin, step)
                     step += thin
-                    store.add(plan.record(arrays),  # the state after this record, taken when it is written
-                              snapshot=lambda: state._evolve(step, {k: v.copy() for k, v in arrays.items()}).to_dataset())
+                    snapshot = lambda: state._evolve(step, {k: v.copy() for k, v in arrays.items()}).to_dataset()
+                    store.add(plan.record(arrays), snapshot=snapshot)  # the state after this record
                     if bar is not None:
                         bar.update(1)
+                    if interrupt.pending:  # keep every record so far, with the state after the last
+                        store.keep(snapshot)
+                        interrupt.raise_()
                 rest = n_steps - thin * n_records
                 self._advance(work, arrays, rest, step)
                 step += rest
                 new = state._evolve(step, arrays)
                 ds = store.finish(state=new.to_dataset())
         except BaseException as exc:
-            store.abort(exc)  # Ctrl-C, SIGTERM: the written records are kept, with the state at the last of them
+            store.abort(exc)  # Ctrl-C, SIGTERM: the records are kept, with the state after the last of them
             raise
         finally:
             if bar is not None:
