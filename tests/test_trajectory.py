@@ -1,6 +1,7 @@
 """Trajectory files: schema validation, bit-exact netCDF round trips, streaming, crash safety."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -583,3 +584,71 @@ def test_streamed_records_reach_the_file_every_sync_interval(tmp_path, ham, monk
     # records 1..5 take 5 s: after the 5th the file holds 5 records, after the 10th 10
     assert seen == [0] * 5 + [5] * 5 + [10] * 2, seen
     assert tr.load(path).sizes["step"] == 12
+
+
+# ---------------------------------------------------------------------- continuation as documented
+def readme_continuation_recipe() -> str:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("### Continuing a run", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+
+
+def test_readme_continuation_recipe_runs_and_equals_one_long_run(tmp_path, ham, monkeypatch):
+    """Before: load_state returned a Dataset and the recipe raised FileExistsError (TypeError without out=)."""
+    recipe = readme_continuation_recipe()
+    assert 'state=pyrbm.load_state("c.nc"), n_steps=5, out="c.nc"' in recipe
+    monkeypatch.chdir(tmp_path)
+    sampler = pyrbm.GibbsSampler(4, seed=0)
+    scope = {"pyrbm": pyrbm, "sampler": sampler, "ham": ham}
+    exec(recipe, scope)
+    scope["ds"].close()
+    assert isinstance(pyrbm.load_state("c.nc"), pyrbm.GibbsState)
+    long, _ = pyrbm.GibbsSampler(4, seed=0).run(ham, n_steps=15)
+    cont = tr.load("c.nc")
+    assert cont["step"].values.tolist() == list(range(1, 16)) and cont.attrs["n_steps"] == 15
+    for name in long.data_vars:
+        assert np.array_equal(cont[name].values, long[name].values), name
+    assert_same_state(scope["state"], pyrbm.load_state("c.nc"))
+
+
+def test_rerunning_a_script_is_refused_not_appended(tmp_path, ham):
+    """Before: the same run twice left steps 1..20 in the file without a word."""
+    path = tmp_path / "c.nc"
+    ds, _ = pyrbm.GibbsSampler(10, seed=0).run(ham, n_steps=10, out=path)
+    ds.close()
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match=r"state=pyrbm\.load_state\(.*overwrite=True"):
+        pyrbm.GibbsSampler(10, seed=0).run(ham, n_steps=10, out=path)
+    assert path.read_bytes() == before
+    ds, _ = pyrbm.GibbsSampler(10, seed=0).run(ham, n_steps=4, out=path, overwrite=True)
+    ds.close()
+    assert tr.load(path).attrs["n_steps"] == 4
+
+
+def test_another_seeds_run_is_never_continued(tmp_path, ham):
+    """Before: a seed=22 run with out= a seed=11 file continued seed 11's run."""
+    path = tmp_path / "c.nc"
+    pyrbm.GibbsSampler(8, seed=11).run(ham, n_steps=6, out=path)[0].close()
+    before = path.read_bytes()
+    other = pyrbm.GibbsSampler(8, seed=22)
+    with pytest.raises(FileExistsError, match=r"seed 11.*seed 22"):
+        other.run(ham, state=other.init_state(ham).__class__(**{**_fields(pyrbm.load_state(path)), "seed": 22}),
+                  n_steps=6, out=path)
+    with pytest.raises(FileExistsError, match="state="):
+        other.run(ham, n_steps=6, out=path)
+    assert path.read_bytes() == before
+
+
+def _fields(state):
+    return {f: getattr(state, f) for f in ("step", "seed", *state._evolving)}
+
+
+def test_continuing_through_a_symlink_writes_the_target(tmp_path, ham):
+    """Before: the link was replaced by a regular file and the target kept the old run."""
+    target = tmp_path / "data" / "run.nc"
+    target.parent.mkdir()
+    link = tmp_path / "run.nc"
+    pyrbm.GibbsSampler(4, seed=0).run(ham, n_steps=4, out=target)[0].close()
+    link.symlink_to(target)
+    pyrbm.GibbsSampler(4, seed=0).run(ham, state=pyrbm.load_state(link), n_steps=3, out=link)[0].close()
+    assert link.is_symlink() and tr.load(target).attrs["n_steps"] == 7
