@@ -86,12 +86,34 @@ def fresh_seed() -> int:
 def check_float_dtype(dtype) -> np.dtype:
     """Accept numpy.float32 or numpy.float64 (any spelling numpy understands)."""
     try:
-        dt = np.dtype(dtype)
+        dt = None if dtype is None else np.dtype(dtype)
     except TypeError:
         dt = None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+    if dt is None or dt.kind != "f" or dt.itemsize not in (4, 8):  # (``np.dtype("f8") == None`` is True)
         raise TypeError(f"dtype: expected numpy.float32 or numpy.float64, got {dtype!r}")
     return dt
+
+
+def _refuse_non_real(name: str, arr) -> None:
+    """Refuse what numpy would convert to floats silently or lossily.
+
+    Complex values would lose their imaginary part, datetimes and timedeltas become their
+    integer ticks, and strings ("12.5") would be parsed: each is refused, naming ``name``.
+    """
+    if isinstance(arr, (str, bytes)):
+        raise TypeError(f"{name}: expected a numeric array, got the string {arr!r}; convert it to a number first")
+    probe = arr if hasattr(arr, "dtype") else np.asarray(arr, dtype=object)
+    kind = np.dtype(probe.dtype).kind
+    what = {"c": "complex", "M": "datetime", "m": "timedelta", "U": "string", "S": "bytes", "V": "structured"}
+    if kind in what:
+        raise TypeError(f"{name}: expected real numbers, got a {what[kind]} array (dtype {probe.dtype}); "
+                        f"convert it to real floats first (complex values: pass the real part explicitly)")
+    if kind == "O":
+        bad = next((x for x in np.asarray(probe, dtype=object).ravel()
+                    if isinstance(x, (str, bytes, complex, np.complexfloating, np.datetime64, np.timedelta64))), None)
+        if bad is not None:
+            raise TypeError(f"{name}: expected real numbers, found {type(bad).__name__} {bad!r}; convert the input "
+                            f"to real floats first")
 
 
 def check_finite_array(name: str, arr, shape=None, ndim=None, dtype=np.float64) -> np.ndarray:
@@ -99,6 +121,7 @@ def check_finite_array(name: str, arr, shape=None, ndim=None, dtype=np.float64) 
 
     ``shape`` may contain ``None`` for "any length" along that axis.
     """
+    _refuse_non_real(name, arr)
     try:
         out = np.asarray(arr, dtype=dtype)
     except (TypeError, ValueError) as err:
