@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import numbers
+import os
 
 import numpy as np
 
@@ -218,3 +219,18 @@ def check_modes(modes, n_modes: int, name: str = "modes") -> np.ndarray:
     if np.any(counts > 1):
         raise ValueError(f"{name}: mode labels must be distinct, {uniq[counts > 1].tolist()} repeated")
     return arr.astype(np.int64) - 1
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to this process (MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None

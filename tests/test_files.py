@@ -331,3 +331,113 @@ def test_two_continuations_never_both_succeed_while_one_is_lost(tmp_path):
     assert out.startswith("refused:") and "changed by another process" in out, out + err
     kept = tr.load(path)
     assert kept.attrs["n_steps"] == 22 and kept.sizes["step"] == 11  # this process's continuation is there
+
+
+# ------------------------------------------------------------------------------ hostile inputs
+def test_hamiltonian_of_a_dataset_whose_file_was_replaced_is_refused(tmp_path, ham):
+    """Before: ds.rbm.hamiltonian() compared dims only and returned the newer model."""
+    path = pyrbm.save(make_ds(ham), tmp_path / "run.nc", hamiltonian=ham)
+    ds = pyrbm.load(path)
+    assert ds.rbm.hamiltonian().W.tobytes() == ham.W.tobytes()
+    other = ham.replace(beta=0.3)
+    pyrbm.save(make_ds(ham), path, hamiltonian=other, overwrite=True)  # same dims, another model
+    with pytest.raises(ValueError, match="was replaced since this dataset was loaded"):
+        ds.rbm.hamiltonian()
+    assert pyrbm.load(path).rbm.hamiltonian().beta == 0.3
+
+
+@pytest.mark.parametrize("group, read", [("hamiltonian", pyrbm.load_hamiltonian), ("state", pyrbm.load_state)])
+def test_deleted_checksums_and_an_edit_are_refused_by_every_reader(tmp_path, ham, group, read):
+    """Before: with the checksum attributes deleted, an edited W loaded through load_hamiltonian/load_state."""
+    path = tmp_path / "run.nc"
+    pyrbm.GibbsSampler(3, seed=0).run(ham, n_steps=4, out=path)[0].close()
+    with netCDF4.Dataset(path, "a") as nc:
+        nc.delncattr("checksum")
+        g = nc.groups[group]
+        g.delncattr("checksum")
+        name = "W" if group == "hamiltonian" else "streams"
+        g.variables[name][0, 0] = g.variables[name][0, 0] + 1
+    for reader in (read, pyrbm.load):
+        with pytest.raises(pyrbm.IntegrityError, match=f"{path}.*(no 'checksum'|lacks its checksum)"):
+            reader(path)
+
+
+REPLACER = """
+import os, sys, time
+a, b, target = sys.argv[1:4]
+end = time.time() + float(sys.argv[4])
+i = 0
+while time.time() < end:
+    src = (a, b)[i % 2]
+    tmp = f"{target}.swap{i % 2}"
+    with open(src, "rb") as f, open(tmp, "wb") as g:
+        g.write(f.read())
+    os.replace(tmp, target)
+    i += 1
+print(i)
+"""
+
+
+def test_loading_while_another_process_replaces_the_file_never_reports_damage(tmp_path, ham):
+    """Before: the path was opened several times per load; 2 of 70 loads mixed two files and
+    reported "damaged … restore it from a copy"."""
+    a = pyrbm.save(make_ds(ham, seed=1), tmp_path / "a.nc", hamiltonian=ham)
+    b = pyrbm.save(make_ds(ham, seed=2), tmp_path / "b.nc", hamiltonian=ham.replace(beta=0.4))
+    target = tmp_path / "run.nc"
+    target.write_bytes(a.read_bytes())
+    want = {pyrbm.load(a).encoding["checksum"], pyrbm.load(b).encoding["checksum"]}
+    proc = subprocess.Popen([sys.executable, "-c", REPLACER, str(a), str(b), str(target), "6"],
+                            stdout=subprocess.PIPE, text=True)
+    loads = 0
+    try:
+        while proc.poll() is None:
+            assert pyrbm.load(target).encoding["checksum"] in want
+            assert pyrbm.load_hamiltonian(target).beta in (0.8, 0.4)
+            loads += 1
+    finally:
+        swaps = int(proc.communicate(timeout=60)[0])
+    assert loads >= 10 and swaps >= 10, (loads, swaps)
+
+
+def test_damaged_attribute_bytes_name_the_file(tmp_path, ham):
+    """Before: 13 of 92 flips in the header gave "AttributeError: NetCDF: Can't open HDF5 attribute" (no path)."""
+    path = pyrbm.save(make_ds(ham), tmp_path / "run.nc", hamiltonian=ham)
+    want = pyrbm.load(path).encoding["checksum"]
+    data = path.read_bytes()
+    copy = tmp_path / "copy.nc"
+    outcomes = {"refused": 0, "identical": 0}
+    for i in range(0, min(len(data), 6000), 23):  # the superblock and the object headers with the attributes
+        flipped = bytearray(data)
+        flipped[i] ^= 0x10
+        copy.write_bytes(bytes(flipped))
+        try:
+            got = pyrbm.load(copy)
+        except (ValueError, OSError) as exc:  # IntegrityError is a ValueError
+            assert str(copy) in str(exc), (i, type(exc).__name__, exc)
+            outcomes["refused"] += 1
+        else:
+            assert got.encoding["checksum"] == want, i
+            outcomes["identical"] += 1
+    assert outcomes["refused"] > 10, outcomes
+
+
+def test_result_schema_round_trip_checks_and_refusals(tmp_path):
+    ds = xr.Dataset({"chi": ("beta", [0.1234567, 0.4], {"long_name": "susceptibility", "units": "1"})},
+                    coords={"beta": ("beta", [0.5, 1.0], {"long_name": "inverse temperature", "units": "1"})},
+                    attrs={"schema": "pyrbm.result/1", "experiment": "chi"})
+    path = pyrbm.save(ds, tmp_path / "chi.nc")
+    back = pyrbm.load(path)
+    assert back.attrs["schema"] == "pyrbm.result/1" and back.attrs["pyrbm_version"] == pyrbm.__version__
+    xr.testing.assert_equal(back, ds)
+    assert pyrbm.validate(back) is back
+    bad = ds.copy()
+    bad["chi"].attrs = {"long_name": "susceptibility"}
+    with pytest.raises(ValueError, match="variable 'chi': needs a 'units' attribute"):
+        pyrbm.save(bad, tmp_path / "bad.nc")
+    with pytest.raises(ValueError, match="cannot be stored"):
+        pyrbm.save(ds.assign(z=("beta", [1j, 2j], {"long_name": "z", "units": "1"})), tmp_path / "bad.nc")
+    assert not (tmp_path / "bad.nc").exists()
+    with netCDF4.Dataset(path, "a") as nc:  # a value edited after writing
+        nc.variables["chi"][0] = 0.12333
+    with pytest.raises(pyrbm.IntegrityError, match=f"{path} does not match its checksum"):
+        pyrbm.load(path)

@@ -30,6 +30,7 @@ import time
 import numpy as np
 import xarray as xr
 
+from .._checks import available_memory
 from .netcdf import deferred_interrupt
 from .trajectory import complete, load
 from .writer import TrajectoryWriter
@@ -116,6 +117,12 @@ class MemoryStore(RecordStore):
     """Keeps every record in memory; :meth:`finish` returns them as one dataset."""
 
     def _chunk_records(self, per_record: int) -> int:
+        need, avail = self.n_records * per_record, available_memory()
+        if avail is not None and need > avail:
+            raise MemoryError(
+                f"n_steps: {self.n_records} records of {per_record} bytes each need {need / 2**30:.3g} GiB in memory, "
+                f"but {avail / 2**30:.3g} GiB are available; pass out=path to stream them to a file in bounded "
+                f"memory, or record less (a larger thin, fewer observables, keep_configs=False)")
         return max(1, self.n_records)
 
     def finish(self, state=None) -> xr.Dataset:

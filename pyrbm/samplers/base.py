@@ -24,7 +24,8 @@ from typing import Callable, ClassVar
 import numpy as np
 import xarray as xr
 
-from .._checks import check_bool, check_float_dtype, check_hamiltonian, check_int, check_seed, fresh_seed
+from .._checks import (available_memory, check_bool, check_float_dtype, check_hamiltonian, check_int,
+                       check_seed, fresh_seed)
 from .._kernels.rng import STREAM_WIDTH
 from ..io.netcdf import check_writable, interrupt_at_safe_points
 from ..io.storage import open_store
@@ -323,7 +324,7 @@ class Sampler:
     def _check_memory(self, ham) -> None:
         """Refuse chain counts whose state cannot fit in memory, before allocating anything."""
         need = self._n_rows() * self._bytes_per_row(ham)
-        avail = _available_memory()
+        avail = available_memory()
         if avail is not None and need > avail:
             raise MemoryError(
                 f"n_chains: {self.n_chains} chains of a {ham.n_visible}x{ham.n_hidden} model need about "
@@ -439,18 +440,3 @@ def _progress_bar(progress, total, name):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, unit="rec", dynamic_ncols=True, desc=name, leave=True)
-
-
-def _available_memory() -> int | None:
-    """Bytes of memory available to this process (MemAvailable), or None if unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
