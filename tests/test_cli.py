@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 
 import pyrbm
 from pyrbm.scan import Scan
@@ -178,3 +179,17 @@ def test_train_script_refuses_bad_arguments_in_one_line(tmp_path, args, message)
     assert res.returncode == 2 and message in res.stderr, res.stderr
     assert "Traceback" not in res.stderr
     assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
+
+
+def test_info_describes_results_and_models(tmp_path):
+    ds = xr.Dataset({"chi": ("beta", [0.1, 0.4], {"long_name": "susceptibility", "units": "1"})},
+                    coords={"beta": ("beta", [0.5, 1.0], {"long_name": "inverse temperature", "units": "1"})},
+                    attrs={"schema": "pyrbm.result/1"})
+    pyrbm.save(ds, tmp_path / "chi.nc")
+    pyrbm.save(pyrbm.Hamiltonian.random(5, 3, sigma_w=0.2, seed=1), tmp_path / "model.nc")
+    res = pyrbm_cli("info", "chi.nc", cwd=tmp_path)
+    assert res.returncode == 0 and "schema: pyrbm.result/1" in res.stdout and "susceptibility" in res.stdout, res
+    assert "model: none stored" in res.stdout
+    res = pyrbm_cli("info", "model.nc", cwd=tmp_path)
+    assert res.returncode == 0 and "schema: pyrbm.hamiltonian/1" in res.stdout, res
+    assert "model: N=5 visible x M=3 hidden" in res.stdout
