@@ -16,6 +16,7 @@ import xarray as xr
 import pyrbm
 from pyrbm.io import netcdf as _io
 from pyrbm.io import trajectory as tr
+from pyrbm.io.checkpoint import load_checkpoint
 from pyrbm.io.writer import TrajectoryWriter
 from test_trajectory import gibbs_run
 
@@ -441,3 +442,23 @@ def test_result_schema_round_trip_checks_and_refusals(tmp_path):
         nc.variables["chi"][0] = 0.12333
     with pytest.raises(pyrbm.IntegrityError, match=f"{path} does not match its checksum"):
         pyrbm.load(path)
+
+
+def test_resuming_from_a_file_that_is_no_checkpoint_names_it_without_pickle_advice(tmp_path, ham):
+    """Before: a non-npz file gave numpy's advice to pass allow_pickle."""
+    path = pyrbm.save(make_ds(ham), tmp_path / "run.nc")
+    with pytest.raises(ValueError, match=f"resume: {path} is not a pyrbm checkpoint") as err:
+        load_checkpoint(path)
+    assert "pickle" not in str(err.value)
+
+
+def test_paths_refused_before_any_work(tmp_path, ham):
+    """Before: names over ~230 bytes failed at the end naming the hidden temporary; a link to a missing
+    directory failed only after all the work."""
+    with pytest.raises(ValueError, match="choose a name of at most 200 bytes"):
+        pyrbm.GibbsSampler(2, seed=0).run(ham, n_steps=2, out=tmp_path / ("x" * 240 + ".nc"))
+    link = tmp_path / "run.nc"
+    link.symlink_to(tmp_path / "missing" / "run.nc")
+    with pytest.raises(FileNotFoundError, match="the target of the link"):
+        pyrbm.GibbsSampler(2, seed=0).run(ham, n_steps=2, out=link)
+    assert sorted(os.listdir(tmp_path)) == ["run.nc"]

@@ -132,7 +132,7 @@ def check_writable(path, overwrite: bool = False) -> Path:
         path = Path(os.path.realpath(path))
     if path.is_dir():
         raise IsADirectoryError(f"path: {path} is a directory; give a file name such as {path / 'run.nc'}")
-    if os.path.lexists(link) and not overwrite:
+    if path.exists() and not overwrite:
         raise FileExistsError(f"path: {path} exists; pass overwrite=True to replace it or choose another name")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():

@@ -194,7 +194,7 @@ def continuation(out, state, burn_in: int) -> bool:
     ValueError
         ``burn_in`` > 0: the records of a continued run follow the file's without a gap.
     """
-    if not isinstance(out, (str, os.PathLike)) or not os.path.lexists(out) or os.path.isdir(out):
+    if not isinstance(out, (str, os.PathLike)) or not os.path.exists(out) or os.path.isdir(out):
         return False  # a new file (the path itself is checked by check_writable)
     out = Path(out)
     choices = (f"pass state=pyrbm.load_state({str(out)!r}) to continue the run stored there, "
