@@ -260,7 +260,8 @@ def test_the_graph_checks_catch_planted_cycles(tmp_path):
     (pkg / "io" / "api.py").write_text("from . import netcdf\nfrom ..hamiltonian import H\n")
     (pkg / "io" / "netcdf.py").write_text("from .._meta import x\n")
     assert cycles(import_graph(tmp_path)) == []
-    # a cycle through a package's __init__: hamiltonian → pyrbm.io.netcdf runs pyrbm/io/__init__ → api → hamiltonian
+    # a cycle through a package's __init__:
+    # hamiltonian → pyrbm.io.netcdf runs pyrbm/io/__init__ → api → hamiltonian
     (pkg / "hamiltonian.py").write_text("from ._meta import x\n\ndef f():\n    from .io.netcdf import y\n")
     assert cycles(import_graph(tmp_path)) == [["pyrbm.hamiltonian", "pyrbm.io", "pyrbm.io.api"]]
     (pkg / "hamiltonian.py").write_text("from ._meta import x\n")

@@ -59,7 +59,7 @@ _INT_RANGE = (-2**63, 2**63 - 1)
 def _range_problems(config, where: str = "") -> list[str]:
     """Integers outside int64 anywhere in ``config`` (numpy cannot hold them)."""
     if isinstance(config, dict):
-        return [p for k, v in config.items() for p in _range_problems(v, f"{where}{k}" if not where else f"{where}.{k}")]
+        return [p for k, v in config.items() for p in _range_problems(v, f"{where}.{k}" if where else str(k))]
     if isinstance(config, list):
         return [p for v in config for p in _range_problems(v, where)]
     if isinstance(config, int) and not isinstance(config, bool) and not _INT_RANGE[0] <= config <= _INT_RANGE[1]:

@@ -74,10 +74,11 @@ from xarray.backends import NetCDF4DataStore
 from .._meta import ENERGY_UNIT_NOTE, __version__
 
 __all__ = ["NETCDF_LOCK", "netcdf_serialised", "check_writable", "atomic_path", "write_failed",
-           "sweep_stale_temporaries", "STALE_AGE_S", "deferred_interrupt", "interrupt_at_safe_points", "Terminated", "TemporaryFile",
-           "CONVENTIONS", "CHECKSUM_ATTR", "IntegrityError", "stamp", "provenance_problems", "cf_problems",
-           "mode_problems", "is_flat_attr", "ContentHash", "checksum", "with_group_checksum", "block_bytes",
-           "encoding", "write", "check_existing", "kind_of", "open_verified", "read_group", "OLD_SCHEMAS", "refuse_old", "directory_lock", "READ_ERRORS"]
+           "sweep_stale_temporaries", "STALE_AGE_S", "deferred_interrupt", "interrupt_at_safe_points",
+           "Terminated", "TemporaryFile", "directory_lock", "CONVENTIONS", "CHECKSUM_ATTR", "IntegrityError",
+           "stamp", "provenance_problems", "cf_problems", "mode_problems", "is_flat_attr", "ContentHash",
+           "checksum", "with_group_checksum", "block_bytes", "encoding", "write", "check_existing", "kind_of",
+           "open_verified", "read_group", "OLD_SCHEMAS", "refuse_old", "READ_ERRORS"]
 
 CONVENTIONS = "CF-1.10"
 CHECKSUM_ATTR = "checksum"

@@ -65,7 +65,8 @@ class Processes:
                             f"define the point function at the top level of a module or script and pass "
                             f"picklable inputs, or use executor='serial'; no point was run") from exc
         self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_worker.init_process, initargs=(threads, payload, os.getpid()))
+                                        initializer=_worker.init_process,
+                                        initargs=(threads, payload, os.getpid()))
         try:
             self.pool.submit(_worker.ready).result()
         except BrokenProcessPool as exc:
