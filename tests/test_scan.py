@@ -462,3 +462,26 @@ def test_named_mnist_source_equals_training_on_the_array(tmp_path):
     data = pyrbm.datasets.mnist("train")[:300]
     _, hist = pyrbm.Trainer(n_epochs=1, batch_size=100, seed=0, progress=False).fit(data, n_hidden=4)
     np.testing.assert_array_equal(scan.collect().singular_value.sel(seed=0).values, hist.singular_value.values)
+
+
+def test_a_point_that_fills_the_disk_fails_alone_naming_the_path(tmp_path, monkeypatch):
+    """Before: ENOSPC while recording a point aborted the whole scan, naming no path."""
+    full = tmp_path / "s"
+    real_write_text = Path.write_text
+
+    def no_space(self, *args, **kwargs):
+        if self.name == "error.txt":
+            raise OSError(28, "No space left on device")
+        return real_write_text(self, *args, **kwargs)
+
+    def point(params, out):
+        if params["seed"] == 1:
+            raise OSError(28, "No space left on device")
+        xr.Dataset({"x": ((), 1.0)}).to_netcdf(out / "result.nc")
+
+    monkeypatch.setattr(Path, "write_text", no_space)
+    summary = Scan(full, {"seed": [0, 1, 2]}).run(point)
+    assert (summary.done, summary.failed) == (2, 1)
+    [(name, error)] = summary.errors.items()
+    assert f"writing {full / name} failed" in error and "No space left" in error
+    assert not [n for n in os.listdir(full) if n.startswith(".tmp@")]

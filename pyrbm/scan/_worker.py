@@ -195,13 +195,30 @@ def execute(func, root, name: str, params: dict, threads: int | None = None, **i
         status = "done"
     except Exception:  # noqa: BLE001 - a failed point is recorded, the others go on
         text = traceback.format_exc()
-        (tmp / "error.txt").write_text(text)
         info["error"] = text.strip().splitlines()[-1]
         status = "failed"
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp / RESULT)
+        try:
+            (tmp / "error.txt").write_text(text)
+        except OSError as exc:  # a full disk: the scan goes on, the point is reported failed here
+            return _unrecorded(info, tmp, final, exc, start)
     info.update(status=status, seconds=round(time.perf_counter() - start, 3))
-    write_json(tmp / "status.json", info)
-    if not _replace_dir(tmp, final):
+    try:
+        write_json(tmp / "status.json", info)
+        moved = _replace_dir(tmp, final)
+    except OSError as exc:
+        return _unrecorded({**info, "status": "failed"}, tmp, final, exc, start)
+    if not moved:
         info["status"] = "skipped"
+    return info
+
+
+def _unrecorded(info: dict, tmp: Path, final: Path, exc: OSError, start: float) -> dict:
+    """A point whose outcome could not be written (full disk): removed, reported in the returned status."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    what = info["error"] or "its result"
+    info.update(status="failed", seconds=round(time.perf_counter() - start, 3),
+                error=f"{what}; and writing {final} failed ({type(exc).__name__}: {exc}): free space and run "
+                      f"the scan again")
     return info
