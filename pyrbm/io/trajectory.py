@@ -359,7 +359,7 @@ def save(ds: xr.Dataset, path, *, hamiltonian=None, state=None, overwrite: bool 
 
 
 def load(path, *, lazy: bool = False, verify: bool = True) -> xr.Dataset:
-    """Read a trajectory written by :func:`save` or :class:`pyrbm.writer.TrajectoryWriter`.
+    """Read a trajectory written by :func:`save` or :class:`pyrbm.io.writer.TrajectoryWriter`.
 
     Parameters
     ----------
@@ -385,7 +385,7 @@ def load(path, *, lazy: bool = False, verify: bool = True) -> xr.Dataset:
 
     Raises
     ------
-    pyrbm.files.IntegrityError
+    pyrbm.IntegrityError
         The file does not match its checksum or cannot be read.
     ValueError
         The file is not a ``pyrbm.trajectory/2`` file.

@@ -1,13 +1,16 @@
 r"""Streaming output: :class:`TrajectoryWriter` appends chunks along ``step``
-(:class:`pyrbm.recorder.Recorder` feeds it a sampler's records).
+(:class:`pyrbm.io.storage.NetCDFStore` feeds it a sampler's records).
 
 A streamed file is written under a temporary name and moved into place on
 :meth:`TrajectoryWriter.close`, so a crash leaves the previous file (or none). A run is
 continued into its own file (``resume=True``) by writing the previous records and the new
 ones to a new temporary (a byte copy of the verified previous file, appended to) and
 replacing the file only when everything is written: a kill at any moment leaves either the
-complete previous run or the complete continued one. SIGINT is held back during every
-file operation (:func:`pyrbm._io.deferred_interrupt`), so a Ctrl-C never leaves a
+complete previous run or the complete continued one. :meth:`TrajectoryWriter.sync` puts what
+was appended so far at the path meanwhile (a complete, checksummed file); every commit checks,
+under a directory lock and after the fsync, that no other process changed the file it
+replaces. SIGINT and SIGTERM are held back during every file operation
+(:func:`pyrbm.io.netcdf.deferred_interrupt`), so an interruption never leaves a
 half-appended record.
 """
 
