@@ -139,14 +139,15 @@ class RBMAccessor:
 
         Taken from, in order: variables ``W``, ``a``, ``b`` of the dataset
         itself (a :meth:`Hamiltonian.to_dataset`-like dataset); the
-        ``hamiltonian`` group of the file the dataset was loaded from
-        (``ds.encoding["source"]``).
+        ``hamiltonian`` group of the file the dataset was loaded from by :func:`pyrbm.load`
+        (``ds.encoding["source"]``), provided the file still has the checksum it had then.
 
         Raises
         ------
         ValueError
             Neither is available (save with ``pyrbm.save(ds, path, hamiltonian=ham)``),
-            or the dataset combines several files (``xr.open_mfdataset``, a scan):
+            the file was replaced since the dataset was loaded, the dataset was not read by
+            ``pyrbm.load``, or it combines several files (``xr.open_mfdataset``, a scan):
             each file has its own model, read with ``pyrbm.load_hamiltonian(path)``.
         """
         ds = self._ds
@@ -161,8 +162,11 @@ class RBMAccessor:
                 f"this dataset (dims {dict(ds.sizes)}) is not the single file {source} it names as its source: "
                 f"it combines several files, each with its own model; read each with pyrbm.load_hamiltonian(path)")
             loaded = ds.encoding.get(CHECKSUM_ATTR)
-            if loaded is None:
-                raise combined  # not read by pyrbm.load: which model belongs to it cannot be told
+            if loaded is None:  # not read by pyrbm.load: which model belongs to it cannot be told
+                raise ValueError(
+                    f"this dataset was not read by pyrbm.load (it carries no verified checksum of {source}), so "
+                    f"whether the model stored there is its own cannot be told; load it with pyrbm.load(path), "
+                    f"or read the model with pyrbm.load_hamiltonian(path)")
             with open_verified(source, lazy=True, verify=False) as one:
                 now, sizes = one.encoding.get(CHECKSUM_ATTR), dict(one.sizes)
             if now != loaded:
