@@ -75,7 +75,7 @@ def main(argv=None):
     parser.add_argument("--raise-betas", type=int, default=1000, help="RAISE schedule length for the timing")
     args = parser.parse_args(argv)
 
-    ham = (pyrbm.Hamiltonian.load(args.model) if args.model
+    ham = (pyrbm.load_hamiltonian(args.model) if args.model
            else pyrbm.Hamiltonian.random(N_VISIBLE, N_HIDDEN, sigma_w=0.05, seed=0))
     try:
         from threadpoolctl import threadpool_info

@@ -6,7 +6,7 @@ and reports the peak resident set size of the process (``ru_maxrss``) and its gr
 the baseline measured after imports and a small streamed warm-up run.  The baseline alone
 is ~340 MB on CPython 3.11 (numba/LLVM ~150 MB, xarray/netCDF4/scipy ~100 MB), so the
 300 MB bound is applied to the growth during the run.  The records are written chunk by chunk through
-:class:`pyrbm.trajectory.TrajectoryWriter`, so the peak should not grow with the length of
+:class:`pyrbm.io.writer.TrajectoryWriter`, so the peak should not grow with the length of
 the run.  The file is written to ``--dir`` (default: a temporary directory, removed
 afterwards).  On demand only (not part of CI): it writes the whole trajectory to disk.
 

@@ -3,8 +3,7 @@
 Data flows one way: ``datasets → Trainer → Hamiltonian → Sampler.run → xr.Dataset → analysis``.
 """
 
-__version__ = "0.1.0"
-
+from ._meta import __version__
 from . import accessor, datasets, stats  # accessor registers the ``ds.rbm`` namespace
 from .bosons import Bosons
 from .freeenergy import GaussianValidityWarning, LogZ, exact_log_z, gaussian_log_z, log_likelihood, mean_field, tap
@@ -21,16 +20,16 @@ from .observables import (
     default_observables,
 )
 from .samplers import (DivergenceWarning, GibbsSampler, GibbsState, LangevinSampler, LangevinState,
-                       ReplicaExchangeSampler, SamplerState, TemperingState)
+                       ReplicaExchangeSampler, SamplerState, TemperingState, load_state)
 from .spectra import count_outliers, fit_sigma_w, mp_cdf, mp_edges, mp_pdf
-from .history import combine_histories
+from .io.history import combine_histories
 from .annealing import AISResult, ais, annealing_schedule, raise_log_likelihood, reverse_ais, trajectory_ais
 from .likelihood import ais_convergence, compare_log_z, test_log_likelihood
 from .bounds import LowerBound, log_z_lower_bound
 from .training import Trainer
-from .files import IntegrityError, load, save, validate
-from .trajectory import load_hamiltonian, load_state
-from .writer import TrajectoryWriter
+from . import io
+from .io import IntegrityError, TrajectoryWriter, load, save, validate
+from .io import read_model as load_hamiltonian
 from . import landau, probing, symmetry
 from . import scan
 from .scan import Scan
@@ -49,7 +48,7 @@ __all__ = [
     "SamplerState", "GibbsState", "TemperingState", "LangevinState", "DivergenceWarning",
     "Observable", "Energy", "FreeEnergy", "Magnetization", "ModeProjection", "OrderParameter",
     "as_observable", "default_observables",
-    "save", "load", "load_hamiltonian", "load_state", "validate", "IntegrityError", "TrajectoryWriter",
+    "io", "save", "load", "load_hamiltonian", "load_state", "validate", "IntegrityError", "TrajectoryWriter",
     "Trainer", "train_replicas", "combine_histories",
     "symmetry", "landau", "probing", "rotation_divergence", "hierarchy", "order_parameters", "kurtosis",
     "kurtosis_scaling", "landau_fit", "susceptibility", "binder_cumulant", "mode_transitions",

@@ -6,7 +6,9 @@ what was expected and what to do about it.
 
 from __future__ import annotations
 
+import abc
 import numbers
+import os
 
 import numpy as np
 
@@ -42,11 +44,17 @@ def check_bool(name: str, value) -> bool:
     return bool(value)
 
 
+class HamiltonianType(abc.ABC):
+    """What :func:`check_hamiltonian` accepts: :class:`pyrbm.Hamiltonian` registers itself here.
+
+    The checks sit below the model in the import graph, so they test against this ABC instead
+    of importing the class.
+    """
+
+
 def check_hamiltonian(ham, name: str = "ham"):
     """Return ``ham`` after checking it is a :class:`pyrbm.Hamiltonian`."""
-    from .hamiltonian import Hamiltonian  # imported here: hamiltonian.py imports this module
-
-    if not isinstance(ham, Hamiltonian):
+    if not isinstance(ham, HamiltonianType):
         raise TypeError(f"{name}: expected a pyrbm.Hamiltonian, got {type(ham).__name__}")
     return ham
 
@@ -79,12 +87,34 @@ def fresh_seed() -> int:
 def check_float_dtype(dtype) -> np.dtype:
     """Accept numpy.float32 or numpy.float64 (any spelling numpy understands)."""
     try:
-        dt = np.dtype(dtype)
+        dt = None if dtype is None else np.dtype(dtype)
     except TypeError:
         dt = None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+    if dt is None or dt.kind != "f" or dt.itemsize not in (4, 8):  # (``np.dtype("f8") == None`` is True)
         raise TypeError(f"dtype: expected numpy.float32 or numpy.float64, got {dtype!r}")
     return dt
+
+
+def _refuse_non_real(name: str, arr) -> None:
+    """Refuse what numpy would convert to floats silently or lossily.
+
+    Complex values would lose their imaginary part, datetimes and timedeltas become their
+    integer ticks, and strings ("12.5") would be parsed: each is refused, naming ``name``.
+    """
+    if isinstance(arr, (str, bytes)):
+        raise TypeError(f"{name}: expected a numeric array, got the string {arr!r}; convert it to a number first")
+    probe = arr if hasattr(arr, "dtype") else np.asarray(arr, dtype=object)
+    kind = np.dtype(probe.dtype).kind
+    what = {"c": "complex", "M": "datetime", "m": "timedelta", "U": "string", "S": "bytes", "V": "structured"}
+    if kind in what:
+        raise TypeError(f"{name}: expected real numbers, got a {what[kind]} array (dtype {probe.dtype}); "
+                        f"convert it to real floats first (complex values: pass the real part explicitly)")
+    if kind == "O":
+        bad = next((x for x in np.asarray(probe, dtype=object).ravel()
+                    if isinstance(x, (str, bytes, complex, np.complexfloating, np.datetime64, np.timedelta64))), None)
+        if bad is not None:
+            raise TypeError(f"{name}: expected real numbers, found {type(bad).__name__} {bad!r}; convert the input "
+                            f"to real floats first")
 
 
 def check_finite_array(name: str, arr, shape=None, ndim=None, dtype=np.float64) -> np.ndarray:
@@ -92,6 +122,7 @@ def check_finite_array(name: str, arr, shape=None, ndim=None, dtype=np.float64) 
 
     ``shape`` may contain ``None`` for "any length" along that axis.
     """
+    _refuse_non_real(name, arr)
     try:
         out = np.asarray(arr, dtype=dtype)
     except (TypeError, ValueError) as err:
@@ -188,3 +219,18 @@ def check_modes(modes, n_modes: int, name: str = "modes") -> np.ndarray:
     if np.any(counts > 1):
         raise ValueError(f"{name}: mode labels must be distinct, {uniq[counts > 1].tolist()} repeated")
     return arr.astype(np.int64) - 1
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to this process (MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None

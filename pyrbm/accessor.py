@@ -26,7 +26,10 @@ import xarray as xr
 
 from . import diagnostics, stats
 from .landau import landau_profile
-from .trajectory import HAMILTONIAN_GROUP
+from .hamiltonian import Hamiltonian
+from .io import read_model
+from .io.model import GROUP as HAMILTONIAN_GROUP
+from .io.netcdf import CHECKSUM_ATTR, open_verified
 
 __all__ = ["RBMAccessor"]
 
@@ -136,19 +139,17 @@ class RBMAccessor:
 
         Taken from, in order: variables ``W``, ``a``, ``b`` of the dataset
         itself (a :meth:`Hamiltonian.to_dataset`-like dataset); the
-        ``hamiltonian`` group of the file the dataset was loaded from
-        (``ds.encoding["source"]``).
+        ``hamiltonian`` group of the file the dataset was loaded from by :func:`pyrbm.load`
+        (``ds.encoding["source"]``), provided the file still has the checksum it had then.
 
         Raises
         ------
         ValueError
             Neither is available (save with ``pyrbm.save(ds, path, hamiltonian=ham)``),
-            or the dataset combines several files (``xr.open_mfdataset``, a scan):
+            the file was replaced since the dataset was loaded, the dataset was not read by
+            ``pyrbm.load``, or it combines several files (``xr.open_mfdataset``, a scan):
             each file has its own model, read with ``pyrbm.load_hamiltonian(path)``.
         """
-        from .hamiltonian import Hamiltonian
-        from .trajectory import load_hamiltonian
-
         ds = self._ds
         if all(k in ds.variables for k in ("W", "a", "b")):
             return Hamiltonian(
@@ -157,16 +158,24 @@ class RBMAccessor:
             )
         source = ds.encoding.get("source")
         if source:
-            import xarray as _xr
-
-            with _xr.open_dataset(source, engine="netcdf4") as one:
-                sizes = dict(one.sizes)
-            if dict(ds.sizes) != sizes:
+            combined = ValueError(
+                f"this dataset (dims {dict(ds.sizes)}) is not the single file {source} it names as its source: "
+                f"it combines several files, each with its own model; read each with pyrbm.load_hamiltonian(path)")
+            loaded = ds.encoding.get(CHECKSUM_ATTR)
+            if loaded is None:  # not read by pyrbm.load: which model belongs to it cannot be told
                 raise ValueError(
-                    f"this dataset (dims {dict(ds.sizes)}) is not the single file {source} (dims {sizes}) it "
-                    f"names as its source: it combines several files, each with its own model; read each "
-                    f"with pyrbm.load_hamiltonian(path)")
-            return load_hamiltonian(source)
+                    f"this dataset was not read by pyrbm.load (it carries no verified checksum of {source}), so "
+                    f"whether the model stored there is its own cannot be told; load it with pyrbm.load(path), "
+                    f"or read the model with pyrbm.load_hamiltonian(path)")
+            with open_verified(source, lazy=True, verify=False) as one:
+                now, sizes = one.encoding.get(CHECKSUM_ATTR), dict(one.sizes)
+            if now != loaded:
+                raise ValueError(
+                    f"{source} was replaced since this dataset was loaded from it (its checksum changed): the "
+                    f"model stored there now is not this dataset's; load the file again")
+            if dict(ds.sizes) != sizes:
+                raise combined
+            return read_model(source)
         raise ValueError(
             "this dataset carries no Hamiltonian: it was not loaded from a file with a "
             f"{HAMILTONIAN_GROUP!r} group and has no W/a/b variables; save it with "

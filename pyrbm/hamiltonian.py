@@ -18,14 +18,13 @@ unpaired ones. See docs/physics.md §1–§5.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
 from scipy.special import expit
 
-from . import __version__
 from ._checks import (
+    HamiltonianType,
     as_configuration,
     check_finite_array,
     check_int,
@@ -33,7 +32,7 @@ from ._checks import (
     check_seed,
     check_units,
 )
-from .files import ENERGY_UNIT_NOTE
+from ._meta import ENERGY_UNIT_NOTE, __version__
 from .modes import ModeBasis, _readonly
 
 SCHEMA = "pyrbm.hamiltonian/1"
@@ -305,25 +304,5 @@ class Hamiltonian:
         return cls(ds["W"].transpose("visible", "hidden").values, ds["a"].values, ds["b"].values,
                    beta=float(ds.attrs.get("beta", 1.0)), units=str(ds.attrs.get("units", "binary")))
 
-    def save(self, path, *, overwrite: bool = False) -> Path:
-        """Write a netCDF4 file atomically and checksummed (bit-exact float64 round trip).
 
-        The same as ``pyrbm.save(ham, path)``; read it back with :meth:`load` or ``pyrbm.load``.
-        """
-        from .files import save
-
-        return save(self, path, overwrite=overwrite)
-
-    @classmethod
-    def load(cls, path) -> "Hamiltonian":
-        """Read a Hamiltonian file written by :meth:`save` (checksum verified).
-
-        A model stored with a trajectory or history is read by ``pyrbm.load_hamiltonian(path)``.
-        """
-        from .files import load
-
-        obj = load(path)
-        if not isinstance(obj, cls):
-            raise ValueError(f"path: {path} holds a {obj.attrs.get('schema')!r} dataset, not a Hamiltonian; "
-                             f"read the model stored with it by pyrbm.load_hamiltonian(path)")
-        return obj
+HamiltonianType.register(Hamiltonian)

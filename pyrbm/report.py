@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_path
+from .io.netcdf import atomic_path
 
 __all__ = ["write_report", "checks", "key_tables"]
 

@@ -61,21 +61,21 @@ import numpy as np
 import xarray as xr
 from scipy.special import expit
 
-from . import __version__
+from ._meta import __version__
 from ._checks import check_float_dtype, check_int, check_positive, check_seed, fresh_seed
-from ._io import check_writable
+from .io.netcdf import check_writable
 from ._kernels import training as _kt
 from ._kernels.gibbs import sample_layer
 from ._kernels.rng import make_streams
-from .checkpoint import CHECKPOINT_FORMAT, MOMENT_KEYS, check_resume, load_checkpoint, write_checkpoint
-from .checkpoint import fingerprint as data_fingerprint
+from .io.checkpoint import CHECKPOINT_FORMAT, MOMENT_KEYS, check_resume, load_checkpoint, write_checkpoint
+from .io.checkpoint import fingerprint as data_fingerprint
 from .datasets import validate_data
 from .freeenergy import exact_log_z
 from .hamiltonian import _LOGIT_CLIP, Hamiltonian
 from .modetracking import ModeTracker
 from .spectra import count_outliers
 from ._threads import training_threads
-from .history import history_dataset
+from .io.history import history_dataset
 
 __all__ = ["Trainer", "load_checkpoint"]
 

@@ -26,15 +26,17 @@ error.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from pyrbm._io import atomic_path
 from pyrbm.datasets import hierarchical, mnist
-from pyrbm.history import save_history
+from pyrbm.io import save
+from pyrbm.io.history import save_history
+from pyrbm.io.netcdf import atomic_path
 from pyrbm.training import Trainer
 
 
@@ -97,17 +99,17 @@ def main(argv=None):
     p.add_argument("--download", action=argparse.BooleanOptionalAction, default=True,
                    help="fetch MNIST from the canonical mirrors when it is not found locally")
     p.add_argument("--samples", type=_count, default=20000, help="training images (0: all)")
-    p.add_argument("--n-hidden", type=int, default=100)
+    p.add_argument("--n-hidden", type=_positive, default=100)
     p.add_argument("--method", choices=("pcd", "cd"), default="pcd")
-    p.add_argument("-k", type=int, default=1)
+    p.add_argument("-k", type=_positive, default=1)
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
-    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--lr", type=_rate, default=0.01)
     p.add_argument("--momentum", type=float, default=0.0)
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--n-chains", type=int, default=None)
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--record-every", type=int, default=None, help="updates between records (default: epoch)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=_positive, default=100)
+    p.add_argument("--n-chains", type=_positive, default=None)
+    p.add_argument("--epochs", type=_positive, default=10)
+    p.add_argument("--record-every", type=_positive, default=None, help="updates between records (default: epoch)")
+    p.add_argument("--seed", type=_count, default=0, help="seed of the run (an integer >= 0)")
     p.add_argument("--out", default="runs")
     p.add_argument("--resume", action="store_true",
                    help="continue the run from its checkpoint (error when there is none)")
@@ -124,13 +126,18 @@ def main(argv=None):
         args.samples, args.n_hidden, args.batch_size, args.n_chains = 59500, 500, 500, 500
         args.k, args.optimizer, args.lr, args.epochs = 500, "adam", 1e-3, 100
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        p.error(f"--out: {args.out} is a file; give a directory (runs go into a subdirectory of it)")
+    try:  # every setting checked before any data are read
+        trainer = Trainer(method=args.method, k=args.k, optimizer=args.optimizer, lr=args.lr,
+                          momentum=args.momentum, batch_size=args.batch_size, n_epochs=args.epochs,
+                          n_chains=args.n_chains, seed=args.seed, record_every=args.record_every,
+                          progress=args.progress, log_likelihood=args.log_likelihood)
+    except (TypeError, ValueError) as err:
+        p.error(str(err))
     data, description = load_data(args.data, args.samples, args.seed, args.download)
     tag = "mnist" if description.startswith("MNIST") else "synthetic"
     print(f"training on {description}")
-    trainer = Trainer(method=args.method, k=args.k, optimizer=args.optimizer, lr=args.lr,
-                      momentum=args.momentum, batch_size=args.batch_size, n_epochs=args.epochs,
-                      n_chains=args.n_chains, seed=args.seed, record_every=args.record_every,
-                      progress=args.progress, log_likelihood=args.log_likelihood)
     out = Path(args.out) / run_name(args, tag, len(data))
     ck = out / "checkpoint.npz"
     earlier = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
@@ -146,7 +153,7 @@ def main(argv=None):
     elapsed = time.perf_counter() - t0
     history.attrs["data"] = description
     save_history(history, out / "history.nc", hamiltonian=ham, overwrite=True)
-    ham.save(out / "model.nc", overwrite=True)
+    save(ham, out / "model.nc", overwrite=True)
     text = summary(history, description, elapsed)
     with atomic_path(out / "summary.txt", overwrite=True) as tmp:
         Path(tmp).write_text(text)
@@ -161,8 +168,30 @@ def _count(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
     if n < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0 (0: all images), got {n}")
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {n}")
     return n
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {n}")
+    return n
+
+
+def _rate(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not math.isfinite(x) or x <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return x
 
 
 def run_name(args, tag: str, n_data: int) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 
 import pyrbm
 from pyrbm.scan import Scan
@@ -101,7 +102,7 @@ def test_scan_command_equals_the_scan_api_and_reruns(tmp_path):
 
 def test_sample_command_equals_gibbs_sampler(tmp_path):
     ham = pyrbm.Hamiltonian.random(10, 5, sigma_w=0.3, seed=2)
-    ham.save(tmp_path / "model.nc")
+    pyrbm.save(ham, tmp_path / "model.nc")
     res = pyrbm_cli("sample", "--out", "g", "--model", "model.nc", "--n-chains", "16", "--n-steps", "20",
                     "--thin", "2", "--seed", "5", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
@@ -132,3 +133,63 @@ def test_failures_are_one_line(tmp_path):
     assert "not a readable netCDF file" in res.stderr
     res = pyrbm_cli("train", "--out", "r", "--n-hidden", "4", "--data", "missing.npy", cwd=tmp_path)
     assert res.returncode == 1 and "missing.npy" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------- hostile configurations
+@pytest.mark.parametrize("text, message", [
+    ('out = "run"\nn_hidden = 18446744073709551616\n', "n_hidden: the integer 18446744073709551616 is out of range"),
+    ('out = "run"\nn_hidden = 4\nx = ' + "[" * 3000 + "]" * 3000 + "\n", "nests tables or arrays too deeply"),
+])
+def test_huge_integers_and_deep_toml_exit_2_in_one_line(tmp_path, text, message):
+    """Before: an integer >= 2**64 exited 1 with a numpy TypeError; deep nesting raised RecursionError."""
+    (tmp_path / "bad.toml").write_text(text)
+    res = pyrbm_cli("train", "--config", "bad.toml", cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert tree(tmp_path) == ["bad.toml"]
+
+
+def test_a_failed_run_can_be_retried_into_the_same_out(tmp_path):
+    """Before: a failure found only while running (batch_size > n_samples) left --out behind and the
+    corrected retry was refused as "exists"."""
+    args = ["train", "--out", "run", "--data", "synthetic", "--n-samples", "40", "--n-hidden", "4",
+            "--n-epochs", "1"]
+    res = pyrbm_cli(*args, "--batch-size", "50", cwd=tmp_path)
+    assert res.returncode == 1 and "error.txt" in res.stderr, res.stderr
+    assert (tmp_path / "run" / "error.txt").is_file()
+    res = pyrbm_cli(*args, "--batch-size", "20", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert sorted(os.listdir(tmp_path / "run")) == ["params.json", "result.nc", "status.json"]
+    res = pyrbm_cli(*args, "--batch-size", "20", cwd=tmp_path)  # a finished run is never replaced
+    assert res.returncode == 2 and "exists" in res.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seed", "-1"], "argument --seed: expected an integer >= 0, got -1"),
+    (["--lr", "nan"], "argument --lr: expected a finite number > 0, got 'nan'"),
+    (["--n-hidden", "0"], "argument --n-hidden: expected an integer >= 1, got 0"),
+    (["--out", "notes.txt"], "--out: notes.txt is a file; give a directory"),
+])
+def test_train_script_refuses_bad_arguments_in_one_line(tmp_path, args, message):
+    """Before: simulations/train.py printed tracebacks for these."""
+    (tmp_path / "notes.txt").write_text("")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    res = subprocess.run([sys.executable, str(ROOT / "simulations" / "train.py"), "--data", "synthetic", *args],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and message in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
+
+
+def test_info_describes_results_and_models(tmp_path):
+    ds = xr.Dataset({"chi": ("beta", [0.1, 0.4], {"long_name": "susceptibility", "units": "1"})},
+                    coords={"beta": ("beta", [0.5, 1.0], {"long_name": "inverse temperature", "units": "1"})},
+                    attrs={"schema": "pyrbm.result/1"})
+    pyrbm.save(ds, tmp_path / "chi.nc")
+    pyrbm.save(pyrbm.Hamiltonian.random(5, 3, sigma_w=0.2, seed=1), tmp_path / "model.nc")
+    res = pyrbm_cli("info", "chi.nc", cwd=tmp_path)
+    assert res.returncode == 0 and "schema: pyrbm.result/1" in res.stdout and "susceptibility" in res.stdout, res
+    assert "model: none stored" in res.stdout
+    res = pyrbm_cli("info", "model.nc", cwd=tmp_path)
+    assert res.returncode == 0 and "schema: pyrbm.hamiltonian/1" in res.stdout, res
+    assert "model: N=5 visible x M=3 hidden" in res.stdout

@@ -4,6 +4,9 @@ import errno
 import multiprocessing
 import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import netCDF4
 import numpy as np
@@ -11,9 +14,11 @@ import pytest
 import xarray as xr
 
 import pyrbm
-from pyrbm import _io
-from pyrbm import trajectory as tr
-from pyrbm.writer import TrajectoryWriter
+from pyrbm.io import netcdf as _io
+from pyrbm.io import trajectory as tr
+from pyrbm.io.checkpoint import load_checkpoint
+from pyrbm.io.writer import TrajectoryWriter
+from test_trajectory import gibbs_run
 
 
 def make_ds(ham, n_steps=7, n_chains=3, seed=0):
@@ -47,7 +52,7 @@ def test_save_load_validate_dispatch_on_schema(tmp_path, ham):
     back = pyrbm.load(model)
     assert isinstance(back, pyrbm.Hamiltonian)
     assert back.W.tobytes() == ham.W.tobytes() and back.beta == ham.beta
-    assert pyrbm.Hamiltonian.load(model).W.tobytes() == ham.W.tobytes()  # still a plain Hamiltonian file
+    assert pyrbm.load(model).W.tobytes() == ham.W.tobytes()  # still a plain Hamiltonian file
     with xr.open_dataset(model) as stored:
         stored = stored.load()
     assert stored.attrs.pop("checksum").startswith("sha256:")
@@ -279,3 +284,181 @@ def test_checksum_covers_the_hamiltonian_group(tmp_path, ham):
     with pytest.raises(pyrbm.IntegrityError, match=f"{path} does not match its checksum"):
         pyrbm.load(path)
     assert pyrbm.load(path, verify=False).sizes["step"] == 7
+
+
+# ------------------------------------------------------------------------------ the race in a continuation's commit
+SLOW_FSYNC = """
+import os, sys, time
+sys.path.insert(0, sys.argv[2])
+import pyrbm, pyrbm.io.netcdf
+from test_trajectory import gibbs_run
+import numpy as np
+rng = np.random.default_rng(11)
+ham = pyrbm.Hamiltonian(rng.normal(0, 0.7, (6, 4)), rng.normal(0, 0.3, 6), rng.normal(0, 0.3, 4), beta=0.8)
+real, calls = os.fsync, []
+def slow(fd):
+    calls.append(fd)
+    if len(calls) == 1:           # the temporary's fsync, just before the move
+        print("fsync", flush=True)
+        time.sleep(3)
+    real(fd)
+pyrbm.io.netcdf.os.fsync = slow
+try:
+    gibbs_run(ham, 10, sys.argv[1], state=pyrbm.load_state(sys.argv[1]))
+except FileExistsError as exc:
+    print("refused:", exc, flush=True)
+else:
+    print("success", flush=True)
+"""
+
+
+def test_two_continuations_never_both_succeed_while_one_is_lost(tmp_path):
+    """Before: the writer checked the file, then fsynced, then replaced it: a commit landing during the
+    fsync was overwritten and both processes reported success."""
+    rng = np.random.default_rng(11)
+    ham = pyrbm.Hamiltonian(rng.normal(0, 0.7, (6, 4)), rng.normal(0, 0.3, 6), rng.normal(0, 0.3, 4), beta=0.8)
+    path = tmp_path / "run.nc"
+    gibbs_run(ham, 16, path)
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_FSYNC, str(path), str(Path(__file__).parent)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "fsync", proc.stderr.read()
+        gibbs_run(ham, 6, path, state=pyrbm.load_state(path))  # commits while the other process is in fsync
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out.startswith("refused:") and "changed by another process" in out, out + err
+    kept = tr.load(path)
+    assert kept.attrs["n_steps"] == 22 and kept.sizes["step"] == 11  # this process's continuation is there
+
+
+# ------------------------------------------------------------------------------ hostile inputs
+def test_hamiltonian_of_a_dataset_whose_file_was_replaced_is_refused(tmp_path, ham):
+    """Before: ds.rbm.hamiltonian() compared dims only and returned the newer model."""
+    path = pyrbm.save(make_ds(ham), tmp_path / "run.nc", hamiltonian=ham)
+    ds = pyrbm.load(path)
+    assert ds.rbm.hamiltonian().W.tobytes() == ham.W.tobytes()
+    other = ham.replace(beta=0.3)
+    pyrbm.save(make_ds(ham), path, hamiltonian=other, overwrite=True)  # same dims, another model
+    with pytest.raises(ValueError, match="was replaced since this dataset was loaded"):
+        ds.rbm.hamiltonian()
+    assert pyrbm.load(path).rbm.hamiltonian().beta == 0.3
+
+
+@pytest.mark.parametrize("group, read", [("hamiltonian", pyrbm.load_hamiltonian), ("state", pyrbm.load_state)])
+def test_deleted_checksums_and_an_edit_are_refused_by_every_reader(tmp_path, ham, group, read):
+    """Before: with the checksum attributes deleted, an edited W loaded through load_hamiltonian/load_state."""
+    path = tmp_path / "run.nc"
+    pyrbm.GibbsSampler(3, seed=0).run(ham, n_steps=4, out=path)[0].close()
+    with netCDF4.Dataset(path, "a") as nc:
+        nc.delncattr("checksum")
+        g = nc.groups[group]
+        g.delncattr("checksum")
+        name = "W" if group == "hamiltonian" else "streams"
+        g.variables[name][0, 0] = g.variables[name][0, 0] + 1
+    for reader in (read, pyrbm.load):
+        with pytest.raises(pyrbm.IntegrityError, match=f"{path}.*(no 'checksum'|lacks its checksum)"):
+            reader(path)
+
+
+REPLACER = """
+import os, sys, time
+a, b, target = sys.argv[1:4]
+end = time.time() + float(sys.argv[4])
+i = 0
+while time.time() < end:
+    src = (a, b)[i % 2]
+    tmp = f"{target}.swap{i % 2}"
+    with open(src, "rb") as f, open(tmp, "wb") as g:
+        g.write(f.read())
+    os.replace(tmp, target)
+    i += 1
+print(i)
+"""
+
+
+def test_loading_while_another_process_replaces_the_file_never_reports_damage(tmp_path, ham):
+    """Before: the path was opened several times per load; 2 of 70 loads mixed two files and
+    reported "damaged … restore it from a copy"."""
+    a = pyrbm.save(make_ds(ham, seed=1), tmp_path / "a.nc", hamiltonian=ham)
+    b = pyrbm.save(make_ds(ham, seed=2), tmp_path / "b.nc", hamiltonian=ham.replace(beta=0.4))
+    target = tmp_path / "run.nc"
+    target.write_bytes(a.read_bytes())
+    want = {pyrbm.load(a).encoding["checksum"], pyrbm.load(b).encoding["checksum"]}
+    proc = subprocess.Popen([sys.executable, "-c", REPLACER, str(a), str(b), str(target), "6"],
+                            stdout=subprocess.PIPE, text=True)
+    loads = 0
+    try:
+        while proc.poll() is None:
+            assert pyrbm.load(target).encoding["checksum"] in want
+            assert pyrbm.load_hamiltonian(target).beta in (0.8, 0.4)
+            loads += 1
+    finally:
+        swaps = int(proc.communicate(timeout=60)[0])
+    assert loads >= 10 and swaps >= 10, (loads, swaps)
+
+
+def test_damaged_attribute_bytes_name_the_file(tmp_path, ham):
+    """Before: 13 of 92 flips in the header gave "AttributeError: NetCDF: Can't open HDF5 attribute" (no path)."""
+    path = pyrbm.save(make_ds(ham), tmp_path / "run.nc", hamiltonian=ham)
+    want = pyrbm.load(path).encoding["checksum"]
+    data = path.read_bytes()
+    copy = tmp_path / "copy.nc"
+    outcomes = {"refused": 0, "identical": 0}
+    for i in range(0, min(len(data), 6000), 23):  # the superblock and the object headers with the attributes
+        flipped = bytearray(data)
+        flipped[i] ^= 0x10
+        copy.write_bytes(bytes(flipped))
+        try:
+            got = pyrbm.load(copy)
+        except (ValueError, OSError) as exc:  # IntegrityError is a ValueError
+            assert str(copy) in str(exc), (i, type(exc).__name__, exc)
+            outcomes["refused"] += 1
+        else:
+            assert got.encoding["checksum"] == want, i
+            outcomes["identical"] += 1
+    assert outcomes["refused"] > 10, outcomes
+
+
+def test_result_schema_round_trip_checks_and_refusals(tmp_path):
+    ds = xr.Dataset({"chi": ("beta", [0.1234567, 0.4], {"long_name": "susceptibility", "units": "1"})},
+                    coords={"beta": ("beta", [0.5, 1.0], {"long_name": "inverse temperature", "units": "1"})},
+                    attrs={"schema": "pyrbm.result/1", "experiment": "chi"})
+    path = pyrbm.save(ds, tmp_path / "chi.nc")
+    back = pyrbm.load(path)
+    assert back.attrs["schema"] == "pyrbm.result/1" and back.attrs["pyrbm_version"] == pyrbm.__version__
+    xr.testing.assert_equal(back, ds)
+    assert pyrbm.validate(back) is back
+    bad = ds.copy()
+    bad["chi"].attrs = {"long_name": "susceptibility"}
+    with pytest.raises(ValueError, match="variable 'chi': needs a 'units' attribute"):
+        pyrbm.save(bad, tmp_path / "bad.nc")
+    with pytest.raises(ValueError, match="cannot be stored"):
+        pyrbm.save(ds.assign(z=("beta", [1j, 2j], {"long_name": "z", "units": "1"})), tmp_path / "bad.nc")
+    assert not (tmp_path / "bad.nc").exists()
+    with netCDF4.Dataset(path, "a") as nc:  # a value edited after writing
+        nc.variables["chi"][0] = 0.12333
+    with pytest.raises(pyrbm.IntegrityError, match=f"{path} does not match its checksum"):
+        pyrbm.load(path)
+
+
+def test_resuming_from_a_file_that_is_no_checkpoint_names_it_without_pickle_advice(tmp_path, ham):
+    """Before: a non-npz file gave numpy's advice to pass allow_pickle."""
+    path = pyrbm.save(make_ds(ham), tmp_path / "run.nc")
+    with pytest.raises(ValueError, match=f"resume: {path} is not a pyrbm checkpoint") as err:
+        load_checkpoint(path)
+    assert "pickle" not in str(err.value)
+
+
+def test_paths_refused_before_any_work(tmp_path, ham):
+    """Before: names over ~230 bytes failed at the end naming the hidden temporary; a link to a missing
+    directory failed only after all the work."""
+    with pytest.raises(ValueError, match="choose a name of at most 200 bytes"):
+        pyrbm.GibbsSampler(2, seed=0).run(ham, n_steps=2, out=tmp_path / ("x" * 240 + ".nc"))
+    link = tmp_path / "run.nc"
+    link.symlink_to(tmp_path / "missing" / "run.nc")
+    with pytest.raises(FileNotFoundError, match="the target of the link"):
+        pyrbm.GibbsSampler(2, seed=0).run(ham, n_steps=2, out=link)
+    assert sorted(os.listdir(tmp_path)) == ["run.nc"]

@@ -5,7 +5,7 @@ import pytest
 import xarray as xr
 
 import pyrbm
-from pyrbm import history
+from pyrbm.io import history
 
 
 class FakeTrainer:

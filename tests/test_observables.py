@@ -7,7 +7,7 @@ from conftest import all_states
 import xarray as xr
 
 import pyrbm
-from pyrbm import trajectory as tr
+from pyrbm.io import trajectory as tr
 from pyrbm.observables import (
     Energy,
     FreeEnergy,

@@ -143,3 +143,34 @@ def test_keyword_only_api():
         pyrbm.GibbsSampler(4).run(ham)                                 # n_steps is required
     with pytest.raises(TypeError):
         pyrbm.LangevinSampler(4, T=1.0)                                # temperature is beta everywhere
+
+
+def test_a_long_in_memory_run_that_cannot_fit_names_n_steps():
+    """Before: n_steps=10**12 without out= ended in a bare MemoryError from numpy."""
+    ham = pyrbm.Hamiltonian.random(6, 4, sigma_w=0.1, seed=0)
+    with pytest.raises(MemoryError, match=r"n_steps: 1000000000000 records .* pass out=path"):
+        pyrbm.GibbsSampler(2, seed=0).run(ham, n_steps=10**12)
+
+
+@pytest.mark.parametrize("bad", ["floaty", None, "int32", np.float16, "complex128"])
+def test_unknown_dtypes_are_refused(bad):
+    """Before: check_float_dtype("floaty") returned None (np.dtype("f8") == None is True)."""
+    with pytest.raises(TypeError, match="dtype: expected numpy.float32 or numpy.float64"):
+        pyrbm._checks.check_float_dtype(bad)
+    with pytest.raises(TypeError, match="dtype"):
+        pyrbm.GibbsSampler(2, dtype=bad)
+
+
+@pytest.mark.parametrize("make, what", [
+    (lambda w: w + 1j, "complex"),
+    (lambda w: w.astype("datetime64[s]"), "datetime"),
+    (lambda w: w.astype(str), "string"),
+    (lambda w: [[str(x) for x in row] for row in w.tolist()], "str"),
+])
+def test_non_real_model_arrays_are_refused(make, what):
+    """Before: complex W lost its imaginary part (a numpy warning only); datetimes and numeric strings loaded."""
+    W = np.arange(6.0).reshape(3, 2) / 10
+    with pytest.raises(TypeError, match=f"W: expected real numbers.*{what}"):
+        pyrbm.Hamiltonian(make(W), np.zeros(3), np.zeros(2))
+    with pytest.raises(TypeError, match="a: expected real numbers"):
+        pyrbm.Hamiltonian(W, np.zeros(3) + 0j, np.zeros(2))

@@ -16,10 +16,10 @@ import xarray as xr
 from scipy import stats
 
 import pyrbm
-import pyrbm.writer
+import pyrbm.io.storage
 from pyrbm import Hamiltonian
 from pyrbm.samplers import GibbsSampler, ReplicaExchangeSampler, SamplerState
-from pyrbm.trajectory import load
+from pyrbm.io.trajectory import load
 from conftest import all_states, joint_energies
 from conftest import exact_joint as enumerated_joint
 
@@ -267,7 +267,7 @@ def test_dataset_layout_and_attributes():
     v, h = ds.v.values.astype(float), ds.h.values.astype(float)
     e = -(v @ ham.a) - (h @ ham.b) - np.einsum("sci,ij,scj->sc", v, np.array(ham.W), h)
     assert np.allclose(ds.energy.values, e)
-    pyrbm.trajectory.validate(ds)
+    pyrbm.io.trajectory.validate(ds)
 
 
 def test_streamed_run_equals_in_memory_run(tmp_path):
@@ -279,12 +279,12 @@ def test_streamed_run_equals_in_memory_run(tmp_path):
     for name in mem.data_vars:
         assert np.array_equal(mem[name].values, disk[name].values), name
     assert np.array_equal(s_mem.v, s_disk.v)
-    assert pyrbm.trajectory.load_hamiltonian(path).W.tolist() == ham.W.tolist()
+    assert pyrbm.load_hamiltonian(path).W.tolist() == ham.W.tolist()
 
 
 def test_streaming_writes_several_chunks(tmp_path, monkeypatch):
 
-    monkeypatch.setattr(pyrbm.writer, "_CHUNK_BYTES", 256)
+    monkeypatch.setattr(pyrbm.io.storage, "BUFFER_BYTES", 256)
     ham = model(seed=1)
     path = tmp_path / "run.nc"
     ds, _ = GibbsSampler(4, seed=3).run(ham, n_steps=23, thin=2, keep_configs=True, out=path)

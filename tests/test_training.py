@@ -13,11 +13,11 @@ import pytest
 import xarray as xr
 from scipy.special import logsumexp
 
-import pyrbm.history
+import pyrbm.io.history
 import pyrbm.training as training
 import pyrbm._threads as _threads
 from pyrbm.datasets import hierarchical, mnist
-from pyrbm.history import combine_histories
+from pyrbm.io.history import combine_histories
 from pyrbm import train_replicas
 from pyrbm.training import Trainer, load_checkpoint
 
@@ -429,7 +429,7 @@ def test_simulation_script_writes_history_and_summary(tmp_path, monkeypatch, cap
     out = tmp_path / "train_synthetic300_M8_pcd1_sgd_lr0.01_B50_C50_seed0"
     assert {p.name for p in out.iterdir()} == {"history.nc", "model.nc", "checkpoint.npz", "summary.txt"}
     with xr.open_dataset(out / "history.nc") as h:
-        assert h.sizes["epoch"] == 3 and h.attrs["schema"] == pyrbm.history.SCHEMA
+        assert h.sizes["epoch"] == 3 and h.attrs["schema"] == pyrbm.io.history.SCHEMA
     text = (out / "summary.txt").read_text()
     assert "sigma_1..5" in text and ">MP" in text and ">4T" in text and len(text.splitlines()) == 9
 

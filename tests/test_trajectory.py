@@ -1,6 +1,7 @@
 """Trajectory files: schema validation, bit-exact netCDF round trips, streaming, crash safety."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import xarray as xr
 
 import pyrbm
 import pyrbm.accessor  # noqa: F401  (registers ds.rbm)
-from pyrbm import trajectory as tr
+from pyrbm.io import trajectory as tr
 
 ATTRS = {
     "schema": "pyrbm.trajectory/2",
@@ -62,7 +63,7 @@ def temporaries(directory):
 # ---------------------------------------------------------------------- save / load
 def test_round_trip_identical_int8_zlib(tmp_path, ham):
     ds = make_ds(ham)
-    path = pyrbm.trajectory.save(ds, tmp_path / "run.nc", hamiltonian=ham)
+    path = pyrbm.io.trajectory.save(ds, tmp_path / "run.nc", hamiltonian=ham)
     assert path == tmp_path / "run.nc"
     back = tr.load(path)
     xr.testing.assert_identical(back, ds)
@@ -83,7 +84,7 @@ def test_hamiltonian_group_round_trips_bit_exactly(tmp_path, ham, units):
         ds["h"] = 2 * ds["h"] - 1
     ds.attrs["units"] = units
     path = tr.save(ds, tmp_path / "run.nc", hamiltonian=ham)
-    back = tr.load_hamiltonian(path)
+    back = pyrbm.load_hamiltonian(path)
     for name in ("W", "a", "b"):
         got, want = getattr(back, name), getattr(ham, name)
         assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
@@ -192,7 +193,7 @@ def test_load_missing_file_and_missing_hamiltonian(tmp_path, ham):
         tr.load(tmp_path / "nope.nc")
     path = tr.save(make_ds(ham), tmp_path / "run.nc")
     with pytest.raises(ValueError, match="no 'hamiltonian' group"):
-        tr.load_hamiltonian(path)
+        pyrbm.load_hamiltonian(path)
     with pytest.raises(ValueError, match="carries no Hamiltonian"):
         make_ds(ham).rbm.hamiltonian()
 
@@ -210,7 +211,7 @@ def test_writer_equals_in_memory_dataset(tmp_path, ham):
     assert w.closed
     back = tr.load(tmp_path / "run.nc")
     xr.testing.assert_identical(back, ds)
-    assert tr.load_hamiltonian(tmp_path / "run.nc").W.tobytes() == ham.W.tobytes()
+    assert pyrbm.load_hamiltonian(tmp_path / "run.nc").W.tobytes() == ham.W.tobytes()
     with netCDF4.Dataset(tmp_path / "run.nc") as nc:
         assert nc.dimensions["step"].isunlimited()
         assert nc.variables["v"].dtype == np.int8
@@ -294,7 +295,7 @@ def test_exception_inside_writer_keeps_previous_file(tmp_path, ham):
 CHILD = textwrap.dedent(
     """
     import sys, time, numpy as np, xarray as xr
-    from pyrbm.writer import TrajectoryWriter
+    from pyrbm.io.writer import TrajectoryWriter
     chunk = xr.Dataset({"energy": (("step", "chain"), np.zeros((5, 4)), {"long_name": "E", "units": "1"})})
     deadline = time.monotonic() + 20  # bounded: an interrupt that got lost fails clearly, it does not hang
     with TrajectoryWriter(sys.argv[1], overwrite=True) as w:
@@ -361,7 +362,7 @@ def gibbs_run(ham, n_steps, out, state=None, **kw):
 
 @pytest.fixture
 def fixed_clock(monkeypatch):
-    monkeypatch.setattr(pyrbm.files, "now", lambda: "2026-01-01T00:00:00+00:00")
+    monkeypatch.setattr(pyrbm.io.netcdf, "now", lambda: "2026-01-01T00:00:00+00:00")
 
 
 def assert_same_state(a, b):
@@ -375,7 +376,7 @@ def test_continued_run_equals_one_long_run(tmp_path, ham, fixed_clock):
     path = tmp_path / "run.nc"
     st1 = gibbs_run(ham, 16, path)
     part1 = path.read_bytes()
-    with pytest.raises(FileExistsError, match="not the state stored with the run"):
+    with pytest.raises(FileExistsError, match="does not continue it: it holds a run that ends at step 16"):
         gibbs_run(ham, 24, path, state=pyrbm.GibbsSampler(4, seed=3).init_state(ham))
     with pytest.raises(ValueError, match="burn_in"):
         gibbs_run(ham, 24, path, state=st1, burn_in=2)
@@ -388,23 +389,23 @@ def test_continued_run_equals_one_long_run(tmp_path, ham, fixed_clock):
     xr.testing.assert_identical(cont, long)  # attributes included: n_steps = 40, first_step = 0
     assert cont.attrs["n_steps"] == 40 and cont["step"].values.tolist() == list(range(2, 41, 2))
     assert_same_state(st2, long_state)
-    assert_same_state(pyrbm.samplers.state_from_dataset(pyrbm.load_state(path)), long_state)
-    # from the file alone (state=None), into a third part
-    gibbs_run(ham, 10, path)
-    gibbs_run(ham, 10, tmp_path / "long.nc")
+    assert_same_state(pyrbm.load_state(path), long_state)
+    # from the file alone (its stored state), into a third part
+    gibbs_run(ham, 10, path, state=pyrbm.load_state(path))
+    gibbs_run(ham, 10, tmp_path / "long.nc", state=pyrbm.load_state(tmp_path / "long.nc"))
     xr.testing.assert_identical(tr.load(path), tr.load(tmp_path / "long.nc"))
     assert temporaries(tmp_path) == []
 
 
 CONTINUE = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
     import numpy as np
-    import pyrbm, pyrbm.writer
+    import pyrbm, pyrbm.io.storage
     sys.path.insert(0, sys.argv[2])
     from test_trajectory import gibbs_run, CFEnergy
-    pyrbm.writer._CHUNK_BYTES = 1                   # flush every record
-    pyrbm.files.now = lambda: "2026-01-01T00:00:00+00:00"
+    pyrbm.io.storage.BUFFER_BYTES = 1                 # flush every record
+    pyrbm.io.netcdf.now = lambda: "2026-01-01T00:00:00+00:00"
     rng = np.random.default_rng(11)
     ham = pyrbm.Hamiltonian(rng.normal(0, 0.7, (6, 4)), rng.normal(0, 0.3, 6), rng.normal(0, 0.3, 4), beta=0.8)
     real = CFEnergy.compute
@@ -416,7 +417,8 @@ CONTINUE = textwrap.dedent(
         time.sleep(0.02)
         return real(self, ham, v, h)
     CFEnergy.compute = slow
-    gibbs_run(ham, 4000, sys.argv[1])
+    state = pyrbm.load_state(sys.argv[1]) if os.path.exists(sys.argv[1]) else None
+    gibbs_run(ham, 4000, sys.argv[1], state=state)
     """
 )
 
@@ -441,7 +443,7 @@ def test_continuation_killed_between_and_during_parts_equals_one_long_run(tmp_pa
     part1 = path.read_bytes()
     _start_and_signal(path, signal.SIGKILL)  # killed while continuing: part 1 is intact
     assert path.read_bytes() == part1
-    gibbs_run(ham, 24, path)  # continued from the file alone; sweeps the killed writer's temporary
+    gibbs_run(ham, 24, path, state=pyrbm.load_state(path))  # continued from the file; sweeps the orphan
     gibbs_run(ham, 40, tmp_path / "long.nc")
     xr.testing.assert_identical(tr.load(path), tr.load(tmp_path / "long.nc"))
     assert temporaries(tmp_path) == []
@@ -455,8 +457,8 @@ def test_interrupted_run_keeps_flushed_records_and_continues(tmp_path, ham, fixe
     n = kept.sizes["step"]
     assert n >= 4 and kept.attrs["n_steps"] == 2 * n
     assert kept["step"].values.tolist() == list(range(2, 2 * n + 1, 2))
-    assert pyrbm.load_state(path).attrs["step"] == 2 * n  # the state at the last kept record
-    gibbs_run(ham, 10, path)
+    assert pyrbm.load_state(path).step == 2 * n  # the state at the last kept record
+    gibbs_run(ham, 10, path, state=pyrbm.load_state(path))
     gibbs_run(ham, 2 * n + 10, tmp_path / "long.nc")
     xr.testing.assert_identical(tr.load(path), tr.load(tmp_path / "long.nc"))
     assert temporaries(tmp_path) == []
@@ -464,7 +466,7 @@ def test_interrupted_run_keeps_flushed_records_and_continues(tmp_path, ham, fixe
 
 def test_run_whose_temporary_vanishes_raises_and_writes_nothing(tmp_path, ham, monkeypatch):
     """Before: the run returned an empty dataset and run.nc held only the Hamiltonian."""
-    monkeypatch.setattr(pyrbm.writer, "_CHUNK_BYTES", 1)  # flush every record
+    monkeypatch.setattr(pyrbm.io.storage, "BUFFER_BYTES", 1)  # flush every record
     path = tmp_path / "run.nc"
     real = CFEnergy.compute
     count = [0]
@@ -495,3 +497,158 @@ def test_streamed_run_file_describes_itself(tmp_path, ham):
             for name, var in group.variables.items():
                 assert {"long_name", "units"} <= set(var.ncattrs()), (group.path, name)
                 assert var.ndim == 0 or var.filters()["fletcher32"], (group.path, name)
+
+
+# ---------------------------------------------------------------------- bounded loss on interruption
+STREAM = textwrap.dedent(
+    """
+    import os, sys, time
+    import numpy as np
+    import pyrbm, pyrbm.io.storage
+    sys.path.insert(0, sys.argv[2])
+    from test_trajectory import gibbs_run, CFEnergy
+    pyrbm.io.storage.SYNC_SECONDS = float(sys.argv[4])
+    rng = np.random.default_rng(11)
+    ham = pyrbm.Hamiltonian(rng.normal(0, 0.7, (6, 4)), rng.normal(0, 0.3, 6), rng.normal(0, 0.3, 4), beta=0.8)
+    real = CFEnergy.compute
+    count = [0]
+    def slow(self, ham, v, h):
+        count[0] += 1
+        if count[0] == int(sys.argv[3]):
+            print("recording", flush=True)
+        time.sleep(0.02)
+        return real(self, ham, v, h)
+    CFEnergy.compute = slow
+    gibbs_run(ham, 100000, sys.argv[1])
+    """
+)
+
+
+def _stream_and_signal(path, sig, at_record, sync_seconds=5.0):
+    """Start a streamed run with pyrbm's default buffers, signal it once it made ``at_record`` records."""
+    proc = subprocess.Popen([sys.executable, "-c", STREAM, str(path), str(Path(__file__).parent), str(at_record),
+                             str(sync_seconds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "recording", proc.stderr.read()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return err
+
+
+@pytest.mark.parametrize("sig, raised", [(signal.SIGINT, "KeyboardInterrupt"), (signal.SIGTERM, "Terminated")])
+def test_ctrl_c_and_sigterm_keep_every_record_so_far(tmp_path, ham, sig, raised):
+    """Before: records reached the file only when an 8 MiB buffer filled; a Ctrl-C after 40 s left no file."""
+    path = tmp_path / "run.nc"
+    err = _stream_and_signal(path, sig, at_record=30)
+    assert raised in err, err
+    kept = tr.load(path)  # checksum verified
+    n = kept.sizes["step"]
+    assert n >= 29 and kept.attrs["n_steps"] == 2 * n  # the observable of record 30 ran when the signal came
+    state = pyrbm.load_state(path)
+    assert state.step == 2 * n
+    gibbs_run(ham, 10, path, state=state)  # the run goes on from its file
+    gibbs_run(ham, 2 * n + 10, tmp_path / "long.nc")
+    xr.testing.assert_identical(tr.load(path).drop_attrs(), tr.load(tmp_path / "long.nc").drop_attrs())
+    assert temporaries(tmp_path) == []
+
+
+def test_sigkill_loses_at_most_the_last_sync_interval(tmp_path, ham):
+    path = tmp_path / "run.nc"
+    err = _stream_and_signal(path, signal.SIGKILL, at_record=60, sync_seconds=0.3)  # ≥ 1.2 s of records
+    kept = tr.load(path)  # a complete, checksummed file from the last sync
+    n = kept.sizes["step"]
+    assert 1 <= n <= 60 and kept.attrs["n_steps"] == 2 * n, err
+    assert pyrbm.load_state(path).step == 2 * n
+    gibbs_run(ham, 4, path, state=pyrbm.load_state(path))
+
+
+def test_streamed_records_reach_the_file_every_sync_interval(tmp_path, ham, monkeypatch):
+    """A fake clock: a sync is due once SYNC_SECONDS passed, whatever the buffer holds."""
+    clock = [0.0]
+    monkeypatch.setattr(pyrbm.io.storage.time, "monotonic", lambda: clock[0])
+    path = tmp_path / "run.nc"
+    real = CFEnergy.compute
+    seen = []
+
+    def ticking(self, ham_, v, h):
+        seen.append(tr.load(path).sizes["step"] if path.exists() else 0)  # what the file holds before this record
+        clock[0] += 1.0  # each record takes one "second"
+        return real(self, ham_, v, h)
+
+    monkeypatch.setattr(CFEnergy, "compute", ticking)
+    gibbs_run(ham, 2 * 12, path)
+    # records 1..5 take 5 s: after the 5th the file holds 5 records, after the 10th 10
+    assert seen == [0] * 5 + [5] * 5 + [10] * 2, seen
+    assert tr.load(path).sizes["step"] == 12
+
+
+# ---------------------------------------------------------------------- continuation as documented
+def readme_continuation_recipe() -> str:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("### Continuing a run", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+
+
+def test_readme_continuation_recipe_runs_and_equals_one_long_run(tmp_path, ham, monkeypatch):
+    """Before: load_state returned a Dataset and the recipe raised FileExistsError (TypeError without out=)."""
+    recipe = readme_continuation_recipe()
+    assert 'state=pyrbm.load_state("c.nc"), n_steps=5, out="c.nc"' in recipe
+    monkeypatch.chdir(tmp_path)
+    sampler = pyrbm.GibbsSampler(4, seed=0)
+    scope = {"pyrbm": pyrbm, "sampler": sampler, "ham": ham}
+    exec(recipe, scope)
+    scope["ds"].close()
+    assert isinstance(pyrbm.load_state("c.nc"), pyrbm.GibbsState)
+    long, _ = pyrbm.GibbsSampler(4, seed=0).run(ham, n_steps=15)
+    cont = tr.load("c.nc")
+    assert cont["step"].values.tolist() == list(range(1, 16)) and cont.attrs["n_steps"] == 15
+    for name in long.data_vars:
+        assert np.array_equal(cont[name].values, long[name].values), name
+    assert_same_state(scope["state"], pyrbm.load_state("c.nc"))
+
+
+def test_rerunning_a_script_is_refused_not_appended(tmp_path, ham):
+    """Before: the same run twice left steps 1..20 in the file without a word."""
+    path = tmp_path / "c.nc"
+    ds, _ = pyrbm.GibbsSampler(10, seed=0).run(ham, n_steps=10, out=path)
+    ds.close()
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match=r"state=pyrbm\.load_state\(.*overwrite=True"):
+        pyrbm.GibbsSampler(10, seed=0).run(ham, n_steps=10, out=path)
+    assert path.read_bytes() == before
+    ds, _ = pyrbm.GibbsSampler(10, seed=0).run(ham, n_steps=4, out=path, overwrite=True)
+    ds.close()
+    assert tr.load(path).attrs["n_steps"] == 4
+
+
+def test_another_seeds_run_is_never_continued(tmp_path, ham):
+    """Before: a seed=22 run with out= a seed=11 file continued seed 11's run."""
+    path = tmp_path / "c.nc"
+    pyrbm.GibbsSampler(8, seed=11).run(ham, n_steps=6, out=path)[0].close()
+    before = path.read_bytes()
+    other = pyrbm.GibbsSampler(8, seed=22)
+    with pytest.raises(FileExistsError, match=r"seed 11.*seed 22"):
+        other.run(ham, state=other.init_state(ham).__class__(**{**_fields(pyrbm.load_state(path)), "seed": 22}),
+                  n_steps=6, out=path)
+    with pytest.raises(FileExistsError, match="state="):
+        other.run(ham, n_steps=6, out=path)
+    assert path.read_bytes() == before
+
+
+def _fields(state):
+    return {f: getattr(state, f) for f in ("step", "seed", *state._evolving)}
+
+
+def test_continuing_through_a_symlink_writes_the_target(tmp_path, ham):
+    """Before: the link was replaced by a regular file and the target kept the old run."""
+    target = tmp_path / "data" / "run.nc"
+    target.parent.mkdir()
+    link = tmp_path / "run.nc"
+    pyrbm.GibbsSampler(4, seed=0).run(ham, n_steps=4, out=target)[0].close()
+    link.symlink_to(target)
+    pyrbm.GibbsSampler(4, seed=0).run(ham, state=pyrbm.load_state(link), n_steps=3, out=link)[0].close()
+    assert link.is_symlink() and tr.load(target).attrs["n_steps"] == 7

@@ -12,6 +12,8 @@ import argparse
 import sys
 
 from .._optional import MissingDependency
+from ..scan import POINTS, _worker, points
+from . import report
 from .config import COMMAND_POINT, SCAN_KEYS, ConfigError, parse_value, read_toml, run_config, scan_config
 
 __all__ = ["main", "build_parser"]
@@ -76,8 +78,6 @@ def _flag(key: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..scan import POINTS
-
     parser = _Parser(prog="pyrbm", description="Restricted Boltzmann Machines as Hamiltonians of coupled modes: "
                      "training, sampling, scans and reports.",
                      epilog="Run 'pyrbm COMMAND --help' for a command's keys and examples.")
@@ -144,8 +144,6 @@ def _pairs(items, what: str, split: bool) -> dict:
 
 
 def _run_command(args) -> int:
-    from ..scan import _worker, points
-
     config = read_toml(args.config) if args.config else {}
     config.update({k[4:]: v for k, v in vars(args).items() if k.startswith("key_") and v is not None})
     if args.out is not None:
@@ -200,8 +198,6 @@ def main(argv=None) -> int:
             return _run_command(args)
         if args.command == "scan":
             return _scan_command(args)
-        from . import report
-
         if args.command == "report":
             return report.report(args.path, out=args.out)
         return report.info(args.path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from ..scan import POINTS, ConfigError, Scan, check_params
+from ..scan import POINTS, RESULT, ConfigError, Scan, check_params
 
 __all__ = ["ConfigError", "read_toml", "parse_value", "run_config", "scan_config", "COMMAND_POINT", "SCAN_KEYS"]
 
@@ -37,6 +37,9 @@ def read_toml(path) -> dict:
         return tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError([f"config: {path} is not valid TOML ({err})"]) from None
+    except RecursionError:
+        raise ConfigError([f"config: {path} nests tables or arrays too deeply to read; a pyrbm configuration "
+                           f"has at most the tables [grid] and [fixed] of flat values"]) from None
 
 
 def parse_value(text: str):
@@ -45,6 +48,23 @@ def parse_value(text: str):
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        raise ConfigError([f"value {text[:40]!r}...: nested too deeply; flags take flat values"]) from None
+
+
+#: Integers pyrbm's settings take (numpy's int64).
+_INT_RANGE = (-2**63, 2**63 - 1)
+
+
+def _range_problems(config, where: str = "") -> list[str]:
+    """Integers outside int64 anywhere in ``config`` (numpy cannot hold them)."""
+    if isinstance(config, dict):
+        return [p for k, v in config.items() for p in _range_problems(v, f"{where}.{k}" if where else str(k))]
+    if isinstance(config, list):
+        return [p for v in config for p in _range_problems(v, where)]
+    if isinstance(config, int) and not isinstance(config, bool) and not _INT_RANGE[0] <= config <= _INT_RANGE[1]:
+        return [f"{where}: the integer {config} is out of range; pyrbm takes integers in [-2**63, 2**63)"]
+    return []
 
 
 def _check_out(out, problems: list) -> None:
@@ -52,17 +72,28 @@ def _check_out(out, problems: list) -> None:
         problems.append("out: required, expected a directory path that does not exist yet (--out DIR)")
     elif not isinstance(out, str) or not out:
         problems.append(f"out: expected a directory path, got {out!r}")
-    elif Path(out).exists():
+    elif Path(out).exists() and not _failed_attempt(Path(out)):
         problems.append(f"out: {out} exists; choose a new directory (results are never overwritten)")
     elif not Path(out).resolve().parent.is_dir():
         problems.append(f"out: the parent directory of {out} does not exist; create it first")
 
 
+def _failed_attempt(out: Path) -> bool:
+    """A directory left by a run that failed (``error.txt``, no result): a retry replaces it."""
+    return out.is_dir() and (out / "error.txt").is_file() and not (out / RESULT).exists()
+
+
 def run_config(command: str, config: dict) -> tuple[Path, dict]:
-    """Validate a run command's configuration; return ``(out, params)`` (defaults filled in)."""
+    """Validate a run command's configuration; return ``(out, params)`` (defaults filled in).
+
+    ``out`` must not exist, unless it holds a failed attempt of a run (``error.txt`` and no
+    result), which the retry replaces.
+    """
     kind = COMMAND_POINT[command]
     config = dict(config)
-    problems = []
+    problems = _range_problems(config)
+    if problems:
+        raise ConfigError(problems)
     out = config.pop("out", None)
     _check_out(out, problems)
     nested = sorted(k for k, v in config.items() if isinstance(v, dict))
@@ -82,7 +113,9 @@ def run_config(command: str, config: dict) -> tuple[Path, dict]:
 
 def scan_config(config: dict) -> tuple[Scan, dict]:
     """Validate a scan configuration and every point of its grid; return the scan and run options."""
-    problems = []
+    problems = _range_problems(config)
+    if problems:
+        raise ConfigError(problems)
     unknown = sorted(set(config) - set(SCAN_KEYS))
     if unknown:
         problems.append(f"{', '.join(unknown)}: unknown key{'s' if len(unknown) > 1 else ''} for 'scan'; "

@@ -8,7 +8,11 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .._io import NETCDF_LOCK, atomic_path
+from ..hamiltonian import Hamiltonian
+from ..io import load, read_model
+from ..io.model import GROUP as MODEL_GROUP
+from ..io.model import SCHEMA as MODEL_SCHEMA
+from ..io.netcdf import NETCDF_LOCK, atomic_path, kind_of
 from .._optional import require
 from ..scan import RESULT, Scan
 
@@ -29,11 +33,10 @@ def _result_file(path: Path) -> Path:
 
 
 def _open(path: Path) -> xr.Dataset:
-    from ..files import kind_of, load
-
     try:
         if kind_of(path)[0] is not None:
-            return load(path)      # a pyrbm file: verified, in its in-memory form
+            obj = load(path)      # a pyrbm file: verified, in its in-memory form
+            return obj.to_dataset() if isinstance(obj, Hamiltonian) else obj
         with NETCDF_LOCK, xr.open_dataset(path, engine="netcdf4") as ds:
             return ds.load()
     except (OSError, ValueError) as err:
@@ -41,14 +44,10 @@ def _open(path: Path) -> xr.Dataset:
 
 
 def _model_lines(path: Path) -> list:
-    import netCDF4
-
-    with NETCDF_LOCK, netCDF4.Dataset(path, "r") as nc:
-        if "hamiltonian" not in nc.groups:
-            return ["model: none stored"]
-    from ..trajectory import load_hamiltonian
-
-    ham = load_hamiltonian(path)
+    schema, groups = kind_of(path)
+    if schema != MODEL_SCHEMA and MODEL_GROUP not in groups:
+        return ["model: none stored"]
+    ham = read_model(path)
     s = ham.modes.s
     return [f"model: N={ham.n_visible} visible x M={ham.n_hidden} hidden, beta={ham.beta:g}, units={ham.units}",
             f"  top singular values: {', '.join(f'{x:.4g}' for x in s[:5])}; "

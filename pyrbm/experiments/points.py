@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .._io import atomic_path, netcdf_serialised
+from ..io.netcdf import atomic_path, netcdf_serialised
 from ..hamiltonian import Hamiltonian
 
 __all__ = ["RESULT", "write_dataset", "marchenko_pastur_point", "kurtosis_point", "training_point",

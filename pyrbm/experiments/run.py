@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .._io import atomic_path
+from ..io.netcdf import atomic_path
 from .config import EXPERIMENTS, load_profile
 from .points import POINTS, RESULT
 
@@ -127,7 +127,7 @@ def load_study(root) -> dict:
         ``histories`` (combined, dims n_hidden, replica, epoch, mode; ``replica`` holds the
         seeds), ``results`` (the per-epoch measurements stacked over n_hidden, replica); ``langevin`` {beta: Dataset}.
     """
-    from ..history import combine_histories, load_history
+    from ..io.history import combine_histories, load_history
     from ..scan import Scan
 
     root = Path(root)

@@ -205,7 +205,7 @@ def training_point(params: dict, out) -> None:
     scalar ``n_hidden`` and ``seed``; optionally ``work_dir`` (checkpoints, finished epochs;
     default ``_work`` beside ``out``, i.e. in the scan's root).
     """
-    from ..history import save_history
+    from ..io.history import save_history
     from ..training import Trainer
 
     p = dict(params)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._io import atomic_path
 from .._optional import require
+from ..io.netcdf import atomic_path
 
 DPI = 80
 

@@ -7,12 +7,12 @@ is read lazily from the file.  States are immutable, typed per family
 chains' random streams, so a run continued from a returned state equals one long run.
 """
 
-from .base import Sampler, SamplerState, state_from_dataset
+from .base import Sampler, SamplerState, load_state, state_from_dataset
 from .gibbs import GibbsSampler, GibbsState, ReplicaExchangeSampler, TemperingState
 from .langevin import DivergenceWarning, LangevinSampler, LangevinState
 
 __all__ = [
-    "Sampler", "SamplerState", "state_from_dataset",
+    "Sampler", "SamplerState", "state_from_dataset", "load_state",
     "GibbsSampler", "GibbsState", "ReplicaExchangeSampler", "TemperingState",
     "LangevinSampler", "LangevinState", "DivergenceWarning",
 ]

@@ -18,17 +18,20 @@ import copy
 import dataclasses
 import os
 import sys
+from pathlib import Path
 from typing import Callable, ClassVar
 
 import numpy as np
 import xarray as xr
 
-from .._checks import check_bool, check_float_dtype, check_hamiltonian, check_int, check_seed, fresh_seed
-from .._io import check_writable
+from .._checks import (available_memory, check_bool, check_float_dtype, check_hamiltonian, check_int,
+                       check_seed, fresh_seed)
 from .._kernels.rng import STREAM_WIDTH
-from ..recorder import Recorder, continuation
+from ..io.netcdf import check_writable, interrupt_at_safe_points
+from ..io.storage import open_store
+from ..io.trajectory import read_state
 
-__all__ = ["SamplerState", "Sampler", "RecordPlan", "state_from_dataset"]
+__all__ = ["SamplerState", "Sampler", "RecordPlan", "state_from_dataset", "load_state", "continuation"]
 
 #: State classes by their ``kind`` tag in files (filled by the subclasses).
 _STATE_KINDS: dict[str, type] = {}
@@ -146,6 +149,75 @@ def state_from_dataset(ds: xr.Dataset) -> SamplerState:
     return cls(step=int(ds.attrs["step"]), seed=int(ds.attrs["seed"]), **arrays)
 
 
+def load_state(path) -> SamplerState:
+    """The sampler state stored with a streamed run: the state that continues it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by ``Sampler.run(..., out=path)`` (checksums verified).
+
+    Returns
+    -------
+    GibbsState, TemperingState or LangevinState
+        The state after the run's last record;
+        ``sampler.run(ham, state=pyrbm.load_state(path), n_steps=n, out=path)`` appends ``n``
+        more steps to the run, exactly as if it had been run in one call.
+
+    Raises
+    ------
+    ValueError
+        The file stores no state (written by ``pyrbm.save`` without ``state=``).
+    pyrbm.IntegrityError
+        The file is damaged or lacks its checksum.
+    """
+    return state_from_dataset(read_state(path))
+
+
+def _same_state(a: SamplerState, b: SamplerState) -> bool:
+    return (type(a) is type(b) and a.step == b.step and a.seed == b.seed
+            and all(getattr(a, f).tobytes() == getattr(b, f).tobytes() for f in a._evolving))
+
+
+def continuation(out, state, burn_in: int) -> bool:
+    """Whether ``run(..., state=state, out=out)`` (without ``overwrite``) continues the run stored at ``out``.
+
+    ``False`` when ``out`` does not exist (a new file); ``True`` when it holds a run and
+    ``state`` is the state stored with it (:func:`load_state`): only then are records appended.
+
+    Raises
+    ------
+    FileExistsError
+        ``out`` exists and ``state`` is ``None`` (a rerun would silently append to another
+        run), or ``state`` is not the state stored with it (another seed, step or kind), or
+        ``out`` is not a run that can be continued.
+    ValueError
+        ``burn_in`` > 0: the records of a continued run follow the file's without a gap.
+    """
+    if not isinstance(out, (str, os.PathLike)) or not os.path.exists(out) or os.path.isdir(out):
+        return False  # a new file (the path itself is checked by check_writable)
+    out = Path(out)
+    choices = (f"pass state=pyrbm.load_state({str(out)!r}) to continue the run stored there, "
+               f"overwrite=True to replace it, or another name")
+    try:
+        stored = load_state(out)
+    except (ValueError, FileNotFoundError) as exc:  # not a trajectory, no state group, damaged, a dangling link
+        raise FileExistsError(f"out: {out} exists and holds no run that can be continued ({exc}); "
+                              f"pass overwrite=True to replace it, or another name") from None
+    if state is None:
+        raise FileExistsError(f"out: {out} exists: it holds a run that ends at step {stored.step} (seed "
+                              f"{stored.seed}); {choices}")
+    if not _same_state(state, stored):
+        raise FileExistsError(
+            f"out: {out} exists and this run does not continue it: it holds a run that ends at step {stored.step} "
+            f"(seed {stored.seed}, {type(stored).__name__}); the state given is at step {state.step} (seed "
+            f"{state.seed}, {type(state).__name__}); {choices}")
+    if burn_in:
+        raise ValueError(f"burn_in: continuing the run in {out}, the new records follow the stored ones; "
+                         f"pass burn_in=0 (got {burn_in})")
+    return True
+
+
 def _describe(x) -> str:
     if isinstance(x, np.ndarray):
         return f"an array of shape {x.shape} and dtype {x.dtype}"
@@ -252,7 +324,7 @@ class Sampler:
     def _check_memory(self, ham) -> None:
         """Refuse chain counts whose state cannot fit in memory, before allocating anything."""
         need = self._n_rows() * self._bytes_per_row(ham)
-        avail = _available_memory()
+        avail = available_memory()
         if avail is not None and need > avail:
             raise MemoryError(
                 f"n_chains: {self.n_chains} chains of a {ham.n_visible}x{ham.n_hidden} model need about "
@@ -307,8 +379,8 @@ class Sampler:
         if progress is not None:
             progress = check_bool("progress", progress)
         resume = False
-        if out is not None and not overwrite:  # continue the run stored at out (or refuse)
-            resume, state = continuation(out, state, burn_in)
+        if out is not None and not overwrite:  # continue the run stored at out, or refuse
+            resume = continuation(out, state, burn_in)
         path = None if out is None else check_writable(out, overwrite or resume)
         if state is None:
             self._check_memory(ham)
@@ -324,29 +396,35 @@ class Sampler:
             **plan.attrs,
         }
         n_records = n_steps // thin
-        rec = Recorder(n_records, state.step + burn_in, thin, path, overwrite, ham, attrs, plan.static,
-                       plan.meta, extra_step_coords=plan.step_coords, resume=resume)
+        store = open_store(path, n_records, state.step + burn_in, thin, ham, attrs, plan.static, plan.meta,
+                           plan.step_coords, overwrite=overwrite, resume=resume)
         arrays = state._copies()
         step = state.step
         bar = _progress_bar(progress, n_records, self.name)
         try:
-            self._advance(work, arrays, burn_in, step)
-            step += burn_in
-            plan.begin()
-            for _ in range(n_records):
-                self._advance(work, arrays, thin, step)
-                step += thin
-                rec.add(plan.record(arrays),  # the state after this record, taken when the record is flushed
-                        snapshot=lambda: state._evolve(step, {k: v.copy() for k, v in arrays.items()}).to_dataset())
-                if bar is not None:
-                    bar.update(1)
-            rest = n_steps - thin * n_records
-            self._advance(work, arrays, rest, step)
-            step += rest
-            new = state._evolve(step, arrays)
-            ds = rec.finish(state=new.to_dataset())
+            with interrupt_at_safe_points() as interrupt:  # Ctrl-C/SIGTERM: handled after a record
+                self._advance(work, arrays, burn_in, step)
+                step += burn_in
+                plan.begin()
+                if interrupt.pending:
+                    interrupt.raise_()
+                for _ in range(n_records):
+                    self._advance(work, arrays, thin, step)
+                    step += thin
+                    snapshot = lambda: state._evolve(step, {k: v.copy() for k, v in arrays.items()}).to_dataset()
+                    store.add(plan.record(arrays), snapshot=snapshot)  # the state after this record
+                    if bar is not None:
+                        bar.update(1)
+                    if interrupt.pending:  # keep every record so far, with the state after the last
+                        store.keep(snapshot)
+                        interrupt.raise_()
+                rest = n_steps - thin * n_records
+                self._advance(work, arrays, rest, step)
+                step += rest
+                new = state._evolve(step, arrays)
+                ds = store.finish(state=new.to_dataset())
         except BaseException as exc:
-            rec.abort(exc)  # Ctrl-C: the flushed records are kept, with the state at the last of them
+            store.abort(exc)  # Ctrl-C, SIGTERM: the records are kept, with the state after the last of them
             raise
         finally:
             if bar is not None:
@@ -362,18 +440,3 @@ def _progress_bar(progress, total, name):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, unit="rec", dynamic_ncols=True, desc=name, leave=True)
-
-
-def _available_memory() -> int | None:
-    """Bytes of memory available to this process (MemAvailable), or None if unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None

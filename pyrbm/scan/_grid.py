@@ -88,13 +88,20 @@ def check_grid(grid, fixed) -> tuple[dict, dict]:
             raise ValueError(f"grid[{key!r}]: expected at least one value, got an empty list")
         if any(v is None or isinstance(v, list) for v in vals):
             raise TypeError(f"grid[{key!r}]: grid values must be str, int, float or bool, got {vals!r}")
-        if len({json.dumps(v) for v in vals}) != len(vals):
-            raise ValueError(f"grid[{key!r}]: values must be distinct, got {vals!r}")
+        if any(isinstance(v, bool) for v in vals) and not all(isinstance(v, bool) for v in vals):
+            raise TypeError(f"grid[{key!r}]: do not mix bools with other values (True would be shown as 1), "
+                            f"got {vals!r}")
+        if len({json.dumps(v) for v in vals}) != len(vals) or len(set(vals)) != len(vals):
+            raise ValueError(f"grid[{key!r}]: values must be distinct (1 and 1.0 are one coordinate value), "
+                             f"got {vals!r}")
         out[key] = vals
     both = sorted(set(out) & set(fixed))
     if both:
         raise ValueError(f"grid, fixed: {both} given in both; a parameter is either scanned or fixed")
-    fixed = {str(k): _plain(v, f"fixed[{k!r}]") for k, v in fixed.items()}
+    bad = [k for k in fixed if not isinstance(k, str) or not k.isidentifier()]
+    if bad:
+        raise ValueError(f"fixed: keys must be parameter names (identifiers, str), got {bad!r}")
+    fixed = {k: _plain(v, f"fixed[{k!r}]") for k, v in fixed.items()}
     return out, fixed
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import os
 import shutil
 import sys
@@ -13,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ..io import load
+from ..io.netcdf import NETCDF_LOCK, kind_of
 from . import _worker
 from ._grid import check_grid, expand, point_name
 from .executors import backend
@@ -96,8 +99,13 @@ class Scan:
         path = Path(root) / "scan.json"
         if not path.is_file():
             raise FileNotFoundError(f"root: {root} holds no scan.json; is it a scan directory (written by Scan.run)?")
-        meta = json.loads(path.read_text())
-        return cls(root, meta["grid"], meta["fixed"])
+        try:
+            meta = json.loads(path.read_text())
+            grid, fixed = meta["grid"], meta["fixed"]
+        except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+            raise ValueError(f"root: {path} is not a scan description written by Scan.run ({type(exc).__name__}: "
+                             f"{exc}); restore it, or create the Scan with its grid and fixed parameters") from None
+        return cls(root, grid, fixed)
 
     def __repr__(self) -> str:
         shape = " x ".join(f"{k}[{len(v)}]" for k, v in self.grid.items())
@@ -168,6 +176,10 @@ class Scan:
             Also printed as one line to standard error.
         """
         start = time.perf_counter()
+        if getattr(multiprocessing.current_process(), "_inheriting", False):
+            # a worker of executor="processes" importing a script without a main guard: it ends here,
+            # silently; its runner reports the cause once (pyrbm.scan.executors.Processes)
+            raise SystemExit(1)
         if isinstance(func, str):
             if func not in BUILTIN:
                 raise ValueError(f"func: expected one of {', '.join(map(repr, BUILTIN))} or a callable, got {func!r}")
@@ -189,29 +201,33 @@ class Scan:
             if problems:
                 raise ConfigError(problems)
         self.root.mkdir(parents=True, exist_ok=True)
-        _worker.write_json(self.root / "scan.json", {"grid": self.grid, "fixed": self.fixed,
-                                                      "func": getattr(func, "__name__", "point")}, sort_keys=False)
-        self.clean()
-        summary = RunSummary(str(self.root))
-        state = self.status()
-        pending = [(p.name, p.params) for p in self.points if state[p.name] != "done"]
-        summary.skipped = len(self.points) - len(pending)
-        bar = _bar(progress, len(pending))
-        if pending:
-            be = backend(executor, func, inputs, workers)
-            try:
-                for info in be.run(self.root, pending):
-                    key = {"done": "done", "skipped": "skipped"}.get(info["status"], "failed")
-                    setattr(summary, key, getattr(summary, key) + 1)
-                    if key == "failed":
-                        summary.errors[info["name"]] = info.get("error", "")
+        with _worker.runner_lock(self.root):  # a second runner on this root is refused
+            _worker.write_json(self.root / "scan.json", {"grid": self.grid, "fixed": self.fixed,
+                                                          "func": getattr(func, "__name__", "point")}, sort_keys=False)
+            self.clean()
+            summary = RunSummary(str(self.root))
+            state = self.status()
+            pending = [(p.name, p.params) for p in self.points if state[p.name] != "done"]
+            params = dict(pending)
+            summary.skipped = len(self.points) - len(pending)
+            if pending:
+                be = backend(executor, func, inputs, workers)  # a pool that cannot start is reported here
+                bar = _bar(progress, len(pending))
+                try:
+                    for info in be.run(self.root, pending):
+                        key = {"done": "done", "skipped": "skipped"}.get(info["status"], "failed")
+                        setattr(summary, key, getattr(summary, key) + 1)
+                        if key == "failed":
+                            summary.errors[info["name"]] = info.get("error", "")
+                            if info.get("unrecorded"):  # the worker died: its error.txt is written here
+                                _worker.record_failure(self.root, info["name"], params[info["name"]], info["error"])
+                        if bar is not None:
+                            bar.update(1)
+                            bar.set_postfix(done=summary.done, failed=summary.failed)
+                finally:
                     if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix(done=summary.done, failed=summary.failed)
-            finally:
-                if bar is not None:
-                    bar.close()
-                be.close()
+                        bar.close()
+                    be.close()
         summary.seconds = time.perf_counter() - start
         print(summary, file=sys.stderr)
         return summary
@@ -294,9 +310,6 @@ class Scan:
 
 
 def _open(path: Path, lazy: bool) -> xr.Dataset:
-    from .._io import NETCDF_LOCK
-    from ..files import kind_of, load
-
     if kind_of(path)[0] is not None:
         ds = load(path, lazy=lazy)   # a pyrbm file: checksum verified, in its in-memory form
         return ds.chunk() if lazy else ds

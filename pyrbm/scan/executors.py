@@ -10,10 +10,13 @@ at ``cores // workers`` on its host, so that workers do not oversubscribe the co
 
 from __future__ import annotations
 
+import inspect
+import multiprocessing
 import os
 import pickle
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures import as_completed as _cf_as_completed
+from concurrent.futures.process import BrokenProcessPool
 
 from .._optional import require
 from . import _worker
@@ -53,14 +56,27 @@ class Processes:
     name = "processes"
 
     def __init__(self, func, inputs, workers=None):
-        import multiprocessing
-
         cores = os.cpu_count() or 1
         self.workers = workers or cores
         threads = max(1, cores // self.workers)
-        payload = _dumps({"func": func, "inputs": inputs})
+        try:
+            payload = _dumps({"func": func, "inputs": inputs})
+        except Exception as exc:  # noqa: BLE001 - whatever the pickler raises
+            raise TypeError(f"func, inputs: cannot be sent to worker processes ({type(exc).__name__}: {exc}); "
+                            f"define the point function at the top level of a module or script and pass "
+                            f"picklable inputs, or use executor='serial'; no point was run") from exc
         self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_worker.init_process, initargs=(threads, payload))
+                                        initializer=_worker.init_process,
+                                        initargs=(threads, payload, os.getpid()))
+        try:
+            self.pool.submit(_worker.ready).result()
+        except BrokenProcessPool as exc:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            raise RuntimeError(
+                "executor='processes': the worker processes could not start (an error they printed is on "
+                "standard error above); no point was run. Each worker is a fresh Python ('spawn') that imports the script running "
+                "the scan: put the script's calls under `if __name__ == \"__main__\":`, and make the point "
+                "function importable (defined at the top level of a module or of that script)") from exc
 
     def run(self, root, tasks):
         futures = {self.pool.submit(_worker.execute_in_process, str(root), name, params): name
@@ -144,8 +160,6 @@ class Generic:
 
 
 def _accepts_n_workers(client) -> bool:
-    import inspect
-
     return "n_workers" in inspect.signature(client.scheduler_info).parameters
 
 
@@ -154,7 +168,8 @@ def _result(fut, name) -> dict:
     try:
         return fut.result()
     except Exception as err:  # noqa: BLE001 - the worker died or could not run the task
-        return {"name": name, "status": "failed", "error": f"{type(err).__name__}: {err}", "seconds": 0.0}
+        return {"name": name, "status": "failed", "error": f"{type(err).__name__}: {err}", "seconds": 0.0,
+                "unrecorded": True}
 
 
 def backend(executor, func, inputs, workers=None):

@@ -234,7 +234,7 @@ def train(params: dict, out: Path, data=None):
 
     ``data`` (an input of :meth:`Scan.run`, e.g. a scattered array) replaces ``params["data"]``.
     """
-    from ..history import save_history
+    from ..io.history import save_history
 
     p = check_params("train", params)
     if data is None:
@@ -247,13 +247,13 @@ def train(params: dict, out: Path, data=None):
 
 def _model(p: dict):
     from ..hamiltonian import Hamiltonian
-    from ..trajectory import load_hamiltonian
+    from ..io import read_model as load_hamiltonian
 
     if p["model"] is not None:
         path = Path(p["model"])
         if path.is_dir():
             path = path / RESULT
-        ham = load_hamiltonian(path) if _has_group(path) else Hamiltonian.load(path)
+        ham = load_hamiltonian(path)   # a model file, or the model stored with a run
     else:
         ham = Hamiltonian.random(p["n_visible"], p["n_hidden"], sigma_w=p["sigma_w"], seed=p["model_seed"])
     return ham if p["beta"] is None else ham.replace(beta=p["beta"])
@@ -267,7 +267,7 @@ def _has_group(path) -> bool:
 
 
 def _sample(p: dict, out: Path, sampler, **run_kwargs):
-    from ..trajectory import save
+    from ..io.trajectory import save
 
     ham = _model(p)
     ds, _ = sampler.run(ham, n_steps=p["n_steps"], thin=p["thin"], burn_in=p["burn_in"], progress=False,

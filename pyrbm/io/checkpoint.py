@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_path
-from ._kernels.rng import STREAM_WIDTH
+from .._kernels.rng import STREAM_WIDTH
+from .netcdf import atomic_path
 
 __all__ = ["CHECKPOINT_FORMAT", "MOMENT_KEYS", "load_checkpoint", "write_checkpoint",
            "check_resume", "check_state", "fingerprint"]
@@ -51,6 +52,9 @@ def load_checkpoint(path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"resume: no checkpoint at {path}; pass the path given as "
                                 "checkpoint= to an earlier fit")
+    if not zipfile.is_zipfile(path):  # else numpy would suggest allow_pickle, which must never be used here
+        raise ValueError(f"resume: {path} is not a pyrbm checkpoint (an .npz archive written by "
+                         f"Trainer.fit(checkpoint=...)); pass that file, or start afresh without resume")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrs = {k: z[k] for k in z.files}

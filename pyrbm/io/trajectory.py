@@ -21,7 +21,7 @@ Attributes (flat ``str``/``int``/``float`` only: netCDF has no dict, bool or Non
 
 Variables
     every variable and coordinate has ``long_name`` and ``units`` (``"1"`` for
-    dimensionless; energies in units of k_B T at beta = 1, see :mod:`pyrbm.files`);
+    dimensionless; energies in units of k_B T at beta = 1, see :mod:`pyrbm.io.netcdf`);
     configurations ``v(..., visible)`` and ``h(..., hidden)``, stored as
     ``int8`` (0/1, or ±1 in spin units), every other variable as it is in
     memory; all compressed with zlib. The Hamiltonian, when given, is stored
@@ -30,22 +30,21 @@ Variables
     so that a run can be continued from its file alone.
 
 Files are written under a temporary name beside the target and moved into
-place (:mod:`pyrbm._io`), so a crash leaves either the previous file or the new
-one; every variable is checksummed (:mod:`pyrbm.files`).
+place (:mod:`pyrbm.io.netcdf`), so a crash leaves either the previous file or the new
+one; every variable is checksummed (:mod:`pyrbm.io.netcdf`).
 """
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from ._checks import check_bool, check_hamiltonian
-from ._io import netcdf_serialised
-from .files import (cf_problems, mode_problems, open_verified,
-                    provenance_problems, stamp, write)
+from .._checks import check_bool, check_hamiltonian
+from .netcdf import (cf_problems, is_flat_attr, mode_problems, open_verified, provenance_problems,
+                     read_group, stamp, write)
 
 __all__ = [
     "SCHEMA",
@@ -55,8 +54,7 @@ __all__ = [
     "validate",
     "save",
     "load",
-    "load_hamiltonian",
-    "load_state",
+    "read_state",
 ]
 
 SCHEMA = "pyrbm.trajectory/2"
@@ -96,12 +94,6 @@ _CHUNK_BYTES = 1 << 20  # target size of one HDF5 chunk of a streamed variable
 # ----------------------------------------------------------------------------
 # validation
 # ----------------------------------------------------------------------------
-def _is_flat_attr(value) -> bool:
-    if isinstance(value, (bool, np.bool_)):
-        return False
-    return isinstance(value, (str, Integral, Real, np.integer, np.floating))
-
-
 def _describe(value) -> str:
     text = repr(value)
     return f"{type(value).__name__} {text if len(text) < 40 else text[:37] + '...'}"
@@ -111,7 +103,8 @@ def _in_memory(var: xr.Variable) -> bool:
     return bool(getattr(var, "_in_memory", True))
 
 
-def _config_values_problem(name: str, values: np.ndarray, units) -> str | None:
+def check_chunk_values(name: str, values: np.ndarray, units) -> str | None:
+    """A problem with configuration values ``values`` of variable ``name`` (or None)."""
     allowed = (-1, 1) if units == "spin" else (0, 1)
     if values.dtype.kind not in "iufb":
         return f"variable {name!r}: expected numeric configurations, got dtype {values.dtype}"
@@ -137,7 +130,7 @@ def _problems(ds: xr.Dataset) -> list[str]:
     elif any(k in ds.variables for k in CONFIG_LAYERS):
         problems.append("attribute 'units' ('binary' or 'spin') is required when configurations v/h are stored")
     if "beta" in attrs and not (
-        _is_flat_attr(attrs["beta"]) and not isinstance(attrs["beta"], str)
+        is_flat_attr(attrs["beta"]) and not isinstance(attrs["beta"], str)
         and np.isfinite(attrs["beta"]) and attrs["beta"] > 0
     ):
         problems.append(f"attribute 'beta' must be a finite number > 0, got {_describe(attrs['beta'])}")
@@ -155,7 +148,7 @@ def _problems(ds: xr.Dataset) -> list[str]:
     for key, val in attrs.items():
         if not isinstance(key, str):
             problems.append(f"attribute name {key!r} must be a str")
-        elif not _is_flat_attr(val):
+        elif not is_flat_attr(val):
             problems.append(
                 f"attribute {key!r} is {_describe(val)}; netCDF attributes must be flat str, int or float "
                 f"(encode bools as 0/1, drop None, flatten dicts into separate keys)"
@@ -164,7 +157,7 @@ def _problems(ds: xr.Dataset) -> list[str]:
         if not isinstance(name, str) or "/" in name or not name:
             problems.append(f"variable name {name!r} must be a non-empty str without '/'")
         for key, val in var.attrs.items():
-            if not _is_flat_attr(val):
+            if not is_flat_attr(val):
                 problems.append(
                     f"variable {name!r}: attribute {key!r} is {_describe(val)}; use a flat str, int or float"
                 )
@@ -187,7 +180,7 @@ def _problems(ds: xr.Dataset) -> list[str]:
             if dim not in var.dims:
                 problems.append(f"variable {name!r}: expected a {dim!r} dimension, got dims {var.dims}")
             elif _in_memory(var):
-                msg = _config_values_problem(name, np.asarray(var.values), attrs.get("units"))
+                msg = check_chunk_values(name, np.asarray(var.values), attrs.get("units"))
                 if msg:
                     problems.append(msg)
     return problems
@@ -232,12 +225,13 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
 # ----------------------------------------------------------------------------
 # helpers shared by save() and TrajectoryWriter
 # ----------------------------------------------------------------------------
-def _check_hamiltonian(hamiltonian):
+def optional_hamiltonian(hamiltonian):
+    """``None``, or ``hamiltonian`` checked to be a :class:`pyrbm.Hamiltonian`."""
     return None if hamiltonian is None else check_hamiltonian(hamiltonian, "hamiltonian")
 
 
 def _settings(attrs: dict, hamiltonian) -> dict:
-    """Provenance (:func:`pyrbm.files.stamp`) and the Hamiltonian's settings, where missing."""
+    """Provenance (:func:`pyrbm.io.netcdf.stamp`) and the Hamiltonian's settings, where missing."""
     out = stamp(attrs, SCHEMA)
     if hamiltonian is not None:
         out.setdefault("units", hamiltonian.units)
@@ -269,7 +263,7 @@ def complete(ds: xr.Dataset, hamiltonian=None) -> xr.Dataset:
     return ds
 
 
-def _prepare(ds: xr.Dataset, hamiltonian) -> xr.Dataset:
+def prepare(ds: xr.Dataset, hamiltonian) -> xr.Dataset:
     """Complete (:func:`complete`), validate, cast configurations to int8, drop stale encodings."""
     ds = complete(ds, hamiltonian)
     problems = _problems(ds) + _hamiltonian_problems(ds, hamiltonian)
@@ -281,7 +275,7 @@ def _prepare(ds: xr.Dataset, hamiltonian) -> xr.Dataset:
         if name in ds.variables and ds.variables[name].dtype != np.int8:
             var = ds.variables[name]
             if not _in_memory(var):
-                msg = _config_values_problem(name, np.asarray(var.values), ds.attrs.get("units"))
+                msg = check_chunk_values(name, np.asarray(var.values), ds.attrs.get("units"))
                 if msg:
                     raise ValueError(f"ds: {msg}")
             ds[name] = var.astype(np.int8)
@@ -291,7 +285,7 @@ def _prepare(ds: xr.Dataset, hamiltonian) -> xr.Dataset:
     return ds
 
 
-def _chunks(ds: xr.Dataset) -> dict:
+def chunk_sizes(ds: xr.Dataset) -> dict:
     """HDF5 chunk sizes of the streamed variables: about 1 MiB, whole along other dims."""
     out = {}
     for name, var in ds.variables.items():
@@ -317,7 +311,7 @@ def _groups(ds: xr.Dataset, hamiltonian, state=None) -> dict:
 def save(ds: xr.Dataset, path, *, hamiltonian=None, state=None, overwrite: bool = False) -> Path:
     """Write a trajectory to a netCDF4 file, atomically and checksummed.
 
-    Missing provenance attributes are added (:func:`pyrbm.files.stamp`; and ``units``,
+    Missing provenance attributes are added (:func:`pyrbm.io.netcdf.stamp`; and ``units``,
     ``beta``, ``n_visible``, ``n_hidden`` from the Hamiltonian, when one is given), as are
     missing ``long_name``/``units`` of the schema's coordinates (:data:`COORD_ATTRS`); then
     the dataset is validated (:func:`validate`). Configurations ``v``/``h`` are stored as
@@ -357,15 +351,15 @@ def save(ds: xr.Dataset, path, *, hamiltonian=None, state=None, overwrite: bool 
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"ds: expected an xarray.Dataset, got {type(ds).__name__}")
     overwrite = check_bool("overwrite", overwrite)
-    hamiltonian = _check_hamiltonian(hamiltonian)
+    hamiltonian = optional_hamiltonian(hamiltonian)
     if state is not None and not isinstance(state, xr.Dataset):
         raise TypeError(f"state: expected an xarray.Dataset (state.to_dataset()), got {type(state).__name__}")
-    ds = _prepare(ds, hamiltonian)
+    ds = prepare(ds, hamiltonian)
     return write(path, _groups(ds, hamiltonian, state), overwrite=overwrite)
 
 
 def load(path, *, lazy: bool = False, verify: bool = True) -> xr.Dataset:
-    """Read a trajectory written by :func:`save` or :class:`pyrbm.writer.TrajectoryWriter`.
+    """Read a trajectory written by :func:`save` or :class:`pyrbm.io.writer.TrajectoryWriter`.
 
     Parameters
     ----------
@@ -391,7 +385,7 @@ def load(path, *, lazy: bool = False, verify: bool = True) -> xr.Dataset:
 
     Raises
     ------
-    pyrbm.files.IntegrityError
+    pyrbm.IntegrityError
         The file does not match its checksum or cannot be read.
     ValueError
         The file is not a ``pyrbm.trajectory/2`` file.
@@ -403,52 +397,16 @@ def load(path, *, lazy: bool = False, verify: bool = True) -> xr.Dataset:
     return open_verified(path, lazy=bool(lazy), verify=bool(verify), schema=SCHEMA)
 
 
-def _group(path, group: str, hint: str) -> xr.Dataset:
-    from .files import _check_existing, kind_of, read_group
+def read_state(path) -> xr.Dataset:
+    """The sampler state stored with a run (group ``state``) as a dataset, the file verified.
 
-    path = _check_existing(path)
-    _, groups = kind_of(path)
-    if group not in groups:
-        raise ValueError(f"path: {path} has no {group!r} group; {hint}")
-    return read_group(path, group)
-
-
-@netcdf_serialised
-def load_hamiltonian(path):
-    """Read the Hamiltonian stored in a trajectory file's ``hamiltonian`` group.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        A file written by :func:`save` or :class:`TrajectoryWriter` with a Hamiltonian.
-
-    Returns
-    -------
-    pyrbm.Hamiltonian
-        Bit-identical to the one that was saved.
-
-    Raises
-    ------
-    ValueError
-        The file has no ``hamiltonian`` group.
-    """
-    from .hamiltonian import Hamiltonian
-
-    ds = _group(path, HAMILTONIAN_GROUP, "save the trajectory with pyrbm.save(ds, path, hamiltonian=ham) "
-                                         "to store the model with it")
-    return Hamiltonian.from_dataset(ds)
-
-
-@netcdf_serialised
-def load_state(path) -> xr.Dataset:
-    """The sampler state stored with a run (group ``state``), as a dataset.
-
-    ``pyrbm.samplers.state_from_dataset`` turns it into a sampler state; ``Sampler.run``
-    continues a run from it.
+    :func:`pyrbm.load_state` turns it into the typed state that continues the run.
 
     Raises
     ------
     ValueError
         The file has no ``state`` group (written by ``pyrbm.save`` without ``state=``).
+    IntegrityError
+        The file or the group does not match its checksum (or lacks it).
     """
-    return _group(path, STATE_GROUP, "only runs streamed by Sampler.run(out=...) store their final state")
+    return read_group(path, STATE_GROUP, "only runs streamed by Sampler.run(out=...) store their final state")

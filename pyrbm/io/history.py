@@ -14,7 +14,7 @@ length-1 dimensions and ``mp_edge`` a coordinate along ``n_hidden``, so that
 ``hamiltonian``. :func:`combine_histories` stacks any set of histories.
 
 Every variable has ``long_name`` and ``units`` (``"1"``: energies in units of k_B T at
-beta = 1, log likelihoods in nats; see :mod:`pyrbm.files`).
+beta = 1, log likelihoods in nats; see :mod:`pyrbm.io.netcdf`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ._checks import check_bool, check_hamiltonian
-from .files import (cf_problems, mode_problems, open_verified, provenance_problems, stamp,
-                    write)
+from .._checks import check_bool, check_hamiltonian
+from .netcdf import cf_problems, mode_problems, open_verified, provenance_problems, stamp, write
 
 __all__ = ["SCHEMA", "history_dataset", "validate", "save_history", "load_history", "combine_histories"]
 

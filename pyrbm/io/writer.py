@@ -1,13 +1,16 @@
 r"""Streaming output: :class:`TrajectoryWriter` appends chunks along ``step``
-(:class:`pyrbm.recorder.Recorder` feeds it a sampler's records).
+(:class:`pyrbm.io.storage.NetCDFStore` feeds it a sampler's records).
 
 A streamed file is written under a temporary name and moved into place on
 :meth:`TrajectoryWriter.close`, so a crash leaves the previous file (or none). A run is
 continued into its own file (``resume=True``) by writing the previous records and the new
 ones to a new temporary (a byte copy of the verified previous file, appended to) and
 replacing the file only when everything is written: a kill at any moment leaves either the
-complete previous run or the complete continued one. SIGINT is held back during every
-file operation (:func:`pyrbm._io.deferred_interrupt`), so a Ctrl-C never leaves a
+complete previous run or the complete continued one. :meth:`TrajectoryWriter.sync` puts what
+was appended so far at the path meanwhile (a complete, checksummed file); every commit checks,
+under a directory lock and after the fsync, that no other process changed the file it
+replaces. SIGINT and SIGTERM are held back during every file operation
+(:func:`pyrbm.io.netcdf.deferred_interrupt`), so an interruption never leaves a
 half-appended record.
 """
 
@@ -24,17 +27,14 @@ import netCDF4
 import numpy as np
 import xarray as xr
 
-from ._checks import check_bool, check_units
-from ._io import TemporaryFile, check_writable, deferred_interrupt, netcdf_serialised, write_failed
-from .files import (CHECKSUM_ATTR, ContentHash, _check_existing, block_bytes, encoding, open_verified,
-                    with_group_checksum)
-from .trajectory import (CONFIG_LAYERS, HAMILTONIAN_GROUP, SCHEMA, STATE_GROUP, _chunks, _check_hamiltonian,
-                         _config_values_problem, _is_flat_attr, _prepare, complete)
+from .._checks import check_bool, check_units
+from .netcdf import (CHECKSUM_ATTR, ContentHash, TemporaryFile, block_bytes, check_existing, check_writable,
+                     deferred_interrupt, encoding, is_flat_attr, kind_of, netcdf_serialised, open_verified,
+                     with_group_checksum, write_failed)
+from .trajectory import (CONFIG_LAYERS, HAMILTONIAN_GROUP, SCHEMA, STATE_GROUP, check_chunk_values, chunk_sizes,
+                         complete, optional_hamiltonian, prepare)
 
 __all__ = ["TrajectoryWriter", "RUN_PART_ATTRS"]
-
-#: Bytes of records a :class:`pyrbm.recorder.Recorder` buffers in memory before a streamed write.
-_CHUNK_BYTES = 8 * 2 ** 20
 
 #: Attributes that describe one part of a run: a continued run keeps the first part's, and
 #: ``n_steps`` is the total. Every other attribute must be the same in both parts.
@@ -85,12 +85,12 @@ class TrajectoryWriter:
         if self._overwrite and self._resume:
             raise ValueError("overwrite, resume: pass one of them; resume=True continues the run at path, "
                              "overwrite=True replaces it")
-        self._hamiltonian = _check_hamiltonian(hamiltonian)
+        self._hamiltonian = optional_hamiltonian(hamiltonian)
         if attrs is None:
             attrs = {}
         if not isinstance(attrs, dict):
             raise TypeError(f"attrs: expected a dict of flat str/int/float values, got {type(attrs).__name__}")
-        bad = [k for k, v in attrs.items() if not isinstance(k, str) or not _is_flat_attr(v)]
+        bad = [k for k, v in attrs.items() if not isinstance(k, str) or not is_flat_attr(v)]
         if bad:
             raise ValueError(
                 f"attrs: values of {bad} are not flat str, int or float (netCDF attributes); "
@@ -100,6 +100,7 @@ class TrajectoryWriter:
             check_units(attrs["units"])
         self._attrs = dict(attrs)
         self._previous = None
+        self._expected = None  # (inode, size, mtime) of the file this writer last put at path
         self._handle: TemporaryFile | None = None
         self._nc = None
         self._layout: dict | None = None
@@ -108,7 +109,7 @@ class TrajectoryWriter:
         self._n_steps = 0
         self._closed = False
         if self._resume:
-            self.path = _check_existing(path)
+            self.path = check_existing(path)
             check_writable(self.path, overwrite=True)
             self._open_previous()
         else:
@@ -127,7 +128,8 @@ class TrajectoryWriter:
 
     # -- continuing a run ------------------------------------------------------------
     def _open_previous(self) -> None:
-        old = open_verified(self.path, lazy=True, verify=True, schema=SCHEMA, keep=self._hashes)
+        groups = (HAMILTONIAN_GROUP,) if HAMILTONIAN_GROUP in kind_of(self.path)[1] else ()
+        old = open_verified(self.path, lazy=True, verify=True, schema=SCHEMA, groups=groups, keep=self._hashes)
         try:
             stat = os.stat(self.path)
             problems = []
@@ -140,13 +142,9 @@ class TrajectoryWriter:
                 if a != b:
                     problems.append(f"attribute {key!r} is {a!r} in the file and {b!r} in this run")
             if self._hamiltonian is not None:
-                from .trajectory import load_hamiltonian
-
-                try:
-                    stored = load_hamiltonian(self.path)
-                except ValueError:
-                    stored = None
-                if stored is None or any(getattr(stored, k).tobytes() != getattr(self._hamiltonian, k).tobytes()
+                stored = old.encoding["groups"].get(HAMILTONIAN_GROUP)
+                mine = self._hamiltonian.to_dataset()
+                if stored is None or any(stored[k].values.tobytes() != mine[k].values.tobytes()
                                          for k in ("W", "a", "b")):
                     problems.append("the Hamiltonian differs from the one stored in the file")
             if problems:
@@ -155,7 +153,8 @@ class TrajectoryWriter:
         except BaseException:
             old.close()
             raise
-        self._previous = (old, (stat.st_ino, stat.st_size, stat.st_mtime_ns))
+        self._previous = (old, None)
+        self._expected = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         self._attrs = {**new, **{k: old.attrs[k] for k in RUN_PART_ATTRS if k in old.attrs and k != "n_steps"}}
         self._base_n_steps = int(old.attrs.get("n_steps", 0))
         if "n_steps" in new:
@@ -178,7 +177,7 @@ class TrajectoryWriter:
         self._units = old.attrs.get("units")
         self._n_steps = old.sizes["step"]
         old.close()
-        self._previous = (None, self._previous[1])
+        self._previous = (None, None)
 
     # -- writing ----------------------------------------------------------------
     def _check_chunk(self, chunk) -> None:
@@ -236,8 +235,8 @@ class TrajectoryWriter:
     def _append_first(self, chunk: xr.Dataset) -> None:
         ds = chunk.copy(deep=False)
         ds.attrs = {**chunk.attrs, **self._attrs}
-        ds = _prepare(ds, self._hamiltonian)
-        enc = encoding(ds, chunks=_chunks(ds))
+        ds = prepare(ds, self._hamiltonian)
+        enc = encoding(ds, chunks=chunk_sizes(ds))
         self._handle = TemporaryFile(self.path, self._overwrite or self._resume)
         try:
             ds.to_netcdf(self._handle.tmp, mode="w", format="NETCDF4", engine="netcdf4",
@@ -286,7 +285,7 @@ class TrajectoryWriter:
                         )
                     continue
                 if name in CONFIG_LAYERS:
-                    msg = _config_values_problem(name, values, self._units)
+                    msg = check_chunk_values(name, values, self._units)
                     if msg:
                         problems.append(msg)
                         continue
@@ -357,11 +356,60 @@ class TrajectoryWriter:
         with deferred_interrupt():  # a Ctrl-C during close lands after the file is in place
             return self._close(state, attrs)
 
+    def sync(self, *, state: xr.Dataset | None = None, attrs: dict | None = None) -> Path:
+        """Put what was appended so far at ``path`` now, as a complete, checksummed file.
+
+        The run goes on writing to its temporary; ``path`` holds the records up to now (with
+        ``state`` and ``attrs``, e.g. the ``n_steps`` so far), so a process killed later
+        (SIGKILL, power loss) leaves them. The file is copied (its size in bytes, each call).
+        Later calls and :meth:`close` replace it only if no other process changed it meanwhile.
+        """
+        if self._closed or self._layout is None:
+            return self.path
+        with deferred_interrupt():
+            self._sync(state, attrs)
+        return self.path
+
+    @netcdf_serialised
+    def _sync(self, state, attrs) -> None:
+        try:
+            self._finalize(state, attrs)
+            copy = TemporaryFile(self.path, True)
+            try:
+                shutil.copyfile(self._handle.tmp, copy.tmp)
+                copy.created()
+                self._commit(copy)
+            finally:
+                copy.release()
+            self._handle.check()
+            self._nc = netCDF4.Dataset(self._handle.tmp, "a")
+            self._nc.set_auto_maskandscale(False)
+        except BaseException as exc:
+            self._fail(exc)
+
+    def _commit(self, handle: TemporaryFile) -> None:
+        """Move ``handle`` to ``path``: checked against the file this writer expects there."""
+        handle.overwrite = self._overwrite or self._expected is not None
+        st = os.stat(handle.tmp)  # the same inode, size and mtime at path once moved
+        handle.commit(verify=self._unchanged if self._expected is not None else None)
+        self._expected = (st.st_ino, st.st_size, st.st_mtime_ns)
+
     @netcdf_serialised
     def _close(self, state, attrs) -> Path:
         if self._layout is None:
             self._closed = True
             raise ValueError(f"TrajectoryWriter: no chunk was appended; nothing written to {self.path}")
+        try:
+            self._finalize(state, attrs)
+            self._commit(self._handle)
+        except BaseException as exc:
+            self._fail(exc)
+        self._closed = True
+        self._handle = None
+        return self.path
+
+    def _finalize(self, state, attrs) -> None:
+        """Close the library's handle, write attrs and groups and the checksum into the temporary."""
         attrs = dict(attrs or {})
         if self._resume:
             if "n_steps" in attrs:
@@ -379,37 +427,33 @@ class TrajectoryWriter:
             groups[STATE_GROUP] = st
         groups = {name: with_group_checksum(name, ds) for name, ds in groups.items()}
         tmp = self._handle.tmp
-        try:
+        self._handle.check()
+        if attrs:
+            self._nc.setncatts(attrs)
+        self._nc.close()
+        self._nc = None
+        for name, ds in groups.items():
             self._handle.check()
-            if attrs:
-                self._nc.setncatts(attrs)
-            self._nc.close()
-            self._nc = None
-            for name, ds in groups.items():
-                self._handle.check()
-                self._write_group(name, ds)
-            self._handle.check()
-            content = ContentHash()
-            with xr.open_dataset(tmp, engine="netcdf4") as root:
-                content.add_dataset("", root, {k: h.digest() for k, h in self._hashes.items()})
-            with netCDF4.Dataset(tmp, "r") as nc:
-                names = list(nc.groups)
-            for name in names:  # also groups copied from the previous file
-                with xr.open_dataset(tmp, engine="netcdf4", group=name) as gds:
-                    content.add_dataset(name, gds.load())
-            with netCDF4.Dataset(tmp, "a") as nc:
-                nc.setncattr(CHECKSUM_ATTR, content.hexdigest())
-            if self._resume:
-                st = os.stat(self.path)
-                if (st.st_ino, st.st_size, st.st_mtime_ns) != self._previous[1]:
-                    raise FileExistsError(f"path: {self.path} was changed by another process while this run "
-                                          f"continued it; it was left as the other process wrote it")
-            self._handle.commit()
-        except BaseException as exc:
-            self._fail(exc)
-        self._closed = True
-        self._handle = None
-        return self.path
+            self._write_group(name, ds)
+        self._handle.check()
+        content = ContentHash()
+        with xr.open_dataset(tmp, engine="netcdf4") as root:
+            content.add_dataset("", root, {k: h.digest() for k, h in self._hashes.items()})
+        with netCDF4.Dataset(tmp, "r") as nc:
+            names = list(nc.groups)
+        for name in names:  # also groups copied from the previous file
+            with xr.open_dataset(tmp, engine="netcdf4", group=name) as gds:
+                content.add_dataset(name, gds.load())
+        with netCDF4.Dataset(tmp, "a") as nc:
+            nc.setncattr(CHECKSUM_ATTR, content.hexdigest())
+
+    def _unchanged(self) -> None:
+        """Raise if another process replaced the file this run continues (run under the commit lock)."""
+        st = os.stat(self.path)
+        if (st.st_ino, st.st_size, st.st_mtime_ns) != self._expected:
+            raise FileExistsError(f"path: {self.path} was changed by another process while this run "
+                                  f"continued it; it was left as the other process wrote it, and this "
+                                  f"run's records are discarded")
 
     def _write_group(self, name: str, ds: xr.Dataset) -> None:
         """Write a group; one copied from the previous file is overwritten in place (same shapes)."""
