@@ -14,7 +14,7 @@ import numpy as np
 
 from ._io import atomic_path
 
-__all__ = ["write_report", "checks", "key_tables"]
+__all__ = ["write_report", "checks", "key_tables", "langevin_checks"]
 
 
 def _pm(values, fmt="{:.4g}") -> str:
@@ -117,11 +117,16 @@ def key_tables(study: dict) -> dict:
         for b, ds in sorted(study["langevin"].items()):
             for k in ds["mode"].values:
                 d = ds.sel(mode=k)
-                rows.append([f"{b:g}", f"{float(d['singular_value']):g}", "yes" if int(d["predicted_divergent"]) else "no",
-                             "yes" if int(d["observed_divergent"]) else "no", f"{float(d['growth_rate']):.3f}",
-                             f"{float(d['theory_rate']):.3f}"])
-        out["Langevin diffusion: divergence predicted (σ_k > 4T) and observed"] = _table(
-            ["β", "σ_k", "predicted", "observed", "growth rate of ln Var u", "theory 2(βσ−4)"], rows)
+                unstable = bool(d["unstable"])
+                rows.append([f"{b:g}", f"{float(d['singular_value']):g}", f"{float(d['kappa']):.3g}",
+                             f"{float(d['rate']):.3f}", f"{float(d['theory']):.3f}" if unstable else "0",
+                             f"{float(d['theory_em']):.3f}" if unstable else "0",
+                             "–" if unstable else f"{float(d['variance']):.4f}",
+                             "–" if unstable else f"{float(d['variance_theory']):.4f}"])
+        out["Langevin diffusion (docs/physics.md §4): growth rate of ln Var u before any chain froze, "
+            "stationary Var u below the threshold"] = _table(
+            ["β", "σ_k", "κ_u = 4 − βσ", "rate measured", "theory 2|κ_u|", "Euler–Maruyama 2 ln(1+|κ|dt)/dt",
+             "Var u measured", "Euler–Maruyama 1/(κ(1−κdt/2))"], rows)
     return out
 
 
@@ -192,13 +197,43 @@ def checks(study: dict) -> dict:
                                                         f"{k['n_visible'].values.tolist()}; 1/N-fit intercept {b0:.4f}")
     lg = study.get("langevin")
     if lg:
-        bad = [f"β={b:g} σ={float(s):g}" for b, ds in lg.items()
-               for s, p, o in zip(ds["singular_value"].values, ds["predicted_divergent"].values,
-                                  ds["observed_divergent"].values) if p != o]
-        n = sum(ds.sizes["mode"] for ds in lg.values())
-        out["Langevin modes diverge exactly when σ_k > 4T"] = (
-            not bad, f"{n - len(bad)} of {n} modes as predicted" + (f"; mismatched: {', '.join(bad)}" if bad else ""))
+        out.update(langevin_checks(lg))
     return out
+
+
+def _relative(name: str, rows, tol: float):
+    """A check over ``(label, measured, expected)`` rows: every |measured/expected − 1| ≤ tol."""
+    if not rows:
+        return {name: (None, "no modes of this kind in the study")}
+    bad = [r for r in rows if not (np.isfinite(r[1]) and abs(r[1] / r[2] - 1) <= tol)]
+    detail = "; ".join(f"{lab}: measured {m:.4g}, expected {e:.4g}" for lab, m, e in rows)
+    return {name: (not bad, f"tolerance {tol:.0%} relative; {detail}"
+                   + (f"; outside: {', '.join(r[0] for r in bad)}" if bad else ""))}
+
+
+def langevin_checks(langevin: dict) -> dict:
+    """Checks of :func:`pyrbm.divergence_rates` results ``{beta: Dataset}`` against the theory.
+
+    Unstable modes: fitted growth rate of ln Var u within
+    :data:`pyrbm.diffusion.RATE_TOLERANCE` of the Euler–Maruyama rate ``2 ln(1+|κ_u|Δt)/Δt``
+    (= 2|κ_u| to O(Δt)); stable modes: time-averaged Var u within
+    :data:`pyrbm.diffusion.VARIANCE_TOLERANCE` of ``1/(κ_u(1 − κ_uΔt/2))``.
+    """
+    from .diffusion import RATE_TOLERANCE, VARIANCE_TOLERANCE
+
+    rates, variances = [], []
+    for b, ds in sorted(langevin.items()):
+        for k in ds["mode"].values:
+            d = ds.sel(mode=k)
+            lab = f"β={b:g} σ={float(d['singular_value']):g}"
+            if bool(d["unstable"]):
+                rates.append((lab, float(d["rate"]), float(d["theory_em"])))
+            elif float(d["singular_value"]) > 1e-9:  # the free (σ = 0) modes only repeat κ = 1/s²
+                variances.append((lab, float(d["variance"]), float(d["variance_theory"])))
+    return {**_relative("Langevin growth rate of Var u past 4T equals 2|κ_u| (Euler–Maruyama)", rates,
+                        RATE_TOLERANCE),
+            **_relative("Langevin stationary Var u below 4T equals the Euler–Maruyama value", variances,
+                        VARIANCE_TOLERANCE)}
 
 
 # ----------------------------------------------------------------------------- report

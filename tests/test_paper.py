@@ -190,3 +190,40 @@ def test_paper_profile_checkpoints_and_resumes_after_a_kill(tmp_path):
     ra = xr.load_dataset(ka / "result.nc")
     rb = xr.load_dataset(wa / "result.nc")
     np.testing.assert_array_equal(ra["u_mean"].values, rb["u_mean"].values)
+
+
+# ----------------------------------------------------------------------------- Langevin point
+def test_langevin_point_rates_and_variances_pass_and_a_planted_error_fails(tmp_path):
+    """The tiny profile at β = 1 (σ = 3, 5, 6 among others): rates within 10 %, variances within 5 %.
+
+    Before the fit was restricted to the records before any chain froze, σ = 5 gave 0.175
+    against 2 and σ = 6 gave NaN, and the check still passed.
+    """
+    from pyrbm.experiments.points import langevin_point
+    from pyrbm.report import langevin_checks
+
+    cfg = load_profile("tiny", experiments=("langevin",))["langevin"]
+    params = {k: v for k, v in cfg.items() if k != "betas"}
+    params["beta"] = 1.0
+    langevin_point(params, tmp_path)
+    ds = xr.load_dataset(tmp_path / "result.nc")
+    def at(s):
+        return int(np.argmin(np.abs(ds["singular_value"].values - s)))
+
+    for s, rate in ((5.0, 2.0), (6.0, 4.0)):
+        assert float(ds["rate"][at(s)]) == pytest.approx(rate, rel=0.10)
+    assert float(ds["variance"][at(3.0)]) == pytest.approx(1.0 / (1 - 0.005), rel=0.05)
+    res = langevin_checks({1.0: ds})
+    assert all(ok is True for ok, _ in res.values()), res
+    rate_check = next(k for k in res if "growth rate" in k)
+    assert "tolerance 10%" in res[rate_check][1] and "expected" in res[rate_check][1]
+    bad = ds.copy(deep=True)
+    bad["rate"][at(5.0)] = 0.175  # the old report's value for σ = 5
+    assert langevin_checks({1.0: bad})[rate_check][0] is False
+    bad = ds.copy(deep=True)
+    bad["rate"][at(6.0)] = np.nan  # a fit that found no window fails too
+    assert langevin_checks({1.0: bad})[rate_check][0] is False
+    bad = ds.copy(deep=True)
+    bad["variance"][at(3.0)] *= 1.1
+    var_check = next(k for k in res if "stationary" in k)
+    assert langevin_checks({1.0: bad})[var_check][0] is False

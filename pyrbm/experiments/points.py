@@ -16,6 +16,7 @@ resumes where it stopped.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -118,14 +119,11 @@ def kurtosis_point(params: dict, out) -> None:
 def langevin_point(params: dict, out) -> None:
     r"""Langevin diffusion of a model with prescribed σ_k at one β (docs/physics.md §4).
 
-    Records ``⟨u_k²⟩ − ⟨u_k⟩²`` and ``⟨w_k²⟩ − ⟨w_k⟩²`` over chains against time; the theory
-    is an Ornstein–Uhlenbeck process with rates ``κ_{u,w} = 1/s² ∓ βσ_k``: stationary
-    variances ``1/κ`` when ``κ_u > 0``, growth ``Var u ∝ e^{2|κ_u| t}`` when ``βσ_k s² > 1``.
-    The growth rate of ``ln Var u`` is fitted over the second half of the run (finite,
-    non-frozen chains only).
+    Runs :class:`pyrbm.LangevinSampler` and measures it with :func:`pyrbm.divergence_rates`
+    (growth rate of Var u_k before any chain froze against ``2|κ_u|``, stationary variance
+    against the Euler–Maruyama value); the result is that dataset.
     """
-    import warnings
-
+    from ..diffusion import divergence_rates
     from ..samplers import DivergenceWarning, LangevinSampler
 
     sv = params["singular_values"]
@@ -133,46 +131,14 @@ def langevin_point(params: dict, out) -> None:
     beta = float(params["beta"])
     ham = Hamiltonian.from_modes(s, int(params["n_visible"]), int(params["n_hidden"]), seed=int(params["seed"]),
                                  beta=beta)
-    order = np.argsort(-s, kind="stable")
     sampler = LangevinSampler(int(params["n_chains"]), dt=float(params["dt"]), seed=int(params["seed"]) + 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DivergenceWarning)
         ds, _ = sampler.run(ham, n_steps=int(params["n_steps"]), thin=int(params["thin"]), modes=s.size,
                             progress=False)
-    finite = (ds["divergence_step"] < 0)
-    var_u = ds["u"].where(finite).var("chain")
-    var_w = ds["w"].where(finite).var("chain")
-    frac = (~finite).mean("chain")
-    t = ds["time"].values
-    s2 = float(ham.s2)
-    sig = ds["singular_value"].values
-    kappa_u, kappa_w = 1.0 / s2 - beta * sig, 1.0 / s2 + beta * sig
-    half = t >= t[-1] / 2
-    rate = np.full(sig.size, np.nan)
-    for k in range(sig.size):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            y = np.log(var_u.values[half, k])
-        ok = np.isfinite(y)
-        if ok.sum() >= 2:
-            rate[k] = np.polyfit(t[half][ok], y[ok], 1)[0]
-    final_frac = frac.values[-1]
-    diverged = (final_frac > 0.5) | (rate > 0.05)
-    res = xr.Dataset(
-        {"var_u": (("time", "mode"), var_u.values, _a("variance of u_k over finite chains")),
-         "var_w": (("time", "mode"), var_w.values, _a("variance of w_k over finite chains")),
-         "fraction_diverged": (("time", "mode"), frac.values, _a("fraction of chains frozen past the bound")),
-         "kappa_u": ("mode", kappa_u, _a("rate 1/s^2 - beta sigma_k")),
-         "kappa_w": ("mode", kappa_w, _a("rate 1/s^2 + beta sigma_k")),
-         "growth_rate": ("mode", rate, _a("slope of ln Var u_k over the second half of the run", "per unit time")),
-         "theory_rate": ("mode", np.where(kappa_u < 0, -2 * kappa_u, 0.0),
-                         _a("growth rate 2 |kappa_u| past the threshold, 0 below", "per unit time")),
-         "predicted_divergent": ("mode", (beta * sig * s2 > 1).astype(np.int8), _a("1 if beta sigma_k s^2 > 1")),
-         "observed_divergent": ("mode", diverged.astype(np.int8),
-                                _a("1 if most chains froze or ln Var u_k grows (slope > 0.05)"))},
-        coords={"time": t, "mode": ds["mode"].values, "singular_value": ("mode", sig)},
-        attrs={"beta": beta, "T": 1.0 / beta, "threshold": 1.0 / (beta * s2), "s2": s2, "dt": float(params["dt"]),
-               "n_chains": int(params["n_chains"]), "n_steps": int(params["n_steps"]), "seed": int(params["seed"]),
-               "order": ",".join(map(str, order))})
+    res = divergence_rates(ds, var="u")
+    res.attrs.update({"T": 1.0 / beta, "n_chains": int(params["n_chains"]), "n_steps": int(params["n_steps"]),
+                      "seed": int(params["seed"])})
     write_dataset(res, Path(out) / RESULT)
 
 
