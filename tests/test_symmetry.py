@@ -213,3 +213,84 @@ def test_flipping_mode_one_changes_samples_more_than_rotating_10_to_20(trained):
     rot = pyrbm.probe_modes(ham, state.h, modes=list(range(10, 21)), operation="rotate", seed=3)
     assert float(flip.hamming.mean()) > 5 * float(rot.hamming.mean()), (float(flip.hamming.mean()),
                                                                          float(rot.hamming.mean()))
+
+
+# ----------------------------------------------------------------------------- one model, replicas
+from scipy.stats import linregress  # noqa: E402
+
+from pyrbm.symmetry import align_replicas, fit_kurtosis_scaling, model_order_parameters  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small():
+    ham = pyrbm.Hamiltonian.random(12, 8, sigma_w=0.6, seed=4)
+    ham = ham.replace(a=np.random.default_rng(1).normal(0, 0.5, 12), b=np.random.default_rng(2).normal(0, 0.5, 8))
+    data = (np.random.default_rng(3).random((3000, 12)) < 0.3).astype(float)
+    return ham, data
+
+
+def test_model_order_parameters_against_direct_projection(small):
+    ham, data = small
+    op = model_order_parameters(ham, data=data, modes=3, n_chains=50, n_steps=5, seed=0)
+    W, a, b = ham.W, ham.a, ham.b
+    U, s, Vt = np.linalg.svd(W)
+    c = np.sign(U[np.argmax(np.abs(U[:, :8]), axis=0), np.arange(8)])
+    U, V = U[:, :3] * c[:3], Vt[:3].T * c[:3]
+    x_star, y_star = -(b @ V) / s[:3], -(a @ U) / s[:3]
+    ph = expit(b + data @ W)
+    u = ((data @ U - x_star) + (ph @ V - y_star)) / np.sqrt(2)
+    # E over h ~ p(h|v) is the projection of p(h|v); sampling h adds at most 0.5/sqrt(n) per unit
+    np.testing.assert_allclose(op.u_mean.sel(source="data"), u.mean(0), atol=5 * 0.5 / np.sqrt(len(data)))
+    mu_u = ((0.5 * U.sum(0) - x_star) + (0.5 * V.sum(0) - y_star)) / np.sqrt(2)
+    np.testing.assert_allclose(op.u_uniform, mu_u, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(op.u_saddle, 0.0, atol=1e-12)
+    np.testing.assert_allclose(np.abs(op.U.values), np.abs(U), atol=1e-12)
+    # a reference with flipped, permuted columns: modes matched and signs follow it
+    flipped = model_order_parameters(ham, data=data, modes=3, reference=(-U[:, [2, 0, 1]], -V[:, [2, 0, 1]]),
+                                     n_chains=50, n_steps=5, seed=0)
+    assert flipped.svd_index.values.tolist() == [3, 1, 2]
+    np.testing.assert_array_equal(flipped.sign.values, [-1, -1, -1])
+    np.testing.assert_allclose(flipped.overlap.values, 1.0, atol=1e-12)
+    np.testing.assert_allclose(flipped.u_uniform.values, -op.u_uniform.values[[2, 0, 1]], atol=1e-12)
+    rank_order = model_order_parameters(ham, data=data, modes=3, reference=(-U[:, [2, 0, 1]], -V[:, [2, 0, 1]]),
+                                        match=False, n_chains=50, n_steps=5, seed=0)
+    assert rank_order.svd_index.values.tolist() == [1, 2, 3]
+    with pytest.raises(ValueError, match="reference: expected"):
+        model_order_parameters(ham, data=data, modes=3, reference=(U[:, :2], V[:, :2]), seed=0)
+
+
+def test_align_replicas_undoes_permutations_and_sign_flips(small):
+    ham, data = small
+    op = model_order_parameters(ham, data=data, modes=3, n_chains=50, n_steps=5, seed=0)
+    perm, sign = [1, 2, 0], np.array([-1.0, 1.0, -1.0])
+
+    def scrambled(ds):
+        out = ds.isel(mode=perm).assign_coords(mode=ds["mode"].values)
+        for name in ("u_mean", "w_mean", "u_saddle", "w_saddle", "u_uniform", "w_uniform", "U", "V", "sign"):
+            out[name] = out[name] * xr.DataArray(sign, dims="mode")
+        return out
+
+    epochs = [op, op]
+    reps = [xr.concat(epochs, dim="epoch"), xr.concat([scrambled(o) for o in epochs], dim="epoch")]
+    ds = xr.concat(reps, dim="replica")
+    assert not np.allclose(ds.u_mean.isel(replica=0), ds.u_mean.isel(replica=1))
+    al = align_replicas(ds)
+    for name in ("u_mean", "u_std", "w_mean", "u_uniform", "singular_value", "U", "V"):
+        np.testing.assert_allclose(al[name].isel(replica=1), al[name].isel(replica=0), atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(al.replica_overlap, 1.0, atol=1e-12)
+
+
+def test_fit_kurtosis_scaling_against_linregress():
+    n = np.array([100, 200, 400, 800])
+    exact = fit_kurtosis_scaling(n, 3 - 6 / n)
+    assert float(exact.fit_intercept) == pytest.approx(3.0, abs=1e-12)
+    assert float(exact.fit_slope) == pytest.approx(-6.0, abs=1e-9)
+    y = 3 - 6 / n + np.random.default_rng(0).normal(0, 1e-3, 4)
+    ref = linregress(1 / n, y)
+    fit = fit_kurtosis_scaling(n, np.stack([y, y], axis=1))
+    np.testing.assert_allclose(fit.fit_slope, ref.slope, rtol=1e-9)
+    np.testing.assert_allclose(fit.fit_intercept, ref.intercept, rtol=1e-9)
+    np.testing.assert_allclose(fit.fit_slope_std, ref.stderr, rtol=1e-6)
+    np.testing.assert_allclose(fit.fit_intercept_std, ref.intercept_stderr, rtol=1e-6)
+    with pytest.raises(ValueError, match="kurtosis_values"):
+        fit_kurtosis_scaling(n, [1.0, 2.0])
