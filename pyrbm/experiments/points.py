@@ -25,7 +25,7 @@ import xarray as xr
 from .._io import atomic_path, netcdf_serialised
 from ..hamiltonian import Hamiltonian
 
-__all__ = ["RESULT", "write_dataset", "marchenko_pastur_point", "kurtosis_point", "training_point",
+__all__ = ["RESULT", "RESULT_SCHEMA", "write_dataset", "read_dataset", "marchenko_pastur_point", "kurtosis_point", "training_point",
            "langevin_point", "POINTS"]
 
 RESULT = "result.nc"
@@ -37,15 +37,41 @@ def _a(long_name: str, measured_in: str = "") -> dict:
     return {"long_name": f"{long_name} ({measured_in})" if measured_in else long_name, "units": "1"}
 
 
+#: Schema of every study measurement file (the file layer's generic result schema).
+RESULT_SCHEMA = "pyrbm.result/1"
+
+
 @netcdf_serialised
 def write_dataset(ds: xr.Dataset, path) -> Path:
-    """Write ``ds`` to ``path`` (netCDF4) atomically, replacing an existing file."""
+    """Write a study result ``ds`` to ``path`` (netCDF4) atomically, replacing an existing file.
+
+    The one place the study writes measurements: every variable and coordinate gets CF
+    ``long_name`` and ``units`` (``"1"``, dimensionless, unless set) and the dataset
+    ``attrs["schema"] = "pyrbm.result/1"``. :func:`read_dataset` is its one reader.
+    """
+    ds = ds.copy()
     for name in ds.variables:
         ds[name].attrs.setdefault("units", "1")
         ds[name].attrs.setdefault("long_name", str(name))
+    ds.attrs["schema"] = RESULT_SCHEMA
     with atomic_path(path, overwrite=True) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4")
     return Path(path)
+
+
+def read_dataset(path) -> xr.Dataset:
+    """Read a file written by :func:`write_dataset` into memory (the study's one reader).
+
+    Raises
+    ------
+    ValueError
+        The file is not a ``pyrbm.result/1`` file.
+    """
+    ds = xr.load_dataset(path, engine="netcdf4")
+    if ds.attrs.get("schema") != RESULT_SCHEMA:
+        raise ValueError(f"path: {path} is not a study result (schema {ds.attrs.get('schema')!r}, expected "
+                         f"{RESULT_SCHEMA!r}); rerun the experiment into a new study directory")
+    return ds
 
 
 def _subseed(*tags) -> int:
@@ -65,8 +91,8 @@ def marchenko_pastur_point(params: dict, out) -> None:
     from ..spectra import mp_edges
 
     N, M, sw = int(params["n_visible"]), int(params["n_hidden"]), float(params["sigma_w"])
-    s = np.stack([np.linalg.svd(Hamiltonian.random(N, M, sigma_w=sw, seed=_subseed(params["seed"], M, i)).W,
-                                compute_uv=False) for i in range(int(params["n_init"]))])
+    s = np.stack([Hamiltonian.random(N, M, sigma_w=sw, seed=_subseed(params["seed"], M, i)).modes.s
+                  for i in range(int(params["n_init"]))])
     lo, hi = mp_edges(N, M, sigma_w=sw)
     ds = xr.Dataset({"singular_value": (("init", "mode"), s, _a("singular value of a random W", "k_B T at beta = 1"))},
                     coords={"mode": np.arange(1, s.shape[1] + 1)},
