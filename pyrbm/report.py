@@ -72,9 +72,9 @@ def key_tables(study: dict) -> dict:
             rows.append([m] + [f"{_pm([float(x['epoch_leaves_bulk'].isel(mode=k)) for x in hs], '{:.3g}')} / "
                                f"{_pm([float(x['epoch_above_4T'].isel(mode=k)) for x in hs], '{:.3g}')}"
                                for k in range(n)])
-        out["Hierarchy: epoch each tracked mode (labelled by its rank at initialisation) leaves the bulk / "
-            "crosses 4T (mean ± sd over replicas; – never)"] = _table(
-            ["M"] + [f"mode {k + 1}" for k in range(4)], rows)
+        out["Hierarchy: epoch the modes of final rank 1–4 (followed by tracked identity) leave the bulk / "
+            "cross 4T (mean ± sd over replicas; – never)"] = _table(
+            ["M"] + [f"final rank {k + 1}" for k in range(4)], rows)
     if study.get("kurtosis") is not None:
         k = study["kurtosis"]
         rows = [[int(n), _pm(k["kurtosis_exact"].sel(n_visible=n), "{:.5f}"),
