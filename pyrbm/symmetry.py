@@ -158,8 +158,8 @@ def _check_history(history, need=("singular_value",)) -> xr.Dataset:
     return history
 
 
-def hierarchy(history, *, margin: float | None = None) -> xr.Dataset:
-    r"""When each mode leaves the Marčenko–Pastur bulk and when it crosses 4T.
+def hierarchy(history, *, margin: float | None = None, mean_field: bool | None = None) -> xr.Dataset:
+    r"""When each mode leaves the Marčenko–Pastur bulk, crosses 4T and breaks the mean-field state.
 
     Mode k leaves the bulk at the first record with ``σ_k > λ+ + margin`` (``λ+`` the
     history's ``mp_edge``; ``margin`` default 6 Tracy–Widom widths of the initialisation,
@@ -168,12 +168,20 @@ def hierarchy(history, *, margin: float | None = None) -> xr.Dataset:
     mode)``, in the history's (tracked) identity, listed by their rank at the last record
     (``final_rank`` 1 = the largest singular value at the end).
 
+    The 4T crossing is the zero-field criterion: with biases the activations move away
+    from ½ and the paramagnetic state breaks later (docs/physics.md §4). With ``W``, ``a``,
+    ``b`` recorded (``Trainer(record_params=True)``) and ``mean_field`` not False, each
+    record's model is also tested with ``stable_modes(criterion="mean_field")``; the mode
+    of final rank r gets ``epoch_above_mean_field``, the first record with at least r
+    mean-field-unstable directions (the unstable directions are counted, not identified).
+
     Returns
     -------
     xarray.Dataset
         dim ``mode`` (1-based labels as in the history, sorted by ``final_rank``):
-        ``epoch_leaves_bulk``, ``epoch_above_4T`` (NaN if never), ``order_leaves_bulk``
-        (1 = first to leave; 0 if never), ``final_singular_value``; coordinate ``final_rank``.
+        ``epoch_leaves_bulk``, ``epoch_above_4T``, ``epoch_above_mean_field`` (NaN if never,
+        or not computed), ``order_leaves_bulk`` (1 = first to leave; 0 if never),
+        ``final_singular_value``; coordinate ``final_rank``.
     """
     from .spectra import edge_fluctuation
 
@@ -196,20 +204,35 @@ def hierarchy(history, *, margin: float | None = None) -> xr.Dataset:
         return np.where(hit, epochs[np.argmax(mask, axis=0)], np.nan)
 
     leave, cross = first(s > edge + margin), first(s > thr)
+    final_rank = np.empty(s.shape[1], dtype=np.int64)
+    final_rank[np.argsort(-s[-1], kind="stable")] = np.arange(1, s.shape[1] + 1)
+    mf = np.full(s.shape[1], np.nan)
+    have = all(v in history for v in ("W", "a", "b"))
+    if mean_field and not have:
+        raise ValueError("mean_field: the history has no W, a, b; train with Trainer(record_params=True)")
+    if have and mean_field is not False:
+        units = str(history.attrs.get("units", "binary"))
+        n_unstable = np.array([np.count_nonzero(~Hamiltonian(
+            history["W"].isel(epoch=t).transpose("visible", "hidden").values, history["a"].isel(epoch=t).values,
+            history["b"].isel(epoch=t).values, beta=beta, units=units).stable_modes(criterion="mean_field"))
+            for t in range(s.shape[0])])
+        mf = first(n_unstable[:, None] >= final_rank[None, :])
     order = np.zeros(s.shape[1], dtype=np.int64)
     ok = np.isfinite(leave)
     order[np.flatnonzero(ok)[np.argsort(leave[ok], kind="stable")]] = np.arange(1, ok.sum() + 1)
-    final_rank = np.empty(s.shape[1], dtype=np.int64)
-    final_rank[np.argsort(-s[-1], kind="stable")] = np.arange(1, s.shape[1] + 1)
     out = xr.Dataset(
         {"epoch_leaves_bulk": ("mode", leave, _attrs("first epoch with sigma_k above the MP edge + margin",
                                                      "epoch")),
-         "epoch_above_4T": ("mode", cross, _attrs("first epoch with sigma_k > 4T", "epoch")),
+         "epoch_above_4T": ("mode", cross, _attrs("first epoch with sigma_k > 4T (zero-field criterion)", "epoch")),
+         "epoch_above_mean_field": ("mode", mf, _attrs(
+             "first epoch with at least final_rank mean-field-unstable directions (NaN: never or not computed)",
+             "epoch")),
          "order_leaves_bulk": ("mode", order, _attrs("rank of the mode in leaving the bulk (0: never)")),
          "final_singular_value": ("mode", s[-1], _attrs("singular value at the last record", "energy"))},
         coords={"mode": ("mode", history["mode"].values, _attrs("tracked mode label (identity at the first record)")),
                 "final_rank": ("mode", final_rank, _attrs("rank by descending singular value at the last record"))},
-        attrs={"mp_edge": edge, "margin": margin, "threshold_4T": thr})
+        attrs={"mp_edge": edge, "margin": margin, "threshold_4T": thr,
+               "mean_field": int(have and mean_field is not False)})
     return out.sortby("final_rank")
 
 

@@ -294,3 +294,24 @@ def test_fit_kurtosis_scaling_against_linregress():
     np.testing.assert_allclose(fit.fit_intercept_std, ref.intercept_stderr, rtol=1e-6)
     with pytest.raises(ValueError, match="kurtosis_values"):
         fit_kurtosis_scaling(n, [1.0, 2.0])
+
+
+def test_hierarchy_reports_the_mean_field_crossing_later_than_4T_with_fields():
+    """Records of rank-one models W = σ 1 1ᵀ/n with activations 0.1 at zero coupling: σ passes 4
+    before the mean-field state breaks (at σ ≈ 4.5, where exact enumeration puts the jump)."""
+    from scipy.special import logit
+
+    n, sig = 20, np.array([1.0, 3.0, 4.2, 4.4, 4.8, 6.0])
+    one = np.ones(n) / np.sqrt(n)
+    W = np.stack([s * np.outer(one, one) for s in sig])
+    sv = np.zeros((sig.size, n))
+    sv[:, 0] = sig
+    h = xr.Dataset({"singular_value": (("epoch", "mode"), sv), "W": (("epoch", "visible", "hidden"), W),
+                    "a": (("epoch", "visible"), np.full((sig.size, n), logit(0.1))),
+                    "b": (("epoch", "hidden"), np.full((sig.size, n), logit(0.1)))},
+                   coords={"epoch": np.arange(sig.size), "mode": np.arange(1, n + 1)}, attrs={"mp_edge": 0.1})
+    out = hierarchy(h, margin=0.0)
+    top = out.isel(mode=0)
+    assert float(top.epoch_above_4T) == 2 and float(top.epoch_above_mean_field) == 4
+    assert np.isnan(out.epoch_above_mean_field.values[1:]).all()
+    assert np.isnan(hierarchy(h, margin=0.0, mean_field=False).epoch_above_mean_field).all()
