@@ -136,8 +136,8 @@ def test_smoke_study_end_to_end(tmp_path):
 
     res = checks(load_study(root))
     # Meaningful at this scale: MP edges, JS above the untrained level, kurtosis -> 3, Langevin threshold.
-    for name in ("initial spectra inside the MP edges", "trained JS divergence above the untrained level",
-                 "kurtosis approaching 3 as N grows",
+    for name in ("initial spectra at the MP edges", "trained JS divergence above the untrained level",
+                 "kurtosis of x_k against 1/N: intercept 3", "kurtosis of x_k against 1/N: slope of 3 − 6/(N+2)",
                  "Langevin growth rate of Var u past 4T equals 2|κ_u| (Euler–Maruyama)",
                  "Langevin stationary Var u below 4T equals the Euler–Maruyama value"):
         assert res[name][0] is True, (name, res[name])
@@ -230,3 +230,43 @@ def test_langevin_point_rates_and_variances_pass_and_a_planted_error_fails(tmp_p
     bad["variance"][at(3.0)] *= 1.1
     var_check = next(k for k in res if "stationary" in k)
     assert langevin_checks({1.0: bad})[var_check][0] is False
+
+
+# ----------------------------------------------------------------------------- every check can fail
+def test_mp_kurtosis_and_js_checks_state_their_numbers_and_fail_on_planted_errors(tmp_path):
+    from pyrbm.experiments.points import marchenko_pastur_point
+    from pyrbm.experiments.run import _kurtosis_fit
+    from pyrbm.report import js_checks, kurtosis_checks, mp_checks
+
+    marchenko_pastur_point({"n_visible": 784, "n_hidden": 500, "sigma_w": 0.01, "n_init": 2, "seed": 0}, tmp_path)
+    ds = xr.load_dataset(tmp_path / "result.nc")
+    (name, (ok, detail)), = mp_checks({500: ds}).items()
+    assert ok is True and "measured" in detail and "expected 0.5036" in detail and "Tracy–Widom" in detail
+    bad = ds.copy(deep=True)
+    bad["singular_value"][0, 0] = 0.55            # one spike past λ+ (TW width 2.2e-3: 20 widths)
+    assert mp_checks({500: bad})[name][0] is False
+    bad = ds.copy(deep=True)
+    bad["singular_value"][1, -1] = 0.02           # the smallest far below λ− = 0.0564
+    assert mp_checks({500: bad})[name][0] is False
+
+    n = np.array([100, 200, 400, 784])
+    parts = [xr.Dataset({"kurtosis_exact": ("replica", 3 - 6 / (m + 2) + np.array([1e-4, -1e-4])),
+                         "kurtosis_sampled": ("replica", 3 - 6 / (m + 2) + np.array([1e-3, -1e-3]))},
+                        attrs={"n_visible": int(m), "n_hidden": 100}) for m in n]
+    k = _kurtosis_fit(parts)
+    res = kurtosis_checks(k)
+    assert all(ok is True for ok, _ in res.values()), res
+    assert all("measured" in d and "expected" in d and "tolerance" in d for _, d in res.values())
+    flat = _kurtosis_fit([p.assign(kurtosis_exact=p.kurtosis_exact * 0 + 2.99) for p in parts])
+    res = kurtosis_checks(flat)                    # intercept 2.99 and slope 0
+    assert [ok for ok, _ in res.values()] == [True, False]
+    shifted = _kurtosis_fit([p.assign(kurtosis_exact=p.kurtosis_exact - 0.05) for p in parts])
+    assert [ok for ok, _ in kurtosis_checks(shifted).values()] == [False, True]
+
+    js = np.array([[[1e-3, 1.1e-3], [np.nan, np.nan], [4e-3, 5e-3]]])      # (n_hidden, epoch, replica)
+    r = xr.Dataset({"js": (("n_hidden", "epoch", "replica"), js)},
+                   coords={"n_hidden": [24], "epoch": [0, 1, 2], "replica": [0, 1]})
+    (name, (ok, detail)), = js_checks(r).items()
+    assert ok is True and "measured 4.00e-03" in detail and "expected > 1.10e-03" in detail
+    r["js"][0, 2, 0] = 1.05e-3                    # a trained replica inside the untrained range
+    assert js_checks(r)[name][0] is False
