@@ -11,6 +11,8 @@ from pyrbm.hamiltonian import Hamiltonian
 from pyrbm.modetracking import ModeTracker, track_modes, tracked_vectors
 from pyrbm.training import Trainer
 
+from mnist_available import needs_mnist
+
 
 def _planted(t):
     """Modes at time t in [0, 1]: u1 = (cos θ, −sin θ, 0...) with θ: 40° → 50° (its two largest
@@ -109,6 +111,7 @@ def test_track_modes_refuses_mismatched_shapes():
         ModeTracker(U=np.eye(2))
 
 
+@needs_mnist
 def test_mnist_run_keeps_mode_signs_between_records():
     """Adam on MNIST, 50 records: the single-model signs of the top 8 modes flip between
     records; the tracked modes never have a negative overlap with their previous record."""

@@ -17,14 +17,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from mnist_available import needs_mnist
 from pyrbm.experiments import ConfigError, load_profile, run_study
 from pyrbm.experiments.config import CONFIG_DIR, SCHEMA, parse_override
 from pyrbm.report import checks, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
-HAVE_MNIST = any((Path(os.environ.get("PYRBM_DATA", "/nonexistent")) / f).is_file()
-                 for f in ("train-images-idx3-ubyte.gz",))
-needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason="MNIST IDX files not found through $PYRBM_DATA")
 
 # A smoke-scale study: the tiny profile cut further (one replica, two epochs).
 SMOKE = ("marchenko_pastur.n_init=2", "kurtosis.seeds=[0, 1]", "kurtosis.n_samples=500",
@@ -149,6 +147,7 @@ def test_smoke_study_end_to_end(tmp_path):
         run_study(root, profile="tiny")
 
 
+@pytest.mark.slow
 @needs_mnist
 def test_tiny_profile_end_to_end_and_the_papers_claims(tmp_path):
     root = tmp_path / "tiny"

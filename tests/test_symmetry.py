@@ -8,6 +8,7 @@ from scipy.special import expit
 from scipy.stats import entropy
 
 import pyrbm
+from mnist_available import needs_mnist, require_mnist
 from pyrbm.symmetry import (givens_rotation, hierarchy, histogram_divergences, kurtosis, kurtosis_scaling,
                             order_parameters, rotation_divergence)
 
@@ -33,6 +34,7 @@ def test_givens_product_is_orthogonal_and_local():
 
 @pytest.fixture(scope="module")
 def mnist_pcs():
+    require_mnist()
     X = pyrbm.datasets.mnist("train")[:3000].astype(np.float64)
     X -= X.mean(0)
     ev, vecs = np.linalg.eigh(X.T @ X)
@@ -71,6 +73,7 @@ def test_rotation_divergence_refuses_bad_input():
 
 
 @pytest.mark.slow
+@needs_mnist
 def test_rotation_divergence_of_a_trained_model():
     """784x500, PCD-5, Adam 3e-3, 3 epochs on 10,000 images (measured JS ≈ see report, floor 5.7e-4)."""
     X = pyrbm.datasets.mnist("train")[:10000]
@@ -141,6 +144,7 @@ def test_history_without_singular_values_is_refused():
 
 @pytest.fixture(scope="module")
 def trained():
+    require_mnist()
     X, y = pyrbm.datasets.mnist("train", return_labels=True)
     X, y = X[:3000], y[:3000]
     ham, hist = pyrbm.Trainer(method="pcd", k=1, optimizer="adam", lr=3e-3, batch_size=50, n_epochs=1, seed=0,

@@ -21,6 +21,8 @@ from pyrbm.history import combine_histories
 from pyrbm import train_replicas
 from pyrbm.training import Trainer, load_checkpoint
 
+from mnist_available import needs_mnist
+
 
 @pytest.fixture(scope="module")
 def planted():
@@ -153,6 +155,7 @@ def test_history_variables_against_independent_formulas(planted, planted_run):
     assert hist.reconstruction_error.values[-1] < hist.reconstruction_error.values[0]
 
 
+@needs_mnist
 def test_mnist_top_mode_leaves_the_bulk_and_exceeds_4():
     try:
         data = mnist("train")[:2000]
