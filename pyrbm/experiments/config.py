@@ -1,6 +1,7 @@
 """Experiment configurations of the paper reproduction: TOML profiles, checked before any work.
 
-Each experiment has one TOML file in ``simulations/configs/`` with one table per profile
+Each experiment has one TOML file in the package (``pyrbm/experiments/configs/``, read with
+:mod:`importlib.resources`, so an installed wheel carries them) with one table per profile
 (``[tiny]``, ``[quick]``, ``[paper]``) holding the same keys. :data:`SCHEMA` lists, per
 experiment, every key with its type and a one-line meaning; :func:`load_profile` refuses
 unknown or missing keys, wrong types and out-of-range values, naming the key, the file
@@ -10,6 +11,7 @@ and what is expected, before anything runs.
 from __future__ import annotations
 
 import numbers
+from importlib import resources
 from pathlib import Path
 
 try:  # Python >= 3.11
@@ -19,13 +21,13 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 
 __all__ = ["SCHEMA", "EXPERIMENTS", "PROFILES", "CONFIG_DIR", "ConfigError", "load_profile", "parse_override"]
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "simulations" / "configs"
+#: The shipped configurations (a :class:`importlib.resources.abc.Traversable`).
+CONFIG_DIR = resources.files("pyrbm.experiments").joinpath("configs")
 PROFILES = ("tiny", "quick", "paper")
 EXPERIMENTS = ("marchenko_pastur", "kurtosis", "training", "langevin")
 
 
-class ConfigError(ValueError):
-    """A configuration is invalid; the message lists every problem, one per line."""
+from ..scan.points import ConfigError  # noqa: E402  (one error type for every configuration)
 
 
 def _int(min_=0):
@@ -136,7 +138,7 @@ def check_config(experiment: str, cfg: dict, where: str = "config") -> dict:
         Listing every unknown key, missing key and bad value, each with the expectation.
     """
     if experiment not in SCHEMA:
-        raise ConfigError(f"experiment: expected one of {', '.join(EXPERIMENTS)}, got {experiment!r}")
+        raise ConfigError([f"experiment: expected one of {', '.join(EXPERIMENTS)}, got {experiment!r}"])
     spec = SCHEMA[experiment]
     problems = []
     for key in sorted(set(cfg) - set(spec)):
@@ -154,14 +156,14 @@ def check_config(experiment: str, cfg: dict, where: str = "config") -> dict:
         if len(cfg["probe_mid"]) != 2 or cfg["probe_mid"][0] >= cfg["probe_mid"][1]:
             problems.append(f"{where}: probe_mid: expected [first, last] with first < last, got {cfg['probe_mid']}")
     if problems:
-        raise ConfigError("\n".join(problems))
+        raise ConfigError(problems)
     return dict(cfg)
 
 
 def parse_override(text: str) -> tuple[str, str, object]:
     """``"training.n_epochs=2"`` -> ``("training", "n_epochs", 2)`` (value parsed as TOML)."""
     if "=" not in text or "." not in text.split("=", 1)[0]:
-        raise ConfigError(f"--set: expected EXPERIMENT.KEY=VALUE (e.g. training.n_epochs=2), got {text!r}")
+        raise ConfigError([f"--set: expected EXPERIMENT.KEY=VALUE (e.g. training.n_epochs=2), got {text!r}"])
     lhs, rhs = text.split("=", 1)
     experiment, key = lhs.strip().split(".", 1)
     try:
@@ -178,7 +180,7 @@ def load_profile(profile: str, *, config_dir=None, overrides=(), experiments=EXP
     ----------
     profile : {"tiny", "quick", "paper"}
     config_dir : path-like, optional
-        Directory of ``<experiment>.toml`` files; default ``simulations/configs``.
+        Directory of ``<experiment>.toml`` files; default the shipped ones (:data:`CONFIG_DIR`).
     overrides : sequence of str
         ``EXPERIMENT.KEY=VALUE`` settings replacing the profile's (checked the same way).
     experiments : sequence of str
@@ -190,21 +192,20 @@ def load_profile(profile: str, *, config_dir=None, overrides=(), experiments=EXP
         experiment -> settings dict.
     """
     if profile not in PROFILES:
-        raise ConfigError(f"profile: expected one of {', '.join(PROFILES)}, got {profile!r}")
-    config_dir = Path(CONFIG_DIR if config_dir is None else config_dir)
+        raise ConfigError([f"profile: expected one of {', '.join(PROFILES)}, got {profile!r}"])
+    config_dir = CONFIG_DIR if config_dir is None else Path(config_dir)
     bad = [e for e in experiments if e not in SCHEMA]
     if bad:
-        raise ConfigError(f"experiments: unknown {bad}; expected some of {', '.join(EXPERIMENTS)}")
+        raise ConfigError([f"experiments: unknown {bad}; expected some of {', '.join(EXPERIMENTS)}"])
     out, problems = {}, []
     for exp in experiments:
         path = config_dir / f"{exp}.toml"
         if not path.is_file():
-            raise ConfigError(f"config: {path} not found; expected one TOML file per experiment in {config_dir}")
-        with open(path, "rb") as fh:
-            try:
-                tables = tomllib.load(fh)
-            except tomllib.TOMLDecodeError as err:
-                raise ConfigError(f"config: {path} is not valid TOML ({err})") from None
+            raise ConfigError([f"config: {path} not found; expected one TOML file per experiment in {config_dir}"])
+        try:
+            tables = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError([f"config: {path} is not valid TOML ({err})"]) from None
         extra = sorted(set(tables) - set(PROFILES))
         if extra:
             problems.append(f"{path}: unknown table(s) {extra}; expected only {', '.join(PROFILES)}")
@@ -225,7 +226,7 @@ def load_profile(profile: str, *, config_dir=None, overrides=(), experiments=EXP
         try:
             check_config(exp, cfg, where=f"{exp}.toml [{profile}]")
         except ConfigError as err:
-            problems.append(str(err))
+            problems.extend(err.problems)
     if problems:
-        raise ConfigError("\n".join(problems))
+        raise ConfigError(problems)
     return out

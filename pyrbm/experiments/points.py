@@ -24,11 +24,11 @@ import xarray as xr
 
 from .._io import atomic_path, netcdf_serialised
 from ..hamiltonian import Hamiltonian
+from ..scan.points import RESULT
+from ..training import _subseed
 
 __all__ = ["RESULT", "RESULT_SCHEMA", "write_dataset", "read_dataset", "marchenko_pastur_point", "kurtosis_point", "training_point",
            "langevin_point", "POINTS"]
-
-RESULT = "result.nc"
 
 
 def _a(long_name: str, measured_in: str = "") -> dict:
@@ -72,11 +72,6 @@ def read_dataset(path) -> xr.Dataset:
         raise ValueError(f"path: {path} is not a study result (schema {ds.attrs.get('schema')!r}, expected "
                          f"{RESULT_SCHEMA!r}); rerun the experiment into a new study directory")
     return ds
-
-
-def _subseed(*tags) -> int:
-    """A 63-bit seed derived from integer tags."""
-    return int(np.random.SeedSequence([int(t) for t in tags]).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
 def _labels(labels, K: int) -> np.ndarray:
