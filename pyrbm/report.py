@@ -112,9 +112,9 @@ def key_tables(study: dict) -> dict:
                  _pm(r["hamming_probe_mid"].sel(n_hidden=m), "{:.3g}")] for m in r["n_hidden"].values]
         out["Hierarchical probing: visible units changed per image"] = _table(
             ["M", "top modes flipped", "intermediate modes rotated"], rows)
-    if study.get("langevin"):
+    if study.get("divergence"):
         rows = []
-        for b, ds in sorted(study["langevin"].items()):
+        for b, ds in sorted(study["divergence"].items()):
             for k in ds["mode"].values:
                 d = ds.sel(mode=k)
                 unstable = bool(d["unstable"])
@@ -177,7 +177,7 @@ def checks(study: dict) -> dict:
     k = study.get("kurtosis")
     if k is not None:
         out.update(kurtosis_checks(k))
-    lg = study.get("langevin")
+    lg = study.get("divergence")
     if lg:
         out.update(langevin_checks(lg))
     return out

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # A smoke-scale study: the tiny profile cut further (one replica, two epochs).
 SMOKE = ("marchenko_pastur.n_init=2", "kurtosis.seeds=[0, 1]", "kurtosis.n_samples=500",
          "training.n_hidden=[24]", "training.seeds=[0]", "training.n_epochs=2", "training.n_samples=1000",
-         "training.ais_every=1", "langevin.betas=[0.5, 1.0]", "langevin.n_steps=2000")
+         "training.ais_every=1", "divergence.betas=[0.5, 1.0]", "divergence.n_steps=2000")
 
 
 # ----------------------------------------------------------------------------- configs
@@ -112,9 +112,9 @@ def _check_files(root: Path, cfg: dict):
                     vals = r[v].isel(epoch=slice(1, None)).values if v == "overlap" else r[v].values
                     assert np.all(np.isfinite(vals)), v  # overlap with the previous epoch: none at 0
             assert np.all(np.isfinite(h["singular_value"]))
-    for b in cfg["langevin"]["betas"]:
-        ds = xr.load_dataset(_point(root / "langevin", f"beta={float(b)!r}") / "result.nc")
-        assert ds.sizes["mode"] == len(cfg["langevin"]["singular_values"])
+    for b in cfg["divergence"]["betas"]:
+        ds = xr.load_dataset(_point(root / "divergence", f"beta={float(b)!r}") / "result.nc")
+        assert ds.sizes["mode"] == len(cfg["divergence"]["singular_values"])
     figures = sorted(p.name for p in (root / "figures").glob("*.png"))
     assert [f"fig{i:02d}" for i in range(1, 12)] == sorted({f[:5] for f in figures if f.startswith("fig")})
     assert all((root / "figures" / f).stat().st_size > 5000 for f in figures)
@@ -196,19 +196,19 @@ def test_paper_profile_checkpoints_and_resumes_after_a_kill(tmp_path):
 
 
 # ----------------------------------------------------------------------------- Langevin point
-def test_langevin_point_rates_and_variances_pass_and_a_planted_error_fails(tmp_path):
+def test_divergence_point_rates_and_variances_pass_and_a_planted_error_fails(tmp_path):
     """The tiny profile at β = 1 (σ = 3, 5, 6 among others): rates within 10 %, variances within 5 %.
 
     Before the fit was restricted to the records before any chain froze, σ = 5 gave 0.175
     against 2 and σ = 6 gave NaN, and the check still passed.
     """
-    from pyrbm.experiments.points import langevin_point
+    from pyrbm.experiments.points import divergence_point
     from pyrbm.report import langevin_checks
 
-    cfg = load_profile("tiny", experiments=("langevin",))["langevin"]
+    cfg = load_profile("tiny", experiments=("divergence",))["divergence"]
     params = {k: v for k, v in cfg.items() if k != "betas"}
     params["beta"] = 1.0
-    langevin_point(params, tmp_path)
+    divergence_point(params, tmp_path)
     ds = xr.load_dataset(tmp_path / "result.nc")
     def at(s):
         return int(np.argmin(np.abs(ds["singular_value"].values - s)))

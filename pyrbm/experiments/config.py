@@ -24,7 +24,7 @@ __all__ = ["SCHEMA", "EXPERIMENTS", "PROFILES", "CONFIG_DIR", "ConfigError", "lo
 #: The shipped configurations (a :class:`importlib.resources.abc.Traversable`).
 CONFIG_DIR = resources.files("pyrbm.experiments").joinpath("configs")
 PROFILES = ("tiny", "quick", "paper")
-EXPERIMENTS = ("marchenko_pastur", "kurtosis", "training", "langevin")
+EXPERIMENTS = ("marchenko_pastur", "kurtosis", "training", "divergence")
 
 
 from ..scan.points import ConfigError  # noqa: E402  (one error type for every configuration)
@@ -91,7 +91,7 @@ SCHEMA = {
         "n_show": (*_int(1), "digits per grid (figures 8, 9)"),
         "n_uniform": (*_int(2), "uniform configurations for figure 4"),
     },
-    "langevin": {
+    "divergence": {  # Langevin divergence rates (pyrbm.divergence_rates); pyrbm.scan's "langevin" is a plain run
         "n_visible": (*_int(2), "visible units N"),
         "n_hidden": (*_int(2), "hidden units M"),
         "singular_values": (*_floats(0.0), "prescribed singular values sigma_k"),

@@ -11,7 +11,7 @@ resumes where it stopped.
 - :func:`kurtosis_point` — kurtosis of x_k under the uniform measure for one N (figure 5),
   and the x_k histograms of one model (figure 3).
 - :func:`training_point` — one PCD replica with its per-epoch measurements (figures 2, 4, 6–11).
-- :func:`langevin_point` — diffusion of prescribed modes at one temperature.
+- :func:`divergence_point` — Langevin divergence rates of prescribed modes at one temperature.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from ..scan.points import RESULT
 from ..training import _subseed
 
 __all__ = ["RESULT", "RESULT_SCHEMA", "write_dataset", "read_dataset", "marchenko_pastur_point", "kurtosis_point", "training_point",
-           "langevin_point", "POINTS"]
+           "divergence_point", "POINTS"]
 
 
 def _a(long_name: str, measured_in: str = "") -> dict:
@@ -137,7 +137,7 @@ def kurtosis_point(params: dict, out) -> None:
 
 
 # ----------------------------------------------------------------------------- Langevin
-def langevin_point(params: dict, out) -> None:
+def divergence_point(params: dict, out) -> None:
     r"""Langevin diffusion of a model with prescribed σ_k at one β (docs/physics.md §4).
 
     Runs :class:`pyrbm.LangevinSampler` and measures it with :func:`pyrbm.divergence_rates`
@@ -166,4 +166,4 @@ def langevin_point(params: dict, out) -> None:
 from .training import training_point  # noqa: E402  (its own module: it is long)
 
 POINTS = {"marchenko_pastur": marchenko_pastur_point, "kurtosis": kurtosis_point, "training": training_point,
-          "langevin": langevin_point}
+          "divergence": divergence_point}

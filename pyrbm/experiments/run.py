@@ -42,7 +42,7 @@ def scans_of(experiment: str, cfg: dict) -> list[tuple[str, dict, dict]]:
                 ("histograms", {"n_visible": [cfg["hist_n_visible"]]}, hist)]
     if experiment == "training":
         return [("", {"n_hidden": cfg["n_hidden"], "seed": cfg["seeds"]}, rest("n_hidden", "seeds"))]
-    if experiment == "langevin":
+    if experiment == "divergence":
         fixed = rest("betas", "singular_values")
         fixed["singular_values"] = ",".join(repr(float(x)) for x in cfg["singular_values"])
         return [("", {"beta": [float(b) for b in cfg["betas"]]}, fixed)]
@@ -121,7 +121,7 @@ def load_study(root) -> dict:
         ``marchenko_pastur`` {M: Dataset}; ``kurtosis`` Dataset (n_visible, replica) with the
         fit, ``kurtosis_hist`` Dataset; ``training`` {(M, seed): (history, result)},
         ``histories`` (combined, dims n_hidden, replica, epoch, mode; ``replica`` holds the
-        seeds), ``results`` (the per-epoch measurements stacked over n_hidden, replica); ``langevin`` {beta: Dataset}.
+        seeds), ``results`` (the per-epoch measurements stacked over n_hidden, replica); ``divergence`` {beta: Dataset} (:func:`pyrbm.divergence_rates`).
     """
     from ..history import combine_histories, load_history
     from ..scan import Scan
@@ -157,8 +157,8 @@ def load_study(root) -> dict:
             hist = combine_histories([found[k] / "history.nc" for k in sorted(found)])
             study["histories"] = hist.rename(seed="replica")
             study["results"] = _stack_results(runs)
-    if "langevin" in cfg:
-        study["langevin"] = {v["beta"]: read_dataset(d / RESULT) for v, d in points("langevin")}
+    if "divergence" in cfg:
+        study["divergence"] = {v["beta"]: read_dataset(d / RESULT) for v, d in points("divergence")}
     return study
 
 
