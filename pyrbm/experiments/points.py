@@ -22,62 +22,13 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .._io import atomic_path, netcdf_serialised
 from ..hamiltonian import Hamiltonian
-from ..scan.points import RESULT
 from ..training import _subseed
+from .results import RESULT, _a, _labels, write_dataset
+from .training import training_point
 
-__all__ = ["RESULT", "RESULT_SCHEMA", "write_dataset", "read_dataset", "marchenko_pastur_point", "kurtosis_point", "training_point",
+__all__ = ["marchenko_pastur_point", "kurtosis_point", "training_point",
            "divergence_point", "POINTS"]
-
-
-def _a(long_name: str, measured_in: str = "") -> dict:
-    """CF attributes: every pyrbm quantity is dimensionless (``units = "1"``, see
-    :mod:`pyrbm.files`); energies are in k_B T at β = 1, likelihoods in nats, as the name says."""
-    return {"long_name": f"{long_name} ({measured_in})" if measured_in else long_name, "units": "1"}
-
-
-#: Schema of every study measurement file (the file layer's generic result schema).
-RESULT_SCHEMA = "pyrbm.result/1"
-
-
-@netcdf_serialised
-def write_dataset(ds: xr.Dataset, path) -> Path:
-    """Write a study result ``ds`` to ``path`` (netCDF4) atomically, replacing an existing file.
-
-    The one place the study writes measurements: every variable and coordinate gets CF
-    ``long_name`` and ``units`` (``"1"``, dimensionless, unless set) and the dataset
-    ``attrs["schema"] = "pyrbm.result/1"``. :func:`read_dataset` is its one reader.
-    """
-    ds = ds.copy()
-    for name in ds.variables:
-        ds[name].attrs.setdefault("units", "1")
-        ds[name].attrs.setdefault("long_name", str(name))
-    ds.attrs["schema"] = RESULT_SCHEMA
-    with atomic_path(path, overwrite=True) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4")
-    return Path(path)
-
-
-def read_dataset(path) -> xr.Dataset:
-    """Read a file written by :func:`write_dataset` into memory (the study's one reader).
-
-    Raises
-    ------
-    ValueError
-        The file is not a ``pyrbm.result/1`` file.
-    """
-    ds = xr.load_dataset(path, engine="netcdf4")
-    if ds.attrs.get("schema") != RESULT_SCHEMA:
-        raise ValueError(f"path: {path} is not a study result (schema {ds.attrs.get('schema')!r}, expected "
-                         f"{RESULT_SCHEMA!r}); rerun the experiment into a new study directory")
-    return ds
-
-
-def _labels(labels, K: int) -> np.ndarray:
-    """1-based labels from a config list: 0 means the last mode K; labels are clipped to K."""
-    out = [K if int(k) == 0 else min(int(k), K) for k in labels]
-    return np.array(list(dict.fromkeys(out)), dtype=np.int64)
 
 
 # ----------------------------------------------------------------------------- initialisation
@@ -162,8 +113,6 @@ def divergence_point(params: dict, out) -> None:
                       "seed": int(params["seed"])})
     write_dataset(res, Path(out) / RESULT)
 
-
-from .training import training_point  # noqa: E402  (its own module: it is long)
 
 POINTS = {"marchenko_pastur": marchenko_pastur_point, "kurtosis": kurtosis_point, "training": training_point,
           "divergence": divergence_point}

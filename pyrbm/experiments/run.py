@@ -23,7 +23,8 @@ import xarray as xr
 
 from .._io import atomic_path
 from .config import EXPERIMENTS, load_profile
-from .points import POINTS, RESULT, read_dataset
+from .points import POINTS
+from .results import RESULT, read_dataset
 
 __all__ = ["scans_of", "run_study", "load_study"]
 

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .points import RESULT, _a, _labels, _subseed, read_dataset, write_dataset
+from ..training import _subseed
+from .results import RESULT, _a, _labels, read_dataset, write_dataset
 
 __all__ = ["training_point", "likelihood_available"]
 
