@@ -68,7 +68,7 @@ def test_unknown_key_and_wrong_type_are_refused_before_work(tmp_path):
         run_study(tmp_path / "study", profile="tiny", config_dir=d)
     msg = str(err.value)
     assert "unknown key 'n_hiden'" in msg and "allowed keys" in msg
-    assert "lr: expected a number, got 'fast'" in msg
+    assert "lr: expected a number > 0, got str 'fast'" in msg   # pyrbm.scan's Key wording
     assert not (tmp_path / "study").exists()
 
 
@@ -80,6 +80,13 @@ def test_missing_key_and_bad_override_are_refused(tmp_path):
         load_profile("tiny", overrides=["training.epochs=3"])
     with pytest.raises(ConfigError, match="n_epochs: expected an integer"):
         load_profile("tiny", overrides=["training.n_epochs=2.5"])
+    with pytest.raises(ConfigError, match=r"seeds\[1\]: expected an integer >= 0"):
+        load_profile("tiny", overrides=["training.seeds=[0, -1]"])
+    with pytest.raises(ConfigError, match="n_hidden: expected a non-empty list"):
+        load_profile("tiny", overrides=["training.n_hidden=[]"])
+    from pyrbm.scan import ConfigError as ScanConfigError
+
+    assert ConfigError is ScanConfigError   # one error type for the study and pyrbm.scan
     with pytest.raises(ConfigError, match="EXPERIMENT.KEY=VALUE"):
         parse_override("n_epochs=3")
     assert parse_override("training.n_hidden=[8, 16]") == ("training", "n_hidden", [8, 16])

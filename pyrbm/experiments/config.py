@@ -10,9 +10,10 @@ and what is expected, before anything runs.
 
 from __future__ import annotations
 
-import numbers
 from importlib import resources
 from pathlib import Path
+
+from ..scan.points import ConfigError, Key  # one error type and one schema class for every configuration
 
 try:  # Python >= 3.11
     import tomllib
@@ -27,106 +28,80 @@ PROFILES = ("tiny", "quick", "paper")
 EXPERIMENTS = ("marchenko_pastur", "kurtosis", "training", "divergence")
 
 
-from ..scan.points import ConfigError  # noqa: E402  (one error type for every configuration)
+def _int(minimum, help_):
+    return Key("int", minimum=minimum, required=True, help=help_)
 
 
-def _int(min_=0):
-    return ("int", min_)
+def _float(minimum, help_):
+    return Key("float", minimum=None if minimum > 0 else minimum, positive=minimum > 0, required=True, help=help_)
 
 
-def _float(min_=0.0):
-    return ("float", min_)
+def _ints(minimum, help_):
+    return Key("int list", minimum=minimum, required=True, help=help_)
 
 
-def _ints(min_=1):
-    return ("int list", min_)
+def _floats(minimum, help_):
+    return Key("float list", minimum=None if minimum > 0 else minimum, positive=minimum > 0, required=True,
+               help=help_)
 
 
-def _floats(min_=0.0):
-    return ("float list", min_)
-
-
-#: experiment -> key -> (type, minimum, meaning)
+#: experiment -> key -> :class:`pyrbm.scan.points.Key` (the schema class of pyrbm.scan's points)
 SCHEMA = {
     "marchenko_pastur": {
-        "n_visible": (*_int(2), "visible units N"),
-        "n_hidden": (*_ints(2), "hidden sizes M of the random initialisations"),
-        "n_init": (*_int(1), "random initialisations per size (paper: 1000)"),
-        "sigma_w": (*_float(1e-12), "standard deviation of the couplings"),
-        "seed": (*_int(0), "seed of the initialisations"),
+        "n_visible": _int(2, "visible units N"),
+        "n_hidden": _ints(2, "hidden sizes M of the random initialisations"),
+        "n_init": _int(1, "random initialisations per size (paper: 1000)"),
+        "sigma_w": _float(1e-12, "standard deviation of the couplings"),
+        "seed": _int(0, "seed of the initialisations"),
     },
     "kurtosis": {
-        "n_visible": (*_ints(2), "visible sizes N (paper: 500, 700, 784, 1200, 2000)"),
-        "n_hidden": (*_int(1), "hidden units M"),
-        "sigma_w": (*_float(1e-12), "standard deviation of the couplings"),
-        "seeds": (*_ints(0), "one random model per seed and size (spread over replicas)"),
-        "n_samples": (*_int(4), "uniform configurations for the sampled kurtosis and the x histograms"),
-        "hist_n_visible": (*_int(2), "N of the model whose x_k histograms are drawn (figure 3)"),
-        "hist_n_hidden": (*_int(1), "M of that model"),
-        "hist_modes": (*_ints(0), "1-based modes of figure 3 (0: the last paired mode)"),
+        "n_visible": _ints(2, "visible sizes N (paper: 500, 700, 784, 1200, 2000)"),
+        "n_hidden": _int(1, "hidden units M"),
+        "sigma_w": _float(1e-12, "standard deviation of the couplings"),
+        "seeds": _ints(0, "one random model per seed and size (spread over replicas)"),
+        "n_samples": _int(4, "uniform configurations for the sampled kurtosis and the x histograms"),
+        "hist_n_visible": _int(2, "N of the model whose x_k histograms are drawn (figure 3)"),
+        "hist_n_hidden": _int(1, "M of that model"),
+        "hist_modes": _ints(0, "1-based modes of figure 3 (0: the last paired mode)"),
     },
     "training": {
-        "n_hidden": (*_ints(1), "hidden sizes M"),
-        "seeds": (*_ints(0), "replica seeds"),
-        "n_samples": (*_int(1), "training images (the first ones)"),
-        "test_images": (*_int(2), "test images for the likelihoods (the first ones)"),
-        "test_digit": (*_int(0), "digit whose test images give the data order parameters"),
-        "batch_size": (*_int(1), "data vectors per update"),
-        "n_chains": (*_int(1), "persistent chains"),
-        "k": (*_int(1), "Gibbs sweeps per update"),
-        "optimizer": ("str", ("adam", "sgd"), "optimiser"),
-        "lr": (*_float(1e-12), "learning rate"),
-        "n_epochs": (*_int(0), "epochs"),
-        "monitor_size": (*_int(1), "images for the monitored reconstruction error / pseudo-likelihood"),
-        "gibbs_chains": (*_int(2), "chains of the Gibbs samples measured every epoch"),
-        "gibbs_sweeps": (*_int(1), "sweeps of those chains from uniform visibles"),
-        "track_modes": (*_int(1), "top modes whose u, w are tracked"),
-        "ais_every": (*_int(1), "epochs between likelihood (AIS, reverse AIS) and JS estimates"),
-        "ais_chains": (*_int(2), "AIS chains"),
-        "ais_betas": (*_int(2), "AIS inverse temperatures"),
-        "js_bins": (*_int(2), "histogram bins of the rotation test"),
-        "landscape_modes": (*_ints(0), "1-based modes of figure 6 (0: the last paired mode)"),
-        "probe_top": (*_ints(1), "modes flipped in the probing test (figure 9)"),
-        "probe_mid": (*_ints(1), "modes rotated in the probing test (first, last label)"),
-        "n_show": (*_int(1), "digits per grid (figures 8, 9)"),
-        "n_uniform": (*_int(2), "uniform configurations for figure 4"),
+        "n_hidden": _ints(1, "hidden sizes M"),
+        "seeds": _ints(0, "replica seeds"),
+        "n_samples": _int(1, "training images (the first ones)"),
+        "test_images": _int(2, "test images for the likelihoods (the first ones)"),
+        "test_digit": _int(0, "digit whose test images give the data order parameters"),
+        "batch_size": _int(1, "data vectors per update"),
+        "n_chains": _int(1, "persistent chains"),
+        "k": _int(1, "Gibbs sweeps per update"),
+        "optimizer": Key("choice", choices=("adam", "sgd"), required=True, help="optimiser"),
+        "lr": _float(1e-12, "learning rate"),
+        "n_epochs": _int(0, "epochs"),
+        "monitor_size": _int(1, "images for the monitored reconstruction error / pseudo-likelihood"),
+        "gibbs_chains": _int(2, "chains of the Gibbs samples measured every epoch"),
+        "gibbs_sweeps": _int(1, "sweeps of those chains from uniform visibles"),
+        "track_modes": _int(1, "top modes whose u, w are tracked"),
+        "ais_every": _int(1, "epochs between likelihood (AIS, reverse AIS) and JS estimates"),
+        "ais_chains": _int(2, "AIS chains"),
+        "ais_betas": _int(2, "AIS inverse temperatures"),
+        "js_bins": _int(2, "histogram bins of the rotation test"),
+        "landscape_modes": _ints(0, "1-based modes of figure 6 (0: the last paired mode)"),
+        "probe_top": _ints(1, "modes flipped in the probing test (figure 9)"),
+        "probe_mid": _ints(1, "modes rotated in the probing test (first, last label)"),
+        "n_show": _int(1, "digits per grid (figures 8, 9)"),
+        "n_uniform": _int(2, "uniform configurations for figure 4"),
     },
     "divergence": {  # Langevin divergence rates (pyrbm.divergence_rates); pyrbm.scan's "langevin" is a plain run
-        "n_visible": (*_int(2), "visible units N"),
-        "n_hidden": (*_int(2), "hidden units M"),
-        "singular_values": (*_floats(0.0), "prescribed singular values sigma_k"),
-        "betas": (*_floats(1e-12), "inverse temperatures (threshold sigma_k = 4T)"),
-        "n_chains": (*_int(2), "Langevin chains"),
-        "n_steps": (*_int(2), "Euler-Maruyama steps"),
-        "thin": (*_int(1), "steps between records"),
-        "dt": (*_float(1e-12), "time step"),
-        "seed": (*_int(0), "seed of the model and the noise"),
+        "n_visible": _int(2, "visible units N"),
+        "n_hidden": _int(2, "hidden units M"),
+        "singular_values": _floats(0.0, "prescribed singular values sigma_k"),
+        "betas": _floats(1e-12, "inverse temperatures (threshold sigma_k = 4T)"),
+        "n_chains": _int(2, "Langevin chains"),
+        "n_steps": _int(2, "Euler-Maruyama steps"),
+        "thin": _int(1, "steps between records"),
+        "dt": _float(1e-12, "time step"),
+        "seed": _int(0, "seed of the model and the noise"),
     },
 }
-
-
-def _check_value(key, value, kind, limit):
-    """Problem text for one value, or None."""
-    if kind.endswith("list"):
-        if not isinstance(value, list) or not value:
-            return f"expected a non-empty list of {kind.split()[0]}s, got {value!r}"
-        for item in value:
-            p = _check_value(key, item, kind.split()[0], limit)
-            if p:
-                return f"list item: {p}"
-        return None
-    if kind == "str":
-        if value not in limit:
-            return f"expected one of {', '.join(map(repr, limit))}, got {value!r}"
-        return None
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            return f"expected an integer, got {value!r} ({type(value).__name__})"
-    elif isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return f"expected a number, got {value!r} ({type(value).__name__})"
-    if value < limit:
-        return f"expected a value >= {limit}, got {value!r}"
-    return None
 
 
 def check_config(experiment: str, cfg: dict, where: str = "config") -> dict:
@@ -144,12 +119,11 @@ def check_config(experiment: str, cfg: dict, where: str = "config") -> dict:
     for key in sorted(set(cfg) - set(spec)):
         problems.append(f"{where}: unknown key {key!r}; allowed keys: {', '.join(sorted(spec))}")
     for key in sorted(set(spec) - set(cfg)):
-        problems.append(f"{where}: missing key {key!r} ({spec[key][2]}); add it")
+        problems.append(f"{where}: missing key {key!r} ({spec[key].help}); add it")
     for key in sorted(set(spec) & set(cfg)):
-        kind, limit, _ = spec[key]
-        p = _check_value(key, cfg[key], kind, limit)
+        p = spec[key].check(key, cfg[key])
         if p:
-            problems.append(f"{where}: {key}: {p}")
+            problems.append(f"{where}: {p}")
     if experiment == "training" and not problems:
         if cfg["batch_size"] > cfg["n_samples"]:
             problems.append(f"{where}: batch_size {cfg['batch_size']} exceeds n_samples {cfg['n_samples']}")

@@ -36,7 +36,7 @@ import numpy as np
 
 RESULT = "result.nc"
 
-__all__ = ["RESULT", "ConfigError", "POINTS", "check_params", "load_data", "train", "gibbs", "langevin"]
+__all__ = ["RESULT", "ConfigError", "Key", "POINTS", "check_params", "load_data", "train", "gibbs", "langevin"]
 
 
 class ConfigError(ValueError):
@@ -51,7 +51,7 @@ class ConfigError(ValueError):
 class Key:
     """One parameter: its kind, default and limits (for checks, ``--help`` and errors)."""
 
-    kind: str                      # int, float, str, bool, choice, modes, path
+    kind: str                      # int, float, str, bool, choice, modes, path, "int list", "float list"
     default: object = None
     minimum: float | None = None   # inclusive
     below: float | None = None     # exclusive upper bound
@@ -61,6 +61,9 @@ class Key:
     help: str = ""
 
     def expected(self) -> str:
+        if self.kind.endswith(" list"):
+            item = dataclasses.replace(self, kind=self.kind.split()[0]).expected()
+            return f"a non-empty list, each item {item}"
         if self.kind == "choice":
             return "one of " + ", ".join(repr(c) for c in self.choices)
         if self.kind == "modes":
@@ -80,6 +83,12 @@ class Key:
         if value is None:
             return f"{name}: required, expected {self.expected()}" if self.required else None
         kind = self.kind
+        if kind.endswith(" list"):
+            if not isinstance(value, (list, tuple)) or not value:
+                return f"{name}: expected {self.expected()}, got {value!r}"
+            item = dataclasses.replace(self, kind=kind.split()[0], required=False)
+            bad = [p for p in (item.check(f"{name}[{i}]", v) for i, v in enumerate(value)) if p]
+            return bad[0] if bad else None
         if kind == "choice":
             return None if value in self.choices else f"{name}: expected {self.expected()}, got {value!r}"
         if kind == "modes":
