@@ -382,7 +382,7 @@ def test_uw_with_selected_modes_matches_full():
 
 
 # ----------------------------------------------------------------------------- field-aware stability
-def _rank_one(sigma, n, bias):
+def _uniform_rank_one(sigma, n, bias):
     one = np.ones(n) / np.sqrt(n)
     return Hamiltonian(sigma * np.outer(one, one), np.full(n, bias), np.full(n, bias))
 
@@ -409,13 +409,13 @@ def test_mean_field_criterion_predicts_where_var_u_jumps_and_4T_does_not():
     grid = np.arange(3.5, 6.0, 0.02)
     jump = grid[int(np.argmax([_exact_var_u(s, n, bias) for s in grid]))]   # peak of Var u: the jump
     assert jump > 4.3                                   # far from the 4T rule ...
-    assert not _rank_one(4.05, n, bias).stable_modes()[0]   # ... which calls the mode unstable at 4.05
+    assert not _uniform_rank_one(4.05, n, bias).stable_modes()[0]   # ... which calls the mode unstable at 4.05
     lo, hi = 3.5, 6.0                                   # first sigma where the mean-field criterion fails
-    assert _rank_one(lo, n, bias).stable_modes(criterion="mean_field")[0]
-    assert not _rank_one(hi, n, bias).stable_modes(criterion="mean_field")[0]
+    assert _uniform_rank_one(lo, n, bias).stable_modes(criterion="mean_field")[0]
+    assert not _uniform_rank_one(hi, n, bias).stable_modes(criterion="mean_field")[0]
     for _ in range(6):
         mid = 0.5 * (lo + hi)
-        if _rank_one(mid, n, bias).stable_modes(criterion="mean_field")[0]:
+        if _uniform_rank_one(mid, n, bias).stable_modes(criterion="mean_field")[0]:
             lo = mid
         else:
             hi = mid
@@ -425,7 +425,7 @@ def test_mean_field_criterion_predicts_where_var_u_jumps_and_4T_does_not():
 def test_mean_field_criterion_is_4T_without_field():
     n = 30
     for sigma in (3.0, 3.9, 4.1, 6.0):
-        ham = _rank_one(sigma, n, -sigma / 2)          # a = -W 1/2: m = 1/2 is the fixed point
+        ham = _uniform_rank_one(sigma, n, -sigma / 2)          # a = -W 1/2: m = 1/2 is the fixed point
         st = ham.mean_field_stability()
         if sigma < 4:  # past 4 the branch followed from t = 0 is the ordered one, not m = 1/2
             np.testing.assert_allclose(st["m_v"], 0.5, atol=1e-8)
