@@ -316,3 +316,14 @@ def test_training_point_resumes_bit_for_bit_after_a_crash_in_a_measurement(tmp_p
         np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
     ha, hb = xr.load_dataset(whole / "history.nc"), xr.load_dataset(broken / "history.nc")
     np.testing.assert_array_equal(ha["singular_value"].values, hb["singular_value"].values)
+
+
+def test_one_registry_of_points_holds_the_studys_and_refuses_a_second_meaning():
+    from pyrbm.experiments import POINTS as STUDY
+    from pyrbm.scan.points import BUILTIN, langevin, register
+
+    assert set(STUDY.values()) == {"study.marchenko_pastur", "study.kurtosis", "study.training", "study.divergence"}
+    assert all(name in BUILTIN for name in STUDY.values())
+    assert register("langevin", langevin) == "langevin"          # the same function again: fine
+    with pytest.raises(ValueError, match="'langevin' is already the point"):
+        register("langevin", BUILTIN["study.divergence"])

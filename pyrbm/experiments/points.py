@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from ..hamiltonian import Hamiltonian
+from ..scan.points import register
 from ..training import _subseed
 from .results import RESULT, _a, _labels, write_dataset
 from .training import training_point
@@ -114,5 +115,7 @@ def divergence_point(params: dict, out) -> None:
     write_dataset(res, Path(out) / RESULT)
 
 
-POINTS = {"marchenko_pastur": marchenko_pastur_point, "kurtosis": kurtosis_point, "training": training_point,
-          "divergence": divergence_point}
+#: experiment -> the name of its point function in pyrbm.scan's one registry of points.
+POINTS = {exp: register(f"study.{exp}", func) for exp, func in (
+    ("marchenko_pastur", marchenko_pastur_point), ("kurtosis", kurtosis_point), ("training", training_point),
+    ("divergence", divergence_point))}

@@ -36,7 +36,8 @@ import numpy as np
 
 RESULT = "result.nc"
 
-__all__ = ["RESULT", "ConfigError", "Key", "POINTS", "check_params", "load_data", "train", "gibbs", "langevin"]
+__all__ = ["RESULT", "ConfigError", "Key", "POINTS", "BUILTIN", "register", "check_params", "load_data", "train",
+           "gibbs", "langevin"]
 
 
 class ConfigError(ValueError):
@@ -306,4 +307,23 @@ for _name, _func in (("train", train), ("gibbs", gibbs), ("langevin", langevin))
     _func.check = functools.partial(check_params, _name)
 del _name, _func
 
+#: The one registry of point functions by name (``Scan.run("name")``): the built-in points and
+#: those registered with :func:`register` (the paper study's, as ``"study.<experiment>"``).
 BUILTIN = {"train": train, "gibbs": gibbs, "langevin": langevin}
+
+
+def register(name: str, func) -> str:
+    """Add a point function to the registry under ``name``; returns the name.
+
+    Registering the same function twice is allowed; another function under a taken name is
+    refused (``"langevin"`` is the built-in Langevin run and means nothing else).
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name: expected a non-empty string, got {name!r}")
+    if not callable(func):
+        raise TypeError(f"func: expected a point function func(params, out, **inputs), got {func!r}")
+    if BUILTIN.get(name, func) is not func:
+        raise ValueError(f"name: {name!r} is already the point {BUILTIN[name].__module__}.{BUILTIN[name].__name__}; "
+                         "choose another name")
+    BUILTIN[name] = func
+    return name
