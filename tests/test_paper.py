@@ -6,7 +6,6 @@ Langevin modes, and the rotation test's untrained level measured on the initial 
 """
 
 import json
-import os
 import signal
 import subprocess
 import sys

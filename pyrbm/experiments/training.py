@@ -35,6 +35,7 @@ from .results import RESULT, _a, _labels, read_dataset, write_dataset
 
 __all__ = ["training_point", "likelihood_available"]
 
+
 def likelihood_available() -> bool:
     """Whether :func:`pyrbm.ais` and :func:`pyrbm.reverse_ais` exist in this installation."""
     import pyrbm
