@@ -34,6 +34,7 @@ from . import landau, probing, symmetry
 from . import scan
 from .scan import Scan
 from .scan.replicas import train_replicas
+from .diffusion import divergence_rates
 from .landau import binder_cumulant, landau_fit, mode_transitions, susceptibility
 from .probing import decode_visible, gaussian_surrogate, probe_modes
 from .symmetry import hierarchy, kurtosis, kurtosis_scaling, order_parameters, rotation_divergence
@@ -51,7 +52,7 @@ __all__ = [
     "io", "save", "load", "load_hamiltonian", "load_state", "validate", "IntegrityError", "TrajectoryWriter",
     "Trainer", "train_replicas", "combine_histories",
     "symmetry", "landau", "probing", "rotation_divergence", "hierarchy", "order_parameters", "kurtosis",
-    "kurtosis_scaling", "landau_fit", "susceptibility", "binder_cumulant", "mode_transitions",
+    "kurtosis_scaling", "divergence_rates", "landau_fit", "susceptibility", "binder_cumulant", "mode_transitions",
     "decode_visible", "probe_modes", "gaussian_surrogate",
     "scan", "Scan",
     "ais", "reverse_ais", "annealing_schedule", "AISResult", "compare_log_z",

@@ -11,6 +11,7 @@ Registered on ``import pyrbm``::
     ds.rbm.landau_fit("u", mode=1)    # quartic fit of -ln P(u_1), single or double well
     ds.rbm.transitions()              # susceptibility and Binder cumulant per step and mode
     history.rbm.hierarchy()           # when each mode leaves the bulk and crosses 4T
+    history.rbm.by_rank()             # per-mode variables over (epoch, rank): rank 1 = largest σ now
     ds.rbm.hamiltonian()              # the model stored with the file
 
 Variables with extra dims (e.g. ``mode``) give one value per extra index. The analysis
@@ -133,6 +134,17 @@ class RBMAccessor:
         from .symmetry import hierarchy
 
         return _per_point(self._ds, ("epoch", "mode"), lambda ds: hierarchy(ds, **options))
+
+    def by_rank(self, *, threshold: float | None = None) -> xr.Dataset:
+        """A training history's per-mode variables over (epoch, rank), rank 1 = largest σ at each record.
+
+        ``mode`` is then a variable (the tracked label at that rank); see
+        :func:`pyrbm.modetracking.by_rank` (``identity``: a match with |overlap| below
+        ``threshold`` starts a new mode).
+        """
+        from .modetracking import MIN_OVERLAP, by_rank
+
+        return by_rank(self._ds, threshold=MIN_OVERLAP if threshold is None else threshold)
 
     def hamiltonian(self):
         """The Hamiltonian that made this trajectory.

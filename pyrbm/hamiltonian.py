@@ -50,6 +50,26 @@ def log2cosh(z):
     return az + np.log1p(np.exp(-2.0 * az))
 
 
+#: A mean-field continuation step (refined 8-fold three times) that still moves an activation
+#: by more than this fraction of its range has left its branch (a fold).
+_FOLD_JUMP = 0.1
+
+
+def _mean_field_point(act, beta, W, a, b, mv, mh, *, damping: float = 0.5, tol: float = 1e-10,
+                      max_iter: int = 20_000):
+    """Naive mean-field fixed point ``m_v = act(β(a + W m_h))``, ``m_h = act(β(b + Wᵀm_v))``
+    by damped iteration from ``(mv, mh)``."""
+    for _ in range(max_iter):
+        nv = act(beta * (a + W @ mh))
+        nh = act(beta * (b + W.T @ nv))
+        nv, nh = damping * mv + (1 - damping) * nv, damping * mh + (1 - damping) * nh
+        done = max(np.max(np.abs(nv - mv), initial=0.0), np.max(np.abs(nh - mh), initial=0.0)) < tol
+        mv, mh = nv, nh
+        if done:
+            break
+    return mv, mh
+
+
 def _haar_orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:
     """Haar-distributed ``n×n`` orthogonal matrix (QR of a Gaussian matrix, sign-corrected)."""
     q, r = np.linalg.qr(rng.standard_normal((n, n)))
@@ -257,19 +277,112 @@ class Hamiltonian:
         """The sign-fixed SVD mode basis (computed once)."""
         return ModeBasis(self)
 
-    def stable_modes(self, *, beta: float | None = None) -> np.ndarray:
-        r"""Paired modes whose Gaussian-DOS diffusion converges: ``βσ_k s² < 1``, bool (K,).
+    def stable_modes(self, *, beta: float | None = None, criterion: str = "uniform",
+                     n_steps: int = 64) -> np.ndarray:
+        r"""Which modes keep the paramagnetic (single-well) state stable, bool (K,).
 
-        Binary units: ``σ_k < 4T``; spin units: ``σ_k < T`` (docs/physics.md §4). Modes with
-        numerically zero σ_k (free modes, ``ModeBasis.coupled`` false) are always stable.
+        ``criterion="uniform"`` (the Gaussian density of states about the uniform measure,
+        docs/physics.md §4): ``βσ_k s² < 1``, i.e. ``σ_k < 4T`` for binary units and
+        ``σ_k < T`` for spin units; modes with numerically zero σ_k are always stable.
+        This is the zero-field case of the next criterion.
+
+        ``criterion="mean_field"``: the naive mean-field state
+        ``m_v = σ(β(a + W m_h))``, ``m_h = σ(β(b + Wᵀ m_v))`` (binary; ``tanh`` for spins)
+        loses stability along direction k when the k-th singular value of the stability
+        matrix
+
+        .. math::  J = \beta\, D_v^{1/2} W D_h^{1/2},\qquad D = \mathrm{diag}(m(1-m))
+                   \ (\text{spin: } 1 - m^2),
+
+        reaches 1. At ``m = ½`` (no field) ``J = βW/4``: the 4T rule. Fields move the
+        activations away from ½, shrink D and push the instability to larger σ. The
+        paramagnetic branch is followed by continuation in the coupling strength,
+        ``W → tW`` for t = 1/n_steps, …, 1, from the independent-unit state at t = 0 (each
+        fixed point solved by damped iteration from the previous one); mode k is unstable
+        when ``λ_k(t) ≥ 1`` somewhere on the branch, or when the branch ends (a fold: the
+        iteration jumps to another fixed point) while λ_k is the largest — the first-order
+        jump of a biased mode — or when ``λ_k ≥ 1`` at the fixed point reached by iteration
+        from the uniform measure's mean (m = ½; spins 0), which in zero field is the
+        symmetric state the biased path t < 1 goes around. Returns False for those (index
+        k follows the descending singular values of J, which match the modes of W in order
+        when D is nearly uniform).
 
         Parameters
         ----------
         beta : float, optional
             Inverse temperature (> 0); default the Hamiltonian's own β.
+        criterion : {"uniform", "mean_field"}
+        n_steps : int
+            Continuation steps of the mean-field criterion (≥ 2).
         """
         beta = self._beta if beta is None else check_positive("beta", beta)
-        return beta * self.modes.sigma * self.s2 < 1.0
+        if criterion == "uniform":
+            return beta * self.modes.sigma * self.s2 < 1.0
+        if criterion != "mean_field":
+            raise ValueError(f"criterion: expected 'uniform' or 'mean_field', got {criterion!r}")
+        return self.mean_field_stability(beta=beta, n_steps=n_steps)["lambda_max"] < 1.0
+
+    def mean_field_stability(self, *, beta: float | None = None, n_steps: int = 64) -> dict:
+        r"""The mean-field stability values along the paramagnetic branch (:meth:`stable_modes`).
+
+        Returns
+        -------
+        dict
+            ``lambda`` (K,): singular values of ``J = βD_v^{1/2}WD_h^{1/2}`` at t = 1 on
+            the branch followed; ``lambda_uniform`` (K,): those at the fixed point reached
+            from m = ½; ``lambda_max`` (K,): the maximum of both over the branch, set to
+            1 for the mode that was largest where the branch ended (a fold); ``t_cross``
+            (K,): the first coupling fraction t at which λ_k reached 1 (NaN if never);
+            ``m_v`` (N,), ``m_h`` (M,): the fixed point at t = 1.
+        """
+        beta = self._beta if beta is None else check_positive("beta", beta)
+        n_steps = check_int("n_steps", n_steps, minimum=2)
+        K = min(self.n_visible, self.n_hidden)
+        act = np.tanh if self.spin else expit
+        W, a, b = self._W, self._a, self._b
+
+        def var(m):
+            return 1.0 - m * m if self.spin else m * (1.0 - m)
+
+        mv, mh = act(beta * a), act(beta * b)
+        lam_max, t_cross = np.zeros(K), np.full(K, np.nan)
+        lam = np.zeros(K)
+
+        def step(t0, t1, mv, mh, depth=0):
+            """Fixed point at t1 from the one at t0; also whether the branch ended (a fold) between."""
+            nv, nh = _mean_field_point(act, beta, t1 * W, a, b, mv, mh)
+            big = max(np.max(np.abs(nv - mv), initial=0.0), np.max(np.abs(nh - mh), initial=0.0)) > \
+                _FOLD_JUMP * (2.0 if self.spin else 1.0)
+            if not big or depth == 3:  # a jump that survives three 8-fold refinements is a fold
+                return nv, nh, big
+            fold = False
+            for t in np.linspace(t0, t1, 9)[1:]:
+                mv, mh, f = step(t0, t, mv, mh, depth + 1)
+                fold, t0 = fold or f, t
+            return mv, mh, fold
+
+        t_prev = 0.0
+        for t in np.arange(1, n_steps + 1) / n_steps:
+            nv, nh, jumped = step(t_prev, t, mv, mh)
+            t_prev = t
+            k = int(np.argmax(lam))
+            if jumped and np.isnan(t_cross[k]):
+                lam_max[k], t_cross[k] = max(lam_max[k], 1.0), t
+            mv, mh = nv, nh
+            lam = np.linalg.svd(beta * t * np.sqrt(var(mv))[:, None] * W * np.sqrt(var(mh))[None, :],
+                                compute_uv=False)[:K]
+            new = (lam >= 1.0) & np.isnan(t_cross)
+            t_cross[new] = t
+            lam_max = np.maximum(lam_max, lam)
+        # the fixed point reached from the uniform measure's mean (m = 1/2; spins 0): in zero
+        # field it is the symmetric state itself, which the biased path t < 1 goes around
+        c = 0.0 if self.spin else 0.5
+        uv, uh = _mean_field_point(act, beta, W, a, b, np.full(self.n_visible, c), np.full(self.n_hidden, c))
+        lam_u = np.linalg.svd(beta * np.sqrt(var(uv))[:, None] * W * np.sqrt(var(uh))[None, :], compute_uv=False)[:K]
+        new = (lam_u >= 1.0) & np.isnan(t_cross)
+        t_cross[new] = 1.0
+        return {"lambda": lam, "lambda_uniform": lam_u, "lambda_max": np.maximum(lam_max, lam_u),
+                "t_cross": t_cross, "m_v": mv, "m_h": mh}
 
     def bosons(self):
         """The per-mode coupled-boson form (:class:`pyrbm.bosons.Bosons`)."""

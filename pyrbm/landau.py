@@ -3,8 +3,8 @@ r"""Landau analysis of an order parameter and the transition indicators of each 
 - :func:`landau_fit` — the profile ``F(m)/T = −ln P(m)`` of samples and a weighted fit
   ``F(m) = c + h m + a₂ m² + a₃ m³ + a₄ m⁴`` with standard errors; verdict single or
   double well (docs/physics.md §11).
-- :func:`susceptibility` ``χ = n·Var(m)`` and :func:`binder_cumulant`
-  ``U = 1 − ⟨m⁴⟩/(3⟨m²⟩²)`` (0 for a centred Gaussian, 2/3 for two sharp wells ±m₀);
+- :func:`susceptibility` ``χ = β·n·Var(m)`` and :func:`binder_cumulant`
+  ``U = 1 − ⟨δm⁴⟩/(3⟨δm²⟩²)`` about the mean (0 for any Gaussian, 2/3 for two sharp wells ±m₀);
   :func:`mode_transitions` evaluates both per record and mode of a trajectory, to locate
   each mode's symmetry-breaking point and compare hidden sizes.
 """
@@ -212,8 +212,15 @@ def _plain(out: xr.DataArray, was_array: bool):
     return out.values if was_array else out
 
 
-def susceptibility(m, *, dim="chain", n_units: float = 1.0):
-    r"""``χ = n·Var(m)`` over ``dim`` (the fluctuation of the order parameter).
+def susceptibility(m, *, dim="chain", n_units: float = 1.0, beta: float = 1.0):
+    r"""Susceptibility from the fluctuations of an order parameter, ``χ = β·n·Var(m)`` over ``dim``.
+
+    Fluctuation–dissipation: with a field h conjugate to the total ``n·m``
+    (``−βE → −βE + βh·n·m``), ``χ = ∂⟨m⟩/∂h = β n (⟨m²⟩ − ⟨m⟩²)``. For an intensive
+    magnetisation ``m = (1/N) Σ_i s_i`` take ``n = N``: the textbook per-spin
+    susceptibility (Curie–Weiss: ``β/(1 − βJ)`` above T_c as N → ∞). For a unit-norm
+    projection ``x = u·v`` (``|u| = 1``, e.g. the mode order parameter u_k, whose field is
+    conjugate to x itself) take ``n = 1``: ``χ = β Var(x)``.
 
     Parameters
     ----------
@@ -222,34 +229,49 @@ def susceptibility(m, *, dim="chain", n_units: float = 1.0):
     dim : str or sequence of str
         Dims reduced (DataArray only).
     n_units : float
-        The size n multiplying the variance (e.g. N for an intensive magnetisation).
+        n: N for an intensive m, 1 for an extensive or unit-norm-projection m.
+    beta : float
+        Inverse temperature β.
     """
     n_units = check_positive("n_units", n_units)
+    beta = check_positive("beta", beta)
     da, dims = _reduce(m, dim, "m")
-    out = n_units * da.var(dim=dims)
-    out.attrs = {"long_name": "susceptibility n Var(m)", "units": "1"}
+    out = beta * n_units * da.var(dim=dims)
+    out.attrs = {"long_name": "susceptibility beta n Var(m)", "units": "1"}
     return _plain(out, not isinstance(m, xr.DataArray))
 
 
-def binder_cumulant(m, *, dim="chain", center: float | None = 0.0):
-    r"""Binder cumulant ``U = 1 − ⟨m⁴⟩/(3⟨m²⟩²)`` over ``dim``.
+def binder_cumulant(m, *, dim="chain", center="mean"):
+    r"""Binder cumulant ``U = 1 − ⟨δm⁴⟩/(3⟨δm²⟩²)``, ``δm = m − c``, over ``dim``.
 
-    0 for a Gaussian centred at ``center``, 2/3 for two sharp symmetric wells. Moments are
-    taken about ``center`` (0: the saddle, for the order parameter u_k); ``None`` uses the
-    sample mean.
+    With the default ``center="mean"`` (``c = ⟨m⟩``, the moments central): 0 for any
+    Gaussian, wherever it sits; 2/3 for two sharp symmetric wells ±m₀; values in between
+    for a broad double well. A number centres the moments there instead (e.g. ``0.0``,
+    the saddle of the order parameter u_k: then a single well displaced by d standard
+    deviations gives ``1 − (d⁴ + 6d² + 3)/(3(d² + 1)²)``, 0.54 at d = 3, near the
+    two-well value; use it only when the symmetric point is known).
+
+    Parameters
+    ----------
+    m : xarray.DataArray or array_like
+    dim : str or sequence of str
+    center : "mean" or float
     """
+    if not (isinstance(center, str) and center == "mean") and not (
+            isinstance(center, (int, float, np.number)) and not isinstance(center, bool) and np.isfinite(center)):
+        raise ValueError(f"center: expected 'mean' or a finite number, got {center!r}")
     da, dims = _reduce(m, dim, "m")
-    d = da - (da.mean(dim=dims) if center is None else float(center))
+    d = da - (da.mean(dim=dims) if isinstance(center, str) else float(center))
     m2 = (d**2).mean(dim=dims)
     if np.any(m2.values == 0):
         raise ValueError("m: zero second moment; the samples are all at the centre")
     out = 1.0 - (d**4).mean(dim=dims) / (3.0 * m2**2)
-    out.attrs = {"long_name": "Binder cumulant 1 - <m^4>/(3<m^2>^2)", "units": "1"}
+    out.attrs = {"long_name": "Binder cumulant 1 - <dm^4>/(3<dm^2>^2)", "units": "1"}
     return _plain(out, not isinstance(m, xr.DataArray))
 
 
-def mode_transitions(ds, *, var: str = "order_parameter", dim="chain", n_units: float | None = None,
-                     center: float | None = 0.0) -> xr.Dataset:
+def mode_transitions(ds, *, var: str = "order_parameter", dim="chain", n_units: float = 1.0,
+                     center="mean") -> xr.Dataset:
     r"""Susceptibility and Binder cumulant of each mode's order parameter, per record.
 
     Parameters
@@ -261,8 +283,11 @@ def mode_transitions(ds, *, var: str = "order_parameter", dim="chain", n_units: 
         The order-parameter variable.
     dim : str or sequence of str
         Dims over which the moments are taken (``"chain"``: one value per recorded step).
-    n_units : float, optional
-        n in ``χ = n·Var(m)``; default the trajectory's ``n_visible`` attribute.
+    n_units : float
+        n in ``χ = β·n·Var(m)`` (:func:`susceptibility`): 1 for the order parameter u_k, a
+        unit-norm projection; N for an intensive magnetisation. β is the trajectory's ``beta``.
+    center : "mean" or float
+        As :func:`binder_cumulant`.
 
     Returns
     -------
@@ -276,10 +301,7 @@ def mode_transitions(ds, *, var: str = "order_parameter", dim="chain", n_units: 
                          "with observables=[pyrbm.OrderParameter(modes=...)] or pass var=")
     if "mode" not in ds[var].dims:
         raise ValueError(f"var: {var!r} has no 'mode' dim (dims {ds[var].dims}); pass a mode projection")
-    if n_units is None:
-        if "n_visible" not in ds.attrs:
-            raise ValueError("n_units: the trajectory has no 'n_visible' attribute; pass n_units=")
-        n_units = float(ds.attrs["n_visible"])
-    return xr.Dataset({"susceptibility": susceptibility(ds[var], dim=dim, n_units=n_units),
+    beta = float(ds.attrs.get("beta", 1.0))
+    return xr.Dataset({"susceptibility": susceptibility(ds[var], dim=dim, n_units=n_units, beta=beta),
                        "binder": binder_cumulant(ds[var], dim=dim, center=center)},
-                      attrs={"var": var, "n_units": float(n_units)})
+                      attrs={"var": var, "n_units": float(n_units), "beta": beta})

@@ -34,6 +34,13 @@ Everything built on the tracked vectors (the saddle coordinates
 rotated coordinates :math:`u, w` of a mode) is then continuous in time too, and a
 label keeps its identity when its σ crosses another mode's.
 
+The label ``l`` is the mode's identity at the *first* record (its rank there), not its
+rank now: use :func:`by_rank` (``history.rbm.by_rank()``) for σ₁ ≥ σ₂ ≥ … at every
+record. The assignment always pairs every label with some mode, also when the mode of a
+label has no counterpart (a feature emerging from the bulk is a mixture of many bulk
+modes, overlap ~ 1/√(bulk size) with each): :func:`split_identities` starts a new
+identity wherever ``|overlap|`` with the previous record falls below :data:`MIN_OVERLAP`.
+
 A history stores, per record ``t`` and label ``l``: ``rank[t, l]`` (1-based position
 of the mode in descending σ) and ``mode_sign[t, l]``; the tracked vector is then
 ``mode_sign[t, l] * ModeBasis.U[:, rank[t, l] - 1]`` of the model at record t
@@ -45,9 +52,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import xarray as xr
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["ModeMatch", "ModeTracker", "track_modes", "tracked_vectors", "first_match"]
+__all__ = ["ModeMatch", "ModeTracker", "track_modes", "tracked_vectors", "first_match", "split_identities",
+           "by_rank", "MIN_OVERLAP"]
+
+#: Below this |overlap| with the previous record a match is not the same mode (a new identity).
+MIN_OVERLAP = 0.5
 
 
 @dataclass(frozen=True)
@@ -174,3 +186,107 @@ class ModeTracker:
         match = first_match(K) if self.U is None else track_modes(self.U, self.V, U, V)
         self.U, self.V = tracked_vectors(U, V, match.index, match.sign)
         return match
+
+
+def split_identities(overlap, threshold: float = MIN_OVERLAP) -> np.ndarray:
+    r"""Mode identities that end where a match is too weak to be the same mode.
+
+    Parameters
+    ----------
+    overlap : array_like, shape (T, K)
+        Signed overlap of each tracked label with its previous record (a history's
+        ``mode_overlap``; row 0, the first record, is ignored).
+    threshold : float
+        In (0, 1]: a match with ``|overlap| < threshold`` starts a new identity.
+
+    Returns
+    -------
+    ndarray of int64, shape (T, K)
+        ``identity[t, l]``: label l's identity at record t — ``l + 1`` until its first weak
+        match, then ``K + 1``, ``K + 2``, … in order of appearance (record, then label).
+        NaN overlaps (padding, the first record) keep the identity.
+    """
+    ov = np.asarray(overlap, dtype=np.float64)
+    if ov.ndim != 2:
+        raise ValueError(f"overlap: expected an array (records, modes), got shape {ov.shape}")
+    if not (0 < float(threshold) <= 1):
+        raise ValueError(f"threshold: expected a number in (0, 1], got {threshold!r}")
+    T, K = ov.shape
+    ident = np.empty((T, K), dtype=np.int64)
+    ident[0] = np.arange(1, K + 1)
+    nxt = K + 1
+    for t in range(1, T):
+        ident[t] = ident[t - 1]
+        for l in np.flatnonzero(np.abs(np.nan_to_num(ov[t], nan=1.0)) < threshold):
+            ident[t, l] = nxt
+            nxt += 1
+    return ident
+
+
+def by_rank(history, *, threshold: float = MIN_OVERLAP):
+    r"""The per-mode variables of a history indexed by rank: σ₁ ≥ σ₂ ≥ … at every record.
+
+    Every variable with dims (…, epoch, mode) is re-indexed so that ``rank = r`` holds, at
+    each record, the tracked mode with ``history.rank == r`` (1 = largest σ at that
+    record). ``mode`` becomes a variable: the tracked label at that rank;
+    ``identity`` the identity of :func:`split_identities` (a label whose match fell below
+    ``threshold`` counts as a new mode) and ``new_identity`` 1 where that identity
+    starts at this record (after the first).
+
+    Parameters
+    ----------
+    history : xarray.Dataset
+        A training history (``singular_value``, ``rank``, ``mode_overlap`` over (epoch,
+        mode); extra dims of a combined scan are kept).
+    threshold : float
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims (…, epoch, rank); variables without ``mode`` are kept as they are.
+    """
+    if not isinstance(history, xr.Dataset):
+        raise TypeError(f"history: expected an xarray.Dataset (a training history), got {type(history).__name__}")
+    missing = [v for v in ("rank", "mode_overlap") if v not in history]
+    if missing or "epoch" not in history.dims or "mode" not in history.dims:
+        raise ValueError(f"history: expected a training history with 'rank' and 'mode_overlap' over (epoch, mode); "
+                         f"missing {missing or 'the dims epoch, mode'}")
+    rank = history["rank"]
+    ident = xr.apply_ufunc(lambda o: _split_last2(o, threshold), history["mode_overlap"],
+                           input_core_dims=[["epoch", "mode"]], output_core_dims=[["epoch", "mode"]])
+    prev = ident.shift(epoch=1)
+    new = ((ident != prev) & prev.notnull()).astype(np.int8)
+    labels = xr.broadcast(history["mode"], rank)[0]
+    extra = {"mode": labels, "identity": ident, "new_identity": new}
+
+    def reorder(values, r):
+        key = np.where(np.isfinite(r), r, np.inf)
+        return np.take_along_axis(values, np.argsort(key, axis=-1, kind="stable"), axis=-1)
+
+    out = {}
+    for name, da in list(history.data_vars.items()) + list(extra.items()):
+        if name == "rank" or "mode" not in da.dims or "epoch" not in da.dims:
+            if "mode" not in da.dims:
+                out[name] = da
+            continue
+        moved = xr.apply_ufunc(reorder, da, rank.astype(np.float64), input_core_dims=[["mode"], ["mode"]],
+                               output_core_dims=[["mode"]], keep_attrs=True)
+        out[name] = moved.rename(mode="rank").drop_vars("rank", errors="ignore")
+    res = xr.Dataset(out, attrs=history.attrs)
+    for name in ("mode", "identity"):
+        if bool(res[name].notnull().all()):
+            res[name] = res[name].astype(np.int64)
+    res = res.drop_vars([c for c in res.coords if "mode" in res[c].dims], errors="ignore")
+    res = res.assign_coords(rank=("rank", np.arange(1, history.sizes["mode"] + 1),
+                                  {"long_name": "rank by descending singular value at that record (1 = largest)",
+                                   "units": "1"}))
+    res["mode"].attrs = {"long_name": "tracked mode label at this rank (identity at the first record)", "units": "1"}
+    res["identity"].attrs = {"long_name": f"mode identity (new where |overlap| < {threshold:g})", "units": "1"}
+    res["new_identity"].attrs = {"long_name": "1 where a new identity starts at this record", "units": "1"}
+    return res
+
+
+def _split_last2(overlap, threshold):
+    """split_identities over the last two axes (epoch, mode) of an array with leading dims."""
+    flat = overlap.reshape((-1,) + overlap.shape[-2:])
+    return np.stack([split_identities(o, threshold) for o in flat]).reshape(overlap.shape).astype(np.float64)

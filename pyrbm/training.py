@@ -77,7 +77,7 @@ from .spectra import count_outliers
 from ._threads import training_threads
 from .io.history import history_dataset
 
-__all__ = ["Trainer", "load_checkpoint"]
+__all__ = ["Trainer", "TrainingState", "load_checkpoint"]
 
 #: Largest min(N, M) for which ``log_likelihood=True`` is accepted (2^24 terms per record).
 EXACT_LL_MAX = 24
@@ -231,7 +231,7 @@ class Trainer:
         return "Trainer(" + ", ".join(f"{k}={v!r}" for k, v in s.items()) + ")"
 
     # ------------------------------------------------------------------ fit
-    def fit(self, data, *, n_hidden: int, resume=None, checkpoint=None, init=None):
+    def fit(self, data, *, n_hidden: int, resume=None, checkpoint=None, init=None, callbacks=()):
         r"""Train an RBM on binary data.
 
         Parameters
@@ -249,6 +249,16 @@ class Trainer:
         checkpoint : path-like, optional
             Where to write the full training state (``.npz``), atomically, at every record
             and at the end.
+        callbacks : sequence of callable
+            Each is called at every new record (the initial one included; a resumed run
+            starts after its checkpoint's last record) as ``callback(hamiltonian, record,
+            state)``: the model at that record (a float64 copy), the record (dict of the
+            history's variables at that record, per-mode arrays in tracked order) and a
+            :class:`TrainingState`. A callback that returns ``True`` stops training after
+            this record (early stopping); the run so far is returned and checkpointed, and
+            ``fit(resume=checkpoint)`` continues it bit for bit. Callbacks run before the
+            record's checkpoint is written, so a run killed during a callback redoes that
+            record when resumed.
 
         Returns
         -------
@@ -311,10 +321,54 @@ class Trainer:
             state = load_checkpoint(resume)
             check_resume(state, resume, self, n_samples, n_visible, n_hidden, fingerprint, _DYNAMIC)
 
+        if callable(callbacks):
+            callbacks = (callbacks,)
+        callbacks = tuple(callbacks)
+        bad = [c for c in callbacks if not callable(c)]
+        if bad:
+            raise TypeError(f"callbacks: expected callables callback(hamiltonian, record, state), got {bad!r}")
+
         with training_threads(max(self.batch_size, self.n_chains), n_visible, n_hidden):
             run = _Run(self, data, n_hidden, fingerprint, state, init)
-            run.train(checkpoint)
+            run.train(checkpoint, callbacks)
         return run.hamiltonian(), run.history()
+
+
+class TrainingState:
+    """What a :meth:`Trainer.fit` callback sees of the run at a record (read-only).
+
+    Attributes
+    ----------
+    trainer : Trainer
+        The settings.
+    update : int
+        Parameter updates done.
+    epoch : float
+        ``update / updates_per_epoch``.
+    n_updates : int
+        Updates the run is to reach (``n_epochs * updates_per_epoch``).
+    n_records : int
+        Records so far (this one included).
+    """
+
+    __slots__ = ("_run",)
+
+    def __init__(self, run: "_Run"):
+        self._run = run
+
+    trainer = property(lambda self: self._run.tr)
+    update = property(lambda self: self._run.update)
+    epoch = property(lambda self: self._run.update / self._run.updates_per_epoch)
+    n_updates = property(lambda self: self._run.tr.n_epochs * self._run.updates_per_epoch)
+    n_records = property(lambda self: len(self._run.records))
+
+    def history(self) -> xr.Dataset:
+        """The history so far (as :meth:`Trainer.fit` returns it)."""
+        return self._run.history()
+
+    def __repr__(self) -> str:
+        return f"TrainingState(update={self.update}, epoch={self.epoch:g}, n_records={self.n_records})"
+
 
 class _Run:
     """The mutable state of one training run (parameters, moments, chains, history)."""
@@ -447,11 +501,24 @@ class _Run:
         every = self.tr.record_every or self.updates_per_epoch
         return update % every == 0
 
-    def train(self, checkpoint):
+    def _notify(self, callbacks) -> bool:
+        """Call every callback on the last record; True if one asks to stop."""
+        if not callbacks:
+            return False
+        rec = {k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v for k, v in self.records[-1].items()}
+        ham, state = self.hamiltonian(), TrainingState(self)
+        stop = False
+        for callback in callbacks:
+            stop = (callback(ham, rec, state) is True) or stop
+        return stop
+
+    def train(self, checkpoint, callbacks=()):
         tr = self.tr
         total = tr.n_epochs * self.updates_per_epoch
+        stop = False
         if not self.records:
             self.record()
+            stop = self._notify(callbacks)
         show = tr.progress if tr.progress is not None else sys.stderr.isatty()
         bar = None
         if show and self.update < total:
@@ -461,13 +528,14 @@ class _Run:
             bar.set_postfix(self._postfix())
         saved = False
         try:
-            while self.update < total:
+            while self.update < total and not stop:
                 self.step()
                 saved = False
                 if bar is not None:
                     bar.update(1)
                 if self._is_record(self.update):
                     self.record()
+                    stop = self._notify(callbacks)
                     if checkpoint is not None:
                         self.save(checkpoint)
                         saved = True

@@ -4,7 +4,7 @@
     python simulations/paper.py --profile tiny  --out runs/paper-tiny            # CI scale, ~2-3 min
     python simulations/paper.py --profile paper --out runs/paper --executor tcp://scheduler:8786
 
-Reads ``simulations/configs/*.toml`` (the ``[tiny]``, ``[quick]`` or ``[paper]`` table of each
+Reads the configurations shipped in ``pyrbm/experiments/configs/*.toml`` (the ``[tiny]``, ``[quick]`` or ``[paper]`` table of each
 experiment), checks every setting before any work, runs the points that have no result yet
 (so rerunning the same command after an interruption continues; training replicas resume
 from their per-epoch checkpoints), then draws every figure into ``OUT/figures`` and writes

@@ -45,7 +45,8 @@ def test_train_report_info_end_to_end(tmp_path):
     rep = pyrbm_cli("report", "run", cwd=tmp_path)
     assert rep.returncode == 0, rep.stderr
     summary = (tmp_path / "run" / "report" / "summary.txt").read_text()
-    assert "final singular values: " + f"{hist.singular_value.values[-1, 0]:.4g}" in summary
+    # sorted: the labels are tracked identities, σ_1 is the largest at the last record
+    assert "final singular values (largest first): " + f"{hist.singular_value.values[-1].max():.4g}" in summary
     assert (tmp_path / "run" / "report" / "singular_values.png").stat().st_size > 1000
 
     info = pyrbm_cli("info", result, cwd=tmp_path)

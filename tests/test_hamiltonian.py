@@ -380,3 +380,57 @@ def test_uw_with_selected_modes_matches_full():
         md.uw(x, y, modes=[1, 2])
     with pytest.raises(ValueError, match="modes"):
         md.uw(x[:, :1], y[:, :1], modes=[6])
+
+
+# ----------------------------------------------------------------------------- field-aware stability
+def _uniform_rank_one(sigma, n, bias):
+    one = np.ones(n) / np.sqrt(n)
+    return Hamiltonian(sigma * np.outer(one, one), np.full(n, bias), np.full(n, bias))
+
+
+def _exact_var_u(sigma, n, bias):
+    """Var u of the rank-one model W = σ 1 1ᵀ/n, all biases equal, by exact enumeration over the
+    (n+1)² magnetisation sectors (binomial multiplicities): x = k/√n, y = l/√n, u = (x+y)/√2."""
+    from scipy.special import gammaln, logsumexp
+
+    k = np.arange(n + 1.0)
+    mult = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+    logw = mult[:, None] + mult[None, :] + bias * (k[:, None] + k[None, :]) + sigma / n * np.outer(k, k)
+    p = np.exp(logw - logsumexp(logw))
+    u = (k[:, None] + k[None, :]) / np.sqrt(2 * n)
+    mean = np.sum(p * u)
+    return float(np.sum(p * (u - mean) ** 2))
+
+
+def test_mean_field_criterion_predicts_where_var_u_jumps_and_4T_does_not():
+    """Rank-one binary model with fields (activations 0.1 at zero coupling), n = 60 + 60 units."""
+    from scipy.special import logit
+
+    n, bias = 60, float(logit(0.1))
+    grid = np.arange(3.5, 6.0, 0.02)
+    jump = grid[int(np.argmax([_exact_var_u(s, n, bias) for s in grid]))]   # peak of Var u: the jump
+    assert jump > 4.3                                   # far from the 4T rule ...
+    assert not _uniform_rank_one(4.05, n, bias).stable_modes()[0]   # ... which calls the mode unstable at 4.05
+    lo, hi = 3.5, 6.0                                   # first sigma where the mean-field criterion fails
+    assert _uniform_rank_one(lo, n, bias).stable_modes(criterion="mean_field")[0]
+    assert not _uniform_rank_one(hi, n, bias).stable_modes(criterion="mean_field")[0]
+    for _ in range(6):
+        mid = 0.5 * (lo + hi)
+        if _uniform_rank_one(mid, n, bias).stable_modes(criterion="mean_field")[0]:
+            lo = mid
+        else:
+            hi = mid
+    assert abs(hi - jump) < 0.25, (hi, jump)
+
+
+def test_mean_field_criterion_is_4T_without_field():
+    n = 30
+    for sigma in (3.0, 3.9, 4.1, 6.0):
+        ham = _uniform_rank_one(sigma, n, -sigma / 2)          # a = -W 1/2: m = 1/2 is the fixed point
+        st = ham.mean_field_stability()
+        if sigma < 4:  # past 4 the branch followed from t = 0 is the ordered one, not m = 1/2
+            np.testing.assert_allclose(st["m_v"], 0.5, atol=1e-8)
+            assert st["lambda"][0] == pytest.approx(sigma / 4, rel=1e-6)
+        assert ham.stable_modes(criterion="mean_field")[0] == (sigma < 4) == ham.stable_modes()[0]
+    with pytest.raises(ValueError, match="criterion: expected 'uniform' or 'mean_field'"):
+        ham.stable_modes(criterion="tap")

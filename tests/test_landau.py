@@ -79,10 +79,13 @@ def test_susceptibility_and_mode_transitions_on_a_trajectory():
     m[..., 1] = rng.choice([-2.0, 2.0], (n_step, n_chain)) + 0.02 * rng.normal(size=(n_step, n_chain))
     ds = xr.Dataset({"order_parameter": (("step", "chain", "mode"), m)},
                     coords={"mode": [1, 2]}, attrs={"n_visible": 100})
-    out = mode_transitions(ds)
+    out = mode_transitions(ds, n_units=100)  # as for an intensive m of 100 units
     assert out["binder"].dims == ("step", "mode")
     np.testing.assert_allclose(out["susceptibility"].sel(mode=1), 100 * 0.25, rtol=0.05)
     np.testing.assert_allclose(out["susceptibility"].sel(mode=2), 100 * 4.0, rtol=0.05)
+    # default: a unit-norm projection, χ = β Var(m) (β from the trajectory)
+    half = mode_transitions(ds.assign_attrs(beta=0.5))
+    np.testing.assert_allclose(half["susceptibility"].sel(mode=1), 0.5 * 0.25, rtol=0.05)
     assert np.all(np.abs(out["binder"].sel(mode=1)) < 0.05)
     assert np.all(np.abs(out["binder"].sel(mode=2) - 2 / 3) < 0.01)
     np.testing.assert_allclose(susceptibility(m[0, :, 0], n_units=10), 10 * np.var(m[0, :, 0]))
@@ -108,3 +111,45 @@ def test_order_parameter_of_a_gibbs_run():
     with pytest.raises(ValueError, match=r"mode: expected one of the recorded mode labels \[1, 2, 3\]"):
         landau_fit(ds, var="order_parameter", mode=4)
     assert np.all(np.isfinite(out["binder"]))
+
+
+def test_binder_about_the_mean_a_displaced_well_is_not_a_double_well():
+    rng = np.random.default_rng(5)
+    displaced = 3.0 + rng.normal(0.0, 1.0, 1_000_000)      # one well, 3 standard deviations off 0
+    assert abs(binder_cumulant(displaced)) < 0.01
+    # the old default (moments about 0) read it as almost a double well: 1 - 138/300 = 0.54
+    assert binder_cumulant(displaced, center=0.0) == pytest.approx(1 - 138 / 300, abs=0.01)
+    sharp = 5.0 + rng.choice([-1.0, 1.0], 1_000_000) + 1e-3 * rng.normal(size=1_000_000)
+    assert binder_cumulant(sharp) == pytest.approx(2 / 3, abs=1e-3)   # wells ±1 about 5
+    with pytest.raises(ValueError, match="center: expected 'mean' or a finite number"):
+        binder_cumulant(sharp, center="zero")
+
+
+def test_susceptibility_is_the_curie_weiss_response_by_exact_enumeration():
+    """Curie-Weiss, E = -(J/2N) M² - h M over N spins (M = Σ s): χ = ∂<m>/∂h with m = M/N.
+
+    Reference: <m>(h) summed exactly over the N + 1 magnetisation sectors (binomial
+    multiplicities), differentiated by a central difference; the susceptibility of exact
+    samples of m at h = 0, β N Var(m), must equal it (and approach β/(1 − βJ) at large N).
+    """
+    from scipy.special import gammaln, logsumexp
+
+    N, J, beta = 400, 1.0, 0.6
+    k = np.arange(N + 1)
+    M = 2.0 * k - N
+    log_mult = gammaln(N + 1) - gammaln(k + 1) - gammaln(N - k + 1)
+
+    def mean_m(h):
+        logw = log_mult + beta * (J * M**2 / (2 * N) + h * M)
+        return float(np.sum(np.exp(logw - logsumexp(logw)) * M / N))
+
+    eps = 1e-5
+    chi_exact = (mean_m(eps) - mean_m(-eps)) / (2 * eps)
+    assert chi_exact == pytest.approx(beta / (1 - beta * J), rel=0.02)  # the mean-field limit
+    logw = log_mult + beta * J * M**2 / (2 * N)
+    p = np.exp(logw - logsumexp(logw))
+    m = M[np.random.default_rng(6).choice(N + 1, size=400_000, p=p)] / N
+    chi = susceptibility(m, n_units=N, beta=beta)
+    assert chi == pytest.approx(chi_exact, rel=0.01)
+    # the unit-norm projection x = Σ s / √N has χ = β Var(x): the same number, n = 1
+    assert susceptibility(m * np.sqrt(N), beta=beta) == pytest.approx(chi, rel=1e-12)

@@ -231,15 +231,10 @@ def io_layer_violations(graph: dict[str, set[str]]) -> list[str]:
     return bad
 
 
-#: Cycles outside the file layer that their package's rework removes (points re-exports
-#: training_point from training, which imports points' helpers); nothing else may join them.
-KNOWN_ELSEWHERE = [["pyrbm.experiments.points", "pyrbm.experiments.training"]]
-
-
 def test_no_import_cycle_in_pyrbm():
     graph = import_graph(ROOT)
     assert len(graph) > 40 and "pyrbm.io.netcdf" in graph
-    found = [c for c in cycles(graph) if c not in KNOWN_ELSEWHERE]
+    found = cycles(graph)
     assert not found, "import cycles:\n" + "\n".join(" ↔ ".join(c) for c in found)
 
 

@@ -11,6 +11,8 @@ from pyrbm.hamiltonian import Hamiltonian
 from pyrbm.modetracking import ModeTracker, track_modes, tracked_vectors
 from pyrbm.training import Trainer
 
+from mnist_available import needs_mnist
+
 
 def _planted(t):
     """Modes at time t in [0, 1]: u1 = (cos θ, −sin θ, 0...) with θ: 40° → 50° (its two largest
@@ -109,6 +111,7 @@ def test_track_modes_refuses_mismatched_shapes():
         ModeTracker(U=np.eye(2))
 
 
+@needs_mnist
 def test_mnist_run_keeps_mode_signs_between_records():
     """Adam on MNIST, 50 records: the single-model signs of the top 8 modes flip between
     records; the tracked modes never have a negative overlap with their previous record."""
@@ -138,3 +141,84 @@ def test_mnist_run_keeps_mode_signs_between_records():
           f"tracked: {tracked_neg} negative overlaps")
     assert single_flips > 0 and tracked_neg == 0
     assert np.all(hist.mode_overlap.values[1:][rank[1:] <= 8] >= 0)
+
+
+# ----------------------------------------------------------------------------- rank view, identity
+import xarray as xr  # noqa: E402
+from scipy.linalg import hadamard  # noqa: E402
+
+import pyrbm  # noqa: E402  (registers ds.rbm)
+from pyrbm.modetracking import split_identities  # noqa: E402
+
+
+def _crossing_history():
+    """18 x 18 models over 6 records: σ_A = 1 + t rises through σ_B = 5 − t/2 (they cross between
+    t = 2 and 3), 16 bulk modes at σ ≤ 0.5, and at t = 3 a feature emerges from the bulk: the bulk
+    basis turns by a Hadamard matrix (every overlap with an old bulk vector ±1/4) and its first
+    vector takes σ = 10."""
+    rng = np.random.default_rng(0)
+    Q = np.linalg.qr(rng.standard_normal((18, 18)))[0]
+    P = np.linalg.qr(rng.standard_normal((18, 18)))[0]
+    H = hadamard(16) / 4.0
+    bulk_s = np.linspace(0.5, 0.05, 16)
+    tracker, rows = ModeTracker(), []
+    for t in range(6):
+        s = np.zeros(18)
+        s[0], s[1] = 1.0 + t, 5.0 - 0.5 * t
+        U, V = Q.copy(), P.copy()
+        s[2:] = bulk_s
+        if t >= 3:
+            U[:, 2:], V[:, 2:] = Q[:, 2:] @ H, P[:, 2:] @ H
+            s[2] = 10.0
+        md = Hamiltonian(U @ np.diag(s) @ V.T, np.zeros(18), np.zeros(18)).modes
+        m = tracker(md)
+        rows.append((md.s[m.index], m.rank, m.overlap))
+    sv, rank, ov = (np.stack(x) for x in zip(*rows))
+    return xr.Dataset({"singular_value": (("epoch", "mode"), sv), "rank": (("epoch", "mode"), rank),
+                       "mode_overlap": (("epoch", "mode"), ov)},
+                      coords={"epoch": np.arange(6.0), "mode": np.arange(1, 19)})
+
+
+def test_rank_view_identity_view_and_a_mode_from_the_bulk():
+    h = _crossing_history()
+    r = h.rbm.by_rank()
+    sv = r.singular_value.transpose("epoch", "rank").values
+    # rank view: σ_1 is the largest at every record, sorted down the ranks
+    np.testing.assert_allclose(sv[:, 0], h.singular_value.max("mode").values)
+    assert np.all(np.diff(sv, axis=1) <= 0)
+    np.testing.assert_allclose(sv[:, 0], [5, 4.5, 4, 10, 10, 10])
+    # identity view: the two crossing modes keep their series through the crossing
+    a = int(h.mode[np.argmin(np.abs(h.singular_value.isel(epoch=0).values - 1.0))])
+    b = int(h.mode[np.argmin(np.abs(h.singular_value.isel(epoch=0).values - 5.0))])
+    np.testing.assert_allclose(h.singular_value.sel(mode=a), 1.0 + np.arange(6))
+    np.testing.assert_allclose(h.singular_value.sel(mode=b), 5.0 - 0.5 * np.arange(6))
+    # and the rank view swaps them: rank 2 at t = 2 is B (4.0 > 3.0), at t = 4 A (5.0 > 3.0)
+    assert int(r["mode"].sel(epoch=2, rank=1)) == b and int(r["mode"].sel(epoch=4, rank=2)) == a
+    # the emerging feature was matched to some bulk label with overlap 1/4: a new identity
+    top = r.sel(epoch=3, rank=1)
+    assert abs(float(top.mode_overlap)) == pytest.approx(0.25, abs=1e-9)
+    assert int(top.new_identity) == 1 and int(top.identity) > 18
+    assert int(r.new_identity.sel(epoch=3).sum()) == 16      # every bulk label rotated away
+    assert int(r.new_identity.sel(epoch=4).sum()) == 0       # and then continues
+    # the crossing modes keep their identities through the emergence (overlap 1)
+    assert int(r.identity.sel(epoch=3, rank=2)) == a and int(r.identity.sel(epoch=3, rank=3)) == b
+
+
+def test_rank_view_of_a_real_history_and_a_combined_scan():
+    data = pyrbm.datasets.hierarchical(n_samples=500, n_visible=12, seed=0).data
+    hists = [Trainer(lr=0.1, batch_size=50, n_epochs=4, seed=s, progress=False).fit(data, n_hidden=8)[1]
+             for s in (0, 1)]
+    both = xr.concat(hists, dim="seed")
+    r = both.rbm.by_rank()
+    assert r.singular_value.dims == ("seed", "epoch", "rank")
+    np.testing.assert_allclose(r.singular_value.sel(rank=1), both.singular_value.max("mode"))
+    np.testing.assert_allclose(r.singular_value.isel(seed=1), hists[1].rbm.by_rank().singular_value)
+
+
+def test_split_identities_rules():
+    ov = np.array([[np.nan, np.nan], [0.9, -0.2], [0.95, 0.99], [0.1, np.nan]])
+    np.testing.assert_array_equal(split_identities(ov), [[1, 2], [1, 3], [1, 3], [4, 3]])
+    with pytest.raises(ValueError, match="threshold"):
+        split_identities(ov, threshold=0)
+    with pytest.raises(ValueError, match="history"):
+        xr.Dataset({"x": ("epoch", [1.0])}).rbm.by_rank()

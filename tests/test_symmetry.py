@@ -8,6 +8,7 @@ from scipy.special import expit
 from scipy.stats import entropy
 
 import pyrbm
+from mnist_available import needs_mnist, require_mnist
 from pyrbm.symmetry import (givens_rotation, hierarchy, histogram_divergences, kurtosis, kurtosis_scaling,
                             order_parameters, rotation_divergence)
 
@@ -33,6 +34,7 @@ def test_givens_product_is_orthogonal_and_local():
 
 @pytest.fixture(scope="module")
 def mnist_pcs():
+    require_mnist()
     X = pyrbm.datasets.mnist("train")[:3000].astype(np.float64)
     X -= X.mean(0)
     ev, vecs = np.linalg.eigh(X.T @ X)
@@ -71,6 +73,7 @@ def test_rotation_divergence_refuses_bad_input():
 
 
 @pytest.mark.slow
+@needs_mnist
 def test_rotation_divergence_of_a_trained_model():
     """784x500, PCD-5, Adam 3e-3, 3 epochs on 10,000 images (measured JS ≈ see report, floor 5.7e-4)."""
     X = pyrbm.datasets.mnist("train")[:10000]
@@ -141,6 +144,7 @@ def test_history_without_singular_values_is_refused():
 
 @pytest.fixture(scope="module")
 def trained():
+    require_mnist()
     X, y = pyrbm.datasets.mnist("train", return_labels=True)
     X, y = X[:3000], y[:3000]
     ham, hist = pyrbm.Trainer(method="pcd", k=1, optimizer="adam", lr=3e-3, batch_size=50, n_epochs=1, seed=0,
@@ -213,3 +217,105 @@ def test_flipping_mode_one_changes_samples_more_than_rotating_10_to_20(trained):
     rot = pyrbm.probe_modes(ham, state.h, modes=list(range(10, 21)), operation="rotate", seed=3)
     assert float(flip.hamming.mean()) > 5 * float(rot.hamming.mean()), (float(flip.hamming.mean()),
                                                                          float(rot.hamming.mean()))
+
+
+# ----------------------------------------------------------------------------- one model, replicas
+from scipy.stats import linregress  # noqa: E402
+
+from pyrbm.symmetry import align_replicas, fit_kurtosis_scaling, model_order_parameters  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small():
+    ham = pyrbm.Hamiltonian.random(12, 8, sigma_w=0.6, seed=4)
+    ham = ham.replace(a=np.random.default_rng(1).normal(0, 0.5, 12), b=np.random.default_rng(2).normal(0, 0.5, 8))
+    data = (np.random.default_rng(3).random((3000, 12)) < 0.3).astype(float)
+    return ham, data
+
+
+def test_model_order_parameters_against_direct_projection(small):
+    ham, data = small
+    op = model_order_parameters(ham, data=data, modes=3, n_chains=50, n_steps=5, seed=0)
+    W, a, b = ham.W, ham.a, ham.b
+    U, s, Vt = np.linalg.svd(W)
+    c = np.sign(U[np.argmax(np.abs(U[:, :8]), axis=0), np.arange(8)])
+    U, V = U[:, :3] * c[:3], Vt[:3].T * c[:3]
+    x_star, y_star = -(b @ V) / s[:3], -(a @ U) / s[:3]
+    ph = expit(b + data @ W)
+    u = ((data @ U - x_star) + (ph @ V - y_star)) / np.sqrt(2)
+    # E over h ~ p(h|v) is the projection of p(h|v); sampling h adds at most 0.5/sqrt(n) per unit
+    np.testing.assert_allclose(op.u_mean.sel(source="data"), u.mean(0), atol=5 * 0.5 / np.sqrt(len(data)))
+    mu_u = ((0.5 * U.sum(0) - x_star) + (0.5 * V.sum(0) - y_star)) / np.sqrt(2)
+    np.testing.assert_allclose(op.u_uniform, mu_u, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(op.u_saddle, 0.0, atol=1e-12)
+    np.testing.assert_allclose(np.abs(op.U.values), np.abs(U), atol=1e-12)
+    # a reference with flipped, permuted columns: modes matched and signs follow it
+    flipped = model_order_parameters(ham, data=data, modes=3, reference=(-U[:, [2, 0, 1]], -V[:, [2, 0, 1]]),
+                                     n_chains=50, n_steps=5, seed=0)
+    assert flipped.svd_index.values.tolist() == [3, 1, 2]
+    np.testing.assert_array_equal(flipped.sign.values, [-1, -1, -1])
+    np.testing.assert_allclose(flipped.overlap.values, 1.0, atol=1e-12)
+    np.testing.assert_allclose(flipped.u_uniform.values, -op.u_uniform.values[[2, 0, 1]], atol=1e-12)
+    rank_order = model_order_parameters(ham, data=data, modes=3, reference=(-U[:, [2, 0, 1]], -V[:, [2, 0, 1]]),
+                                        match=False, n_chains=50, n_steps=5, seed=0)
+    assert rank_order.svd_index.values.tolist() == [1, 2, 3]
+    with pytest.raises(ValueError, match="reference: expected"):
+        model_order_parameters(ham, data=data, modes=3, reference=(U[:, :2], V[:, :2]), seed=0)
+
+
+def test_align_replicas_undoes_permutations_and_sign_flips(small):
+    ham, data = small
+    op = model_order_parameters(ham, data=data, modes=3, n_chains=50, n_steps=5, seed=0)
+    perm, sign = [1, 2, 0], np.array([-1.0, 1.0, -1.0])
+
+    def scrambled(ds):
+        out = ds.isel(mode=perm).assign_coords(mode=ds["mode"].values)
+        for name in ("u_mean", "w_mean", "u_saddle", "w_saddle", "u_uniform", "w_uniform", "U", "V", "sign"):
+            out[name] = out[name] * xr.DataArray(sign, dims="mode")
+        return out
+
+    epochs = [op, op]
+    reps = [xr.concat(epochs, dim="epoch"), xr.concat([scrambled(o) for o in epochs], dim="epoch")]
+    ds = xr.concat(reps, dim="replica")
+    assert not np.allclose(ds.u_mean.isel(replica=0), ds.u_mean.isel(replica=1))
+    al = align_replicas(ds)
+    for name in ("u_mean", "u_std", "w_mean", "u_uniform", "singular_value", "U", "V"):
+        np.testing.assert_allclose(al[name].isel(replica=1), al[name].isel(replica=0), atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(al.replica_overlap, 1.0, atol=1e-12)
+
+
+def test_fit_kurtosis_scaling_against_linregress():
+    n = np.array([100, 200, 400, 800])
+    exact = fit_kurtosis_scaling(n, 3 - 6 / n)
+    assert float(exact.fit_intercept) == pytest.approx(3.0, abs=1e-12)
+    assert float(exact.fit_slope) == pytest.approx(-6.0, abs=1e-9)
+    y = 3 - 6 / n + np.random.default_rng(0).normal(0, 1e-3, 4)
+    ref = linregress(1 / n, y)
+    fit = fit_kurtosis_scaling(n, np.stack([y, y], axis=1))
+    np.testing.assert_allclose(fit.fit_slope, ref.slope, rtol=1e-9)
+    np.testing.assert_allclose(fit.fit_intercept, ref.intercept, rtol=1e-9)
+    np.testing.assert_allclose(fit.fit_slope_std, ref.stderr, rtol=1e-6)
+    np.testing.assert_allclose(fit.fit_intercept_std, ref.intercept_stderr, rtol=1e-6)
+    with pytest.raises(ValueError, match="kurtosis_values"):
+        fit_kurtosis_scaling(n, [1.0, 2.0])
+
+
+def test_hierarchy_reports_the_mean_field_crossing_later_than_4T_with_fields():
+    """Records of rank-one models W = σ 1 1ᵀ/n with activations 0.1 at zero coupling: σ passes 4
+    before the mean-field state breaks (at σ ≈ 4.5, where exact enumeration puts the jump)."""
+    from scipy.special import logit
+
+    n, sig = 20, np.array([1.0, 3.0, 4.2, 4.4, 4.8, 6.0])
+    one = np.ones(n) / np.sqrt(n)
+    W = np.stack([s * np.outer(one, one) for s in sig])
+    sv = np.zeros((sig.size, n))
+    sv[:, 0] = sig
+    h = xr.Dataset({"singular_value": (("epoch", "mode"), sv), "W": (("epoch", "visible", "hidden"), W),
+                    "a": (("epoch", "visible"), np.full((sig.size, n), logit(0.1))),
+                    "b": (("epoch", "hidden"), np.full((sig.size, n), logit(0.1)))},
+                   coords={"epoch": np.arange(sig.size), "mode": np.arange(1, n + 1)}, attrs={"mp_edge": 0.1})
+    out = hierarchy(h, margin=0.0)
+    top = out.isel(mode=0)
+    assert float(top.epoch_above_4T) == 2 and float(top.epoch_above_mean_field) == 4
+    assert np.isnan(out.epoch_above_mean_field.values[1:]).all()
+    assert np.isnan(hierarchy(h, margin=0.0, mean_field=False).epoch_above_mean_field).all()

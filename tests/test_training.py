@@ -21,6 +21,8 @@ from pyrbm.io.history import combine_histories
 from pyrbm import train_replicas
 from pyrbm.training import Trainer, load_checkpoint
 
+from mnist_available import needs_mnist
+
 
 @pytest.fixture(scope="module")
 def planted():
@@ -153,6 +155,7 @@ def test_history_variables_against_independent_formulas(planted, planted_run):
     assert hist.reconstruction_error.values[-1] < hist.reconstruction_error.values[0]
 
 
+@needs_mnist
 def test_mnist_top_mode_leaves_the_bulk_and_exceeds_4():
     try:
         data = mnist("train")[:2000]
@@ -622,3 +625,52 @@ def test_trainer_and_fit_take_keywords():
         Trainer("pcd")
     with pytest.raises(TypeError):
         Trainer().fit(np.zeros((4, 3), np.uint8), 2)
+
+
+# --------------------------------------------------------------------------- record callbacks
+def test_callbacks_see_every_record_and_do_not_change_the_run(planted):
+    data = planted.data[:1000]
+    seen = []
+
+    def spy(ham, record, state):
+        seen.append((state.update, state.n_records, record["singular_value"].copy(), ham.W.copy()))
+        record["singular_value"][:] = -1.0  # a callback scribbling on its copy changes nothing
+
+    plain = _small_trainer().fit(data, n_hidden=6)
+    watched = _small_trainer().fit(data, n_hidden=6, callbacks=[spy])
+    _assert_same_run(plain, watched)
+    hist = watched[1]
+    assert [u for u, *_ in seen] == hist["n_updates"].values.tolist()
+    assert [n for _, n, *_ in seen] == list(range(1, hist.sizes["epoch"] + 1))
+    for t, (_, _, s, W) in enumerate(seen):
+        np.testing.assert_array_equal(s, hist["singular_value"].isel(epoch=t).values)
+        np.testing.assert_array_equal(W, hist["W"].isel(epoch=t).values)
+
+
+def test_early_stopping_callback_and_bit_exact_resume(planted, tmp_path):
+    """Stop when the monitored pseudo-likelihood has not improved for 2 records; resume to the end."""
+    data = planted.data[:1000]
+    best = {"value": -np.inf, "since": 0}
+
+    def early_stop(ham, record, state):
+        if record["pseudo_log_likelihood"] > best["value"]:
+            best.update(value=record["pseudo_log_likelihood"], since=0)
+        else:
+            best["since"] += 1
+        return best["since"] >= 2 or state.update >= 42  # stop at the latest after update 42
+
+    ck = tmp_path / "ck.npz"
+    ham, hist = _small_trainer().fit(data, n_hidden=6, checkpoint=ck, callbacks=[early_stop])
+    stopped_at = int(hist["n_updates"].values[-1])
+    assert 0 < stopped_at <= 42 < 75 and stopped_at % 7 == 0
+    assert load_checkpoint(ck)["update"] == stopped_at
+    full = _small_trainer().fit(data, n_hidden=6)
+    np.testing.assert_array_equal(hist["singular_value"].values,
+                                  full[1]["singular_value"].isel(epoch=slice(0, hist.sizes["epoch"])).values)
+    resumed = _small_trainer().fit(data, n_hidden=6, resume=ck)
+    _assert_same_run(full, resumed)
+
+
+def test_bad_callbacks_are_refused(planted):
+    with pytest.raises(TypeError, match="callbacks: expected callables"):
+        _small_trainer().fit(planted.data[:1000], n_hidden=6, callbacks=[3])

@@ -9,7 +9,10 @@ what it accepts; nothing is written when any is found.
 
 from __future__ import annotations
 
-import tomllib
+try:  # Python >= 3.11
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10 (setup.cfg requires tomli there)
+    import tomli as tomllib
 from pathlib import Path
 
 from ..scan import POINTS, RESULT, ConfigError, Scan, check_params

@@ -104,7 +104,8 @@ def _run_summary(ds: xr.Dataset, path: Path) -> list:
         last = ds.isel(epoch=-1)
         lines.append(f"training: {ds.sizes['epoch'] - 1} records after initialisation, final epoch "
                      f"{float(ds.epoch[-1]):g}")
-        lines.append("  final singular values: " + ", ".join(f"{x:.4g}" for x in last.singular_value.values[:8]))
+        top = -np.sort(-last.singular_value.values)[:8]  # labels are identities: sort to get σ_1 ≥ σ_2 ≥ …
+        lines.append("  final singular values (largest first): " + ", ".join(f"{x:.4g}" for x in top))
         for var in ("n_above_mp", "n_above_4T", "reconstruction_error", "pseudo_log_likelihood", "log_likelihood"):
             if var in last:
                 lines.append(f"  {var}: {float(last[var]):.6g}")
@@ -120,9 +121,10 @@ def _run_figures(ds: xr.Dataset, out: Path, plt) -> list:
     written = []
     if "singular_value" in ds and "epoch" in ds.dims:
         fig, ax = plt.subplots(figsize=(6, 4))
-        sv = ds.singular_value
-        for k in range(min(sv.sizes["mode"], 10)):
-            ax.plot(ds.epoch, sv.isel(mode=k), lw=1)
+        sv = ds.rbm.by_rank().singular_value if "rank" in ds and "mode_overlap" in ds else ds.singular_value
+        dim = "rank" if "rank" in sv.dims else "mode"
+        for k in range(min(sv.sizes[dim], 10)):
+            ax.plot(ds.epoch, sv.isel({dim: k}), lw=1)
         ax.axhline(4.0, color="k", ls="--", lw=0.8, label="4T")
         ax.set(xlabel="epoch", ylabel="singular value", title="training: top singular values")
         ax.legend()
@@ -164,12 +166,12 @@ def _scan_report(root: Path, out: Path, plt) -> tuple[list, list]:
             if var not in ds:
                 continue
             da = ds[var]
-            if "mode" in da.dims:
-                da = da.isel(mode=0)
+            if "mode" in da.dims:  # σ_1 = the largest at the final record (mode labels are identities)
+                da = da.max("mode") if var == "singular_value" else da.isel(mode=0)
             extra = [d for d in da.dims if d not in scan.grid]
             if extra:
                 da = da.mean(extra)
-            lines.append(f"{var}{' (mode 1)' if var == 'singular_value' else ''}, final, by {key}: "
+            lines.append(f"{var}{' (largest, sigma_1)' if var == 'singular_value' else ''}, final, by {key}: "
                          + ", ".join(f"{v}: {float(da.sel({key: v}).mean()):.5g}" for v in scan.grid[key]))
             if plt is not None:
                 fig, ax = plt.subplots(figsize=(6, 4))

@@ -1,7 +1,7 @@
 """The paper's experiments (docs/physics.md §13) as configurable, resumable point functions.
 
 ``simulations/paper.py`` is the command line; :func:`run_study` runs a profile of
-``simulations/configs/*.toml`` into a study directory, :func:`load_study` reads it back for
+the configurations shipped in ``pyrbm/experiments/configs/*.toml`` into a study directory, :func:`load_study` reads it back for
 :mod:`pyrbm.figures` and :func:`pyrbm.report.write_report`.
 """
 

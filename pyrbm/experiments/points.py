@@ -11,51 +11,25 @@ resumes where it stopped.
 - :func:`kurtosis_point` — kurtosis of x_k under the uniform measure for one N (figure 5),
   and the x_k histograms of one model (figure 3).
 - :func:`training_point` — one PCD replica with its per-epoch measurements (figures 2, 4, 6–11).
-- :func:`langevin_point` — diffusion of prescribed modes at one temperature.
+- :func:`divergence_point` — Langevin divergence rates of prescribed modes at one temperature.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from ..io.netcdf import atomic_path, netcdf_serialised
 from ..hamiltonian import Hamiltonian
+from ..scan.points import register
+from ..training import _subseed
+from .results import RESULT, _a, _labels, write_dataset
+from .training import training_point
 
-__all__ = ["RESULT", "write_dataset", "marchenko_pastur_point", "kurtosis_point", "training_point",
-           "langevin_point", "POINTS"]
-
-RESULT = "result.nc"
-
-
-def _a(long_name: str, measured_in: str = "") -> dict:
-    """CF attributes: every pyrbm quantity is dimensionless (``units = "1"``, see
-    :mod:`pyrbm.files`); energies are in k_B T at β = 1, likelihoods in nats, as the name says."""
-    return {"long_name": f"{long_name} ({measured_in})" if measured_in else long_name, "units": "1"}
-
-
-@netcdf_serialised
-def write_dataset(ds: xr.Dataset, path) -> Path:
-    """Write ``ds`` to ``path`` (netCDF4) atomically, replacing an existing file."""
-    for name in ds.variables:
-        ds[name].attrs.setdefault("units", "1")
-        ds[name].attrs.setdefault("long_name", str(name))
-    with atomic_path(path, overwrite=True) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4")
-    return Path(path)
-
-
-def _subseed(*tags) -> int:
-    """A 63-bit seed derived from integer tags."""
-    return int(np.random.SeedSequence([int(t) for t in tags]).generate_state(1, np.uint64)[0] >> np.uint64(1))
-
-
-def _labels(labels, K: int) -> np.ndarray:
-    """1-based labels from a config list: 0 means the last mode K; labels are clipped to K."""
-    out = [K if int(k) == 0 else min(int(k), K) for k in labels]
-    return np.array(list(dict.fromkeys(out)), dtype=np.int64)
+__all__ = ["marchenko_pastur_point", "kurtosis_point", "training_point",
+           "divergence_point", "POINTS"]
 
 
 # ----------------------------------------------------------------------------- initialisation
@@ -64,8 +38,8 @@ def marchenko_pastur_point(params: dict, out) -> None:
     from ..spectra import mp_edges
 
     N, M, sw = int(params["n_visible"]), int(params["n_hidden"]), float(params["sigma_w"])
-    s = np.stack([np.linalg.svd(Hamiltonian.random(N, M, sigma_w=sw, seed=_subseed(params["seed"], M, i)).W,
-                                compute_uv=False) for i in range(int(params["n_init"]))])
+    s = np.stack([Hamiltonian.random(N, M, sigma_w=sw, seed=_subseed(params["seed"], M, i)).modes.s
+                  for i in range(int(params["n_init"]))])
     lo, hi = mp_edges(N, M, sigma_w=sw)
     ds = xr.Dataset({"singular_value": (("init", "mode"), s, _a("singular value of a random W", "k_B T at beta = 1"))},
                     coords={"mode": np.arange(1, s.shape[1] + 1)},
@@ -115,17 +89,14 @@ def kurtosis_point(params: dict, out) -> None:
 
 
 # ----------------------------------------------------------------------------- Langevin
-def langevin_point(params: dict, out) -> None:
+def divergence_point(params: dict, out) -> None:
     r"""Langevin diffusion of a model with prescribed σ_k at one β (docs/physics.md §4).
 
-    Records ``⟨u_k²⟩ − ⟨u_k⟩²`` and ``⟨w_k²⟩ − ⟨w_k⟩²`` over chains against time; the theory
-    is an Ornstein–Uhlenbeck process with rates ``κ_{u,w} = 1/s² ∓ βσ_k``: stationary
-    variances ``1/κ`` when ``κ_u > 0``, growth ``Var u ∝ e^{2|κ_u| t}`` when ``βσ_k s² > 1``.
-    The growth rate of ``ln Var u`` is fitted over the second half of the run (finite,
-    non-frozen chains only).
+    Runs :class:`pyrbm.LangevinSampler` and measures it with :func:`pyrbm.divergence_rates`
+    (growth rate of Var u_k before any chain froze against ``2|κ_u|``, stationary variance
+    against the Euler–Maruyama value); the result is that dataset.
     """
-    import warnings
-
+    from ..diffusion import divergence_rates
     from ..samplers import DivergenceWarning, LangevinSampler
 
     sv = params["singular_values"]
@@ -133,50 +104,18 @@ def langevin_point(params: dict, out) -> None:
     beta = float(params["beta"])
     ham = Hamiltonian.from_modes(s, int(params["n_visible"]), int(params["n_hidden"]), seed=int(params["seed"]),
                                  beta=beta)
-    order = np.argsort(-s, kind="stable")
     sampler = LangevinSampler(int(params["n_chains"]), dt=float(params["dt"]), seed=int(params["seed"]) + 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DivergenceWarning)
         ds, _ = sampler.run(ham, n_steps=int(params["n_steps"]), thin=int(params["thin"]), modes=s.size,
                             progress=False)
-    finite = (ds["divergence_step"] < 0)
-    var_u = ds["u"].where(finite).var("chain")
-    var_w = ds["w"].where(finite).var("chain")
-    frac = (~finite).mean("chain")
-    t = ds["time"].values
-    s2 = float(ham.s2)
-    sig = ds["singular_value"].values
-    kappa_u, kappa_w = 1.0 / s2 - beta * sig, 1.0 / s2 + beta * sig
-    half = t >= t[-1] / 2
-    rate = np.full(sig.size, np.nan)
-    for k in range(sig.size):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            y = np.log(var_u.values[half, k])
-        ok = np.isfinite(y)
-        if ok.sum() >= 2:
-            rate[k] = np.polyfit(t[half][ok], y[ok], 1)[0]
-    final_frac = frac.values[-1]
-    diverged = (final_frac > 0.5) | (rate > 0.05)
-    res = xr.Dataset(
-        {"var_u": (("time", "mode"), var_u.values, _a("variance of u_k over finite chains")),
-         "var_w": (("time", "mode"), var_w.values, _a("variance of w_k over finite chains")),
-         "fraction_diverged": (("time", "mode"), frac.values, _a("fraction of chains frozen past the bound")),
-         "kappa_u": ("mode", kappa_u, _a("rate 1/s^2 - beta sigma_k")),
-         "kappa_w": ("mode", kappa_w, _a("rate 1/s^2 + beta sigma_k")),
-         "growth_rate": ("mode", rate, _a("slope of ln Var u_k over the second half of the run", "per unit time")),
-         "theory_rate": ("mode", np.where(kappa_u < 0, -2 * kappa_u, 0.0),
-                         _a("growth rate 2 |kappa_u| past the threshold, 0 below", "per unit time")),
-         "predicted_divergent": ("mode", (beta * sig * s2 > 1).astype(np.int8), _a("1 if beta sigma_k s^2 > 1")),
-         "observed_divergent": ("mode", diverged.astype(np.int8),
-                                _a("1 if most chains froze or ln Var u_k grows (slope > 0.05)"))},
-        coords={"time": t, "mode": ds["mode"].values, "singular_value": ("mode", sig)},
-        attrs={"beta": beta, "T": 1.0 / beta, "threshold": 1.0 / (beta * s2), "s2": s2, "dt": float(params["dt"]),
-               "n_chains": int(params["n_chains"]), "n_steps": int(params["n_steps"]), "seed": int(params["seed"]),
-               "order": ",".join(map(str, order))})
+    res = divergence_rates(ds, var="u")
+    res.attrs.update({"T": 1.0 / beta, "n_chains": int(params["n_chains"]), "n_steps": int(params["n_steps"]),
+                      "seed": int(params["seed"])})
     write_dataset(res, Path(out) / RESULT)
 
 
-from .training import training_point  # noqa: E402  (its own module: it is long)
-
-POINTS = {"marchenko_pastur": marchenko_pastur_point, "kurtosis": kurtosis_point, "training": training_point,
-          "langevin": langevin_point}
+#: experiment -> the name of its point function in pyrbm.scan's one registry of points.
+POINTS = {exp: register(f"study.{exp}", func) for exp, func in (
+    ("marchenko_pastur", marchenko_pastur_point), ("kurtosis", kurtosis_point), ("training", training_point),
+    ("divergence", divergence_point))}

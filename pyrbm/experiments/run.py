@@ -23,7 +23,8 @@ import xarray as xr
 
 from ..io.netcdf import atomic_path
 from .config import EXPERIMENTS, load_profile
-from .points import POINTS, RESULT
+from .points import POINTS
+from .results import RESULT, read_dataset
 
 __all__ = ["scans_of", "run_study", "load_study"]
 
@@ -42,7 +43,7 @@ def scans_of(experiment: str, cfg: dict) -> list[tuple[str, dict, dict]]:
                 ("histograms", {"n_visible": [cfg["hist_n_visible"]]}, hist)]
     if experiment == "training":
         return [("", {"n_hidden": cfg["n_hidden"], "seed": cfg["seeds"]}, rest("n_hidden", "seeds"))]
-    if experiment == "langevin":
+    if experiment == "divergence":
         fixed = rest("betas", "singular_values")
         fixed["singular_values"] = ",".join(repr(float(x)) for x in cfg["singular_values"])
         return [("", {"beta": [float(b) for b in cfg["betas"]]}, fixed)]
@@ -111,10 +112,6 @@ def run_study(out, *, profile: str = "quick", executor="serial", workers: int | 
 
 
 # ----------------------------------------------------------------------------- reading
-def _open(path: Path) -> xr.Dataset:
-    return xr.load_dataset(path, engine="netcdf4")
-
-
 def load_study(root) -> dict:
     """Read a study directory into datasets for the figures and the report.
 
@@ -125,7 +122,7 @@ def load_study(root) -> dict:
         ``marchenko_pastur`` {M: Dataset}; ``kurtosis`` Dataset (n_visible, replica) with the
         fit, ``kurtosis_hist`` Dataset; ``training`` {(M, seed): (history, result)},
         ``histories`` (combined, dims n_hidden, replica, epoch, mode; ``replica`` holds the
-        seeds), ``results`` (the per-epoch measurements stacked over n_hidden, replica); ``langevin`` {beta: Dataset}.
+        seeds), ``results`` (the per-epoch measurements stacked over n_hidden, replica); ``divergence`` {beta: Dataset} (:func:`pyrbm.divergence_rates`).
     """
     from ..io.history import combine_histories, load_history
     from ..scan import Scan
@@ -146,51 +143,56 @@ def load_study(root) -> dict:
         return [(p.values, scan.path(p)) for p in scan.points if (scan.path(p) / RESULT).is_file()]
 
     if "marchenko_pastur" in cfg:
-        study["marchenko_pastur"] = {v["n_hidden"]: _open(d / RESULT) for v, d in points("marchenko_pastur")}
+        study["marchenko_pastur"] = {v["n_hidden"]: read_dataset(d / RESULT) for v, d in points("marchenko_pastur")}
     if "kurtosis" in cfg:
-        parts = [_open(d / RESULT) for _, d in points("kurtosis", "scaling")]
+        parts = [read_dataset(d / RESULT) for _, d in points("kurtosis", "scaling")]
         if len(parts) >= 2:
             study["kurtosis"] = _kurtosis_fit(parts)
         for _, d in points("kurtosis", "histograms"):
-            study["kurtosis_hist"] = _open(d / RESULT)
+            study["kurtosis_hist"] = read_dataset(d / RESULT)
     if "training" in cfg:
         found = {(v["n_hidden"], v["seed"]): d for v, d in points("training")}
-        runs = {k: (load_history(d / "history.nc"), _open(d / RESULT)) for k, d in sorted(found.items())}
+        runs = {k: (load_history(d / "history.nc"), read_dataset(d / RESULT)) for k, d in sorted(found.items())}
         if runs:
             study["training"] = runs
             hist = combine_histories([found[k] / "history.nc" for k in sorted(found)])
             study["histories"] = hist.rename(seed="replica")
             study["results"] = _stack_results(runs)
-    if "langevin" in cfg:
-        study["langevin"] = {v["beta"]: _open(d / RESULT) for v, d in points("langevin")}
+    if "divergence" in cfg:
+        study["divergence"] = {v["beta"]: read_dataset(d / RESULT) for v, d in points("divergence")}
     return study
 
 
 def _kurtosis_fit(parts) -> xr.Dataset:
+    """Stack the kurtosis points over n_visible and fit each replica (:func:`pyrbm.symmetry.fit_kurtosis_scaling`)."""
+    from ..symmetry import fit_kurtosis_scaling
+
     ds = xr.concat(parts, dim="n_visible", combine_attrs="drop")
     n = np.array([p.attrs["n_visible"] for p in parts], dtype=np.int64)
     ds = ds.assign_coords(n_visible=n)
-    ds["theory"] = ("n_visible", 3.0 - 6.0 / (n + 2.0), {"long_name": "Haar mean 3 - 6/(N+2)"})
-    X = np.stack([np.ones(n.size), 1.0 / n], axis=1)
+    ds["theory"] = ("n_visible", 3.0 - 6.0 / (n + 2.0), {"long_name": "Haar mean 3 - 6/(N+2)", "units": "1"})
     for src in ("exact", "sampled"):
-        y = ds[f"kurtosis_{src}"].transpose("n_visible", "replica").values
-        coefs = np.array([np.linalg.lstsq(X, y[:, r], rcond=None)[0] for r in range(y.shape[1])])
-        ds[f"fit_intercept_{src}"] = ("replica", coefs[:, 0], {"long_name": "intercept of kurtosis vs 1/N"})
-        ds[f"fit_slope_{src}"] = ("replica", coefs[:, 1], {"long_name": "slope of kurtosis vs 1/N"})
+        fit = fit_kurtosis_scaling(n, ds[f"kurtosis_{src}"].transpose("n_visible", "replica").values)
+        for k in fit.data_vars:
+            ds[f"{k}_{src}"] = fit[k]
     ds.attrs = {"n_hidden": int(parts[0].attrs["n_hidden"])}
     return ds
 
 
 def _stack_results(runs) -> xr.Dataset:
-    keep = ["u_mean", "u_std", "w_mean", "w_std", "u_saddle", "w_saddle", "u_uniform", "w_uniform", "js",
-            "ll_exact", "ll_ais", "ll_ais_std", "ll_reverse_ais", "ll_reverse_ais_std", "hamming_probe_top",
-            "hamming_probe_mid"]
+    """Per-epoch measurements stacked over (n_hidden, replica), modes matched and signs fixed
+    against the first replica of each size (:func:`pyrbm.symmetry.align_replicas`)."""
+    from ..symmetry import align_replicas
+
+    keep = ["u_mean", "u_std", "w_mean", "w_std", "u_saddle", "w_saddle", "u_uniform", "w_uniform", "sign",
+            "singular_value", "U", "V", "js", "ll_exact", "ll_ais", "ll_ais_std", "ll_reverse_ais",
+            "ll_reverse_ais_std", "hamming_probe_top", "hamming_probe_mid"]
     sizes = sorted({m for m, _ in runs})
+    seeds = sorted({s for _, s in runs})
     per = []
     for m in sizes:
         reps = [runs[k][1][[v for v in keep if v in runs[k][1]]] for k in sorted(runs) if k[0] == m]
-        per.append(xr.concat([r.assign_attrs({}) for r in reps], dim="replica", join="outer",
-                             combine_attrs="drop"))
+        stacked = xr.concat([r.assign_attrs({}) for r in reps], dim="replica", join="outer", combine_attrs="drop")
+        per.append(align_replicas(stacked).drop_vars(["U", "V"]))
     out = xr.concat(per, dim="n_hidden", join="outer", combine_attrs="drop")
-    seeds = sorted({s for _, s in runs})
     return out.assign_coords(n_hidden=sizes, replica=seeds[:out.sizes["replica"]])

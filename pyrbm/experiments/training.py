@@ -1,15 +1,16 @@
 r"""The training point of the paper reproduction: one PCD replica and its per-epoch measurements.
 
-For one (n_hidden, seed) the point trains epoch by epoch through :class:`pyrbm.Trainer`
-(each epoch resumes the previous one's checkpoint, so the run is bit-for-bit the
-uninterrupted one) and after every epoch e measures, with the model of that epoch
+For one (n_hidden, seed) the point trains through one :meth:`pyrbm.Trainer.fit` with a
+record callback (a checkpoint at every epoch, so a killed point resumes bit for bit) and at
+every epoch e measures, with the model of that epoch, by library calls only
 (docs/physics.md §11, §13):
 
-- ``u_k = (x_k + y_k)/√2`` and ``w_k = (y_k − x_k)/√2`` (origin frame) of the test images of
-  one digit (``x = Uᵀv``, ``y = Vᵀh``, ``h ~ p(h|v)``) and of Gibbs samples
-  (``gibbs_chains`` chains after ``gibbs_sweeps`` sweeps from uniform visibles), with the
-  saddle and the uniform-measure mean in the same frame, for the top ``track_modes`` modes;
-  signs are made continuous over epochs through the overlap of U's columns;
+- :func:`pyrbm.symmetry.model_order_parameters` (origin frame): u_k, w_k of the test images
+  of one digit and of Gibbs samples (``gibbs_chains`` chains after ``gibbs_sweeps`` sweeps),
+  with the saddle and the uniform-measure mean, for the top ``track_modes`` modes in rank
+  order, each sign fixed by the overlap with the previous epoch's vectors; the vectors are
+  kept so that :func:`pyrbm.symmetry.align_replicas` can match replicas when the study is
+  read back;
 - every ``ais_every`` epochs (and at the first and last): the rotation-test JS divergence of
   W, and, when :func:`pyrbm.ais` is available, the test log-likelihood
   ``mean(−F(v)) − ln Z`` with ln Z by AIS and by reverse AIS started from the Gibbs samples
@@ -29,11 +30,10 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .points import RESULT, _a, _labels, _subseed, write_dataset
+from ..training import _subseed
+from .results import RESULT, _a, _labels, read_dataset, write_dataset
 
 __all__ = ["training_point", "likelihood_available"]
-
-_SQ2 = np.sqrt(2.0)
 
 
 def likelihood_available() -> bool:
@@ -52,11 +52,8 @@ def _mnist(n_samples: int, test_images: int):
     return train, np.ascontiguousarray(test[:test_images]), labels[:test_images].copy()
 
 
-def _uw(x, y):
-    return (x + y) / _SQ2, (y - x) / _SQ2
-
-
 def _gibbs(ham, p, seed):
+    """Visible and hidden states of ``gibbs_chains`` chains after ``gibbs_sweeps`` sweeps."""
     from ..observables import Energy
     from ..samplers import GibbsSampler
 
@@ -70,7 +67,7 @@ def _hidden(ham, v, rng):
     return (rng.random((v.shape[0], ham.n_hidden)) < ham.p_h_given_v(v)).astype(np.float64)
 
 
-def _likelihood(ham, p, test, v_gibbs, seed, train) -> dict:
+def _likelihood(ham, p, test, seed, train) -> dict:
     import pyrbm
     from ..freeenergy import exact_log_z
     from ..symmetry import rotation_divergence
@@ -81,6 +78,7 @@ def _likelihood(ham, p, test, v_gibbs, seed, train) -> dict:
         out["ll_exact"] = mean_f - float(exact_log_z(ham).log_z)
     if likelihood_available():
         n = int(p["ais_chains"])
+        v_gibbs, _ = _gibbs(ham, p, seed + 2)
         # base model: independent sites with the training data's pixel means (both directions)
         fwd = pyrbm.ais(ham, n_chains=n, n_betas=int(p["ais_betas"]), seed=seed, data=train)
         rev = pyrbm.reverse_ais(ham, v_gibbs[:n], n_betas=int(p["ais_betas"]), seed=seed + 1, data=train)
@@ -97,51 +95,24 @@ _LL_VARS = {"js": _a("Jensen-Shannon divergence of the rotation test", "nats"),
             "ll_reverse_ais_std": _a("standard error of ll_reverse_ais", "nats")}
 
 
-def _measure(ham, epoch: int, p: dict, train, test, labels) -> xr.Dataset:
-    md = ham.modes
-    nt = min(int(p["track_modes"]), md.n_modes)
-    U, V = md.U[:, :nt], md.V[:, :nt]
-    seed = _subseed(p["seed"], 7, epoch)
-    rng = np.random.default_rng(seed)
+def _epoch(ham, epoch: int, p: dict, train, test, labels, reference) -> xr.Dataset:
+    """The measurements of one epoch: library calls composed into one dataset."""
+    from ..symmetry import model_order_parameters
+
+    nt = min(int(p["track_modes"]), ham.modes.n_modes)
     digit = test[labels == int(p["test_digit"])]
-    vg, hg = _gibbs(ham, p, seed)
-    coords = {"data": (digit @ U, _hidden(ham, digit, rng) @ V), "gibbs": (vg @ U, hg @ V)}
-    out = {}
-    for name in ("u", "w"):
-        out[f"{name}_mean"], out[f"{name}_std"] = np.zeros((2, nt)), np.zeros((2, nt))
-    for j, (x, y) in enumerate(coords.values()):
-        u, w = _uw(x, y)
-        out["u_mean"][j], out["u_std"][j] = u.mean(0), u.std(0)
-        out["w_mean"][j], out["w_std"][j] = w.mean(0), w.std(0)
-    xs, ys, _ = md.saddle()
-    u_s, w_s = _uw(xs[:nt], ys[:nt])
-    u_0, w_0 = _uw(md.mu_x[:nt], md.mu_y[:nt])
-    src = [f"test digit {int(p['test_digit'])}", "gibbs"]
-    dv = {f"{n}_{s}": (("source", "mode"), out[f"{n}_{s}"], _a(f"{'mean' if s == 'mean' else 'std'} of {n}_k"))
-          for n in ("u", "w") for s in ("mean", "std")}
-    dv.update(u_saddle=("mode", u_s, _a("u_k of the saddle")), w_saddle=("mode", w_s, _a("w_k of the saddle")),
-              u_uniform=("mode", u_0, _a("uniform-measure mean of u_k")),
-              w_uniform=("mode", w_0, _a("uniform-measure mean of w_k")),
-              U_top=(("visible", "mode"), U.astype(np.float32), _a("left singular vectors of the tracked modes")))
+    op = model_order_parameters(ham, data=digit, modes=nt, reference=reference, match=False,
+                                n_chains=int(p["gibbs_chains"]), n_steps=int(p["gibbs_sweeps"]), frame="origin",
+                                seed=_subseed(p["seed"], 7, epoch))
+    op = op.assign_coords(source=[f"test digit {int(p['test_digit'])}", "gibbs"])
+    op["U"], op["V"] = op["U"].astype(np.float32), op["V"].astype(np.float32)
     every, last = int(p["ais_every"]), int(p["n_epochs"])
-    ll = (_likelihood(ham, p, test, vg, _subseed(p["seed"], 8, epoch), train)
+    ll = (_likelihood(ham, p, test, _subseed(p["seed"], 8, epoch), train)
           if epoch % every == 0 or epoch == last else {})
     for k, attrs in _LL_VARS.items():
-        dv[k] = ((), ll.get(k, np.nan), attrs)
-    return xr.Dataset(dv, coords={"source": src, "mode": np.arange(1, nt + 1), "epoch": epoch})
-
-
-def _align(ds: xr.Dataset) -> xr.Dataset:
-    """Make the sign of each tracked singular pair continuous over epochs (overlap of U)."""
-    U = ds["U_top"].transpose("epoch", "visible", "mode").values.astype(np.float64)
-    sign = np.ones((U.shape[0], U.shape[2]))
-    for t in range(1, U.shape[0]):
-        sign[t] = sign[t - 1] * np.where(np.sum(U[t] * U[t - 1], axis=0) < 0, -1.0, 1.0)
-    s = xr.DataArray(sign, dims=("epoch", "mode"))
-    for name in ("u_mean", "w_mean", "u_saddle", "w_saddle", "u_uniform", "w_uniform"):
-        ds[name] = (ds[name] * s).assign_attrs(ds[name].attrs)
-    ds["sign"] = s.assign_attrs(_a("sign applied to the singular pair for continuity"))
-    return ds.drop_vars("U_top")
+        op[k] = ((), ll.get(k, np.nan), attrs)
+    op.attrs = {}
+    return op.assign_coords(epoch=epoch)
 
 
 def _final(ham, p: dict, test, labels) -> xr.Dataset:
@@ -153,7 +124,6 @@ def _final(ham, p: dict, test, labels) -> xr.Dataset:
     rng = np.random.default_rng(seed)
     vg, hg = _gibbs(ham, p, seed)
     L = _labels(p["landscape_modes"], K)
-    U, V = md.U[:, L - 1], md.V[:, L - 1]
     digit = test[labels == int(p["test_digit"])]
     nu = int(p["n_uniform"])
     v_uni = (rng.random((nu, ham.n_visible)) < 0.5).astype(np.float64)
@@ -177,12 +147,13 @@ def _final(ham, p: dict, test, labels) -> xr.Dataset:
         "landscape_y_saddle": ("lmode", ys[L - 1], _a("saddle y*_k = -a~_k/sigma_k")),
         "landscape_mu_x": ("lmode", md.mu_x[L - 1], _a("uniform-measure mean of x_k")),
         "landscape_mu_y": ("lmode", md.mu_y[L - 1], _a("uniform-measure mean of y_k")),
-        "x_gibbs": (("chain", "lmode"), vg @ U, _a("x_k of the final Gibbs samples")),
-        "y_gibbs": (("chain", "lmode"), hg @ V, _a("y_k of the final Gibbs samples")),
-        "x_data": (("test_sample", "lmode"), digit @ U, _a("x_k of the test digit images")),
-        "y_data": (("test_sample", "lmode"), _hidden(ham, digit, rng) @ V, _a("y_k of those, h ~ p(h|v)")),
-        "x_uniform": (("uniform_sample", "lmode"), v_uni @ U, _a("x_k of uniform visible configurations")),
-        "y_uniform": (("uniform_sample", "lmode"), h_uni @ V, _a("y_k of uniform hidden configurations")),
+        "x_gibbs": (("chain", "lmode"), md.x(vg)[:, L - 1], _a("x_k of the final Gibbs samples")),
+        "y_gibbs": (("chain", "lmode"), md.y(hg)[:, L - 1], _a("y_k of the final Gibbs samples")),
+        "x_data": (("test_sample", "lmode"), md.x(digit)[:, L - 1], _a("x_k of the test digit images")),
+        "y_data": (("test_sample", "lmode"), md.y(_hidden(ham, digit, rng))[:, L - 1],
+                   _a("y_k of those, h ~ p(h|v)")),
+        "x_uniform": (("uniform_sample", "lmode"), md.x(v_uni)[:, L - 1], _a("x_k of uniform visible configurations")),
+        "y_uniform": (("uniform_sample", "lmode"), md.y(h_uni)[:, L - 1], _a("y_k of uniform hidden configurations")),
         "v_gibbs": (("show", "visible"), vg[:n_show].astype(i8), _a("final Gibbs samples")),
         "v_surrogate": (("show", "visible"), sur["v"].values.astype(i8), _a("Gaussian-surrogate samples")),
         "v_probe_reference": (("show", "visible"), pt["v_reference"].values.astype(i8),
@@ -199,10 +170,10 @@ def _final(ham, p: dict, test, labels) -> xr.Dataset:
 
 
 def training_point(params: dict, out) -> None:
-    """Train one PCD replica epoch by epoch and measure it (module docstring).
+    """Train one PCD replica and measure it at every epoch (module docstring).
 
     ``params``: the training profile keys (:data:`pyrbm.experiments.config.SCHEMA`) with
-    scalar ``n_hidden`` and ``seed``; optionally ``work_dir`` (checkpoints, finished epochs;
+    scalar ``n_hidden`` and ``seed``; optionally ``work_dir`` (checkpoint, finished epochs;
     default ``_work`` beside ``out``, i.e. in the scan's root).
     """
     from ..io.history import save_history
@@ -214,21 +185,27 @@ def training_point(params: dict, out) -> None:
     work = Path(p.get("work_dir") or Path(out).parent / "_work") / f"M{M}_seed{seed}"
     work.mkdir(parents=True, exist_ok=True)
     ck = work / "checkpoint.npz"
-    trainer = Trainer(method="pcd", k=int(p["k"]), optimizer=p["optimizer"], lr=float(p["lr"]),
-                      batch_size=int(p["batch_size"]), n_chains=int(p["n_chains"]), n_epochs=0, seed=seed,
-                      monitor_size=int(p["monitor_size"]), progress=False)
     n_epochs = int(p["n_epochs"])
-    ham = history = None
-    for e in range(n_epochs + 1):
-        f = work / f"epoch_{e:04d}.nc"
-        if f.is_file() and e < n_epochs:
-            continue
-        ham, history = trainer.replace(n_epochs=e).fit(train, n_hidden=M, resume=ck if ck.is_file() else None,
-                                                       checkpoint=ck)
-        if not f.is_file():
-            write_dataset(_measure(ham, e, p, train, test, labels), f)
-    epochs = [xr.load_dataset(work / f"epoch_{e:04d}.nc") for e in range(n_epochs + 1)]
-    result = _align(xr.concat(epochs, dim="epoch"))
+    trainer = Trainer(method="pcd", k=int(p["k"]), optimizer=p["optimizer"], lr=float(p["lr"]),
+                      batch_size=int(p["batch_size"]), n_chains=int(p["n_chains"]), n_epochs=n_epochs, seed=seed,
+                      monitor_size=int(p["monitor_size"]), progress=False)
+
+    def path(e):
+        return work / f"epoch_{e:04d}.nc"
+
+    def measure(ham, record, state):
+        e = int(round(state.epoch))
+        if path(e).is_file():
+            return
+        reference = None
+        if e > 0:
+            prev = read_dataset(path(e - 1))
+            reference = (prev["U"].values.astype(np.float64), prev["V"].values.astype(np.float64))
+        write_dataset(_epoch(ham, e, p, train, test, labels, reference), path(e))
+
+    ham, history = trainer.fit(train, n_hidden=M, resume=ck if ck.is_file() else None, checkpoint=ck,
+                               callbacks=[measure])
+    result = xr.concat([read_dataset(path(e)) for e in range(n_epochs + 1)], dim="epoch")
     final = _final(ham, p, test, labels)
     result = xr.merge([result, final])
     result.attrs = {**final.attrs, "n_visible": ham.n_visible, "n_hidden": M, "seed": seed, "n_epochs": n_epochs,

@@ -30,7 +30,7 @@ FIGURES = {
                              "AIS and reverse-AIS test log-likelihood against epoch per hidden size"),
     "history_singular_values.png": (_t.figure_history, "histories",
                                     "top singular values against epoch with the MP edge and 4T"),
-    "langevin_divergence.png": (_l.figure_langevin, "langevin",
+    "langevin_divergence.png": (_l.figure_langevin, "divergence",
                                 "Langevin variance of u_k against time below and above 4T"),
 }
 

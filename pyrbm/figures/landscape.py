@@ -52,7 +52,7 @@ def figure_06_landscape(result, out_path):
 
 
 def figure_langevin(langevin: dict, out_path):
-    """Var u_k against time per β, log-y, with the stationary value 1/κ_u below threshold."""
+    """Var u_k against time per β (until a chain froze), log-y, with the stationary value below threshold."""
     plt = pyplot()
     betas = sorted(langevin)
     fig, axes = plt.subplots(1, len(betas), figsize=(4.2 * len(betas), 3.4), squeeze=False)
@@ -61,13 +61,13 @@ def figure_langevin(langevin: dict, out_path):
         for i, k in enumerate(ds["mode"].values):
             d = ds.sel(mode=k)
             s = float(d["singular_value"])
-            div = bool(d["predicted_divergent"])
-            ax.plot(ds["time"], d["var_u"], color=f"C{i % 10}", ls="-" if div else "--", lw=1.1,
+            div = bool(d["unstable"])
+            ax.plot(ds["time"], d["var_curve"], color=f"C{i % 10}", ls="-" if div else "--", lw=1.1,
                     label=f"σ = {s:g}{' > 4T' if div else ''}")
             if not div:
-                ax.axhline(1.0 / float(d["kappa_u"]), color=f"C{i % 10}", lw=0.6, ls=":")
+                ax.axhline(float(d["variance_theory"]), color=f"C{i % 10}", lw=0.6, ls=":")
         ax.set(yscale="log", xlabel="time t (dt = %g)" % ds.attrs["dt"], ylabel="Var u_k over chains",
                title=f"β = {b:g}: threshold σ = {ds.attrs['threshold']:g}")
         ax.legend(fontsize=6, ncol=2)
-    fig.suptitle("Langevin diffusion: modes above 4T diverge (dotted: 1/κ_u)", fontsize=10)
+    fig.suptitle("Langevin diffusion: modes above 4T diverge (dotted: Euler–Maruyama stationary Var u)", fontsize=10)
     return save(fig, out_path)

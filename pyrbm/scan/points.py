@@ -36,7 +36,8 @@ import numpy as np
 
 RESULT = "result.nc"
 
-__all__ = ["RESULT", "ConfigError", "POINTS", "check_params", "load_data", "train", "gibbs", "langevin"]
+__all__ = ["RESULT", "ConfigError", "Key", "POINTS", "BUILTIN", "register", "check_params", "load_data", "train",
+           "gibbs", "langevin"]
 
 
 class ConfigError(ValueError):
@@ -51,7 +52,7 @@ class ConfigError(ValueError):
 class Key:
     """One parameter: its kind, default and limits (for checks, ``--help`` and errors)."""
 
-    kind: str                      # int, float, str, bool, choice, modes, path
+    kind: str                      # int, float, str, bool, choice, modes, path, "int list", "float list"
     default: object = None
     minimum: float | None = None   # inclusive
     below: float | None = None     # exclusive upper bound
@@ -61,6 +62,9 @@ class Key:
     help: str = ""
 
     def expected(self) -> str:
+        if self.kind.endswith(" list"):
+            item = dataclasses.replace(self, kind=self.kind.split()[0]).expected()
+            return f"a non-empty list, each item {item}"
         if self.kind == "choice":
             return "one of " + ", ".join(repr(c) for c in self.choices)
         if self.kind == "modes":
@@ -80,6 +84,12 @@ class Key:
         if value is None:
             return f"{name}: required, expected {self.expected()}" if self.required else None
         kind = self.kind
+        if kind.endswith(" list"):
+            if not isinstance(value, (list, tuple)) or not value:
+                return f"{name}: expected {self.expected()}, got {value!r}"
+            item = dataclasses.replace(self, kind=kind.split()[0], required=False)
+            bad = [p for p in (item.check(f"{name}[{i}]", v) for i, v in enumerate(value)) if p]
+            return bad[0] if bad else None
         if kind == "choice":
             return None if value in self.choices else f"{name}: expected {self.expected()}, got {value!r}"
         if kind == "modes":
@@ -297,4 +307,23 @@ for _name, _func in (("train", train), ("gibbs", gibbs), ("langevin", langevin))
     _func.check = functools.partial(check_params, _name)
 del _name, _func
 
+#: The one registry of point functions by name (``Scan.run("name")``): the built-in points and
+#: those registered with :func:`register` (the paper study's, as ``"study.<experiment>"``).
 BUILTIN = {"train": train, "gibbs": gibbs, "langevin": langevin}
+
+
+def register(name: str, func) -> str:
+    """Add a point function to the registry under ``name``; returns the name.
+
+    Registering the same function twice is allowed; another function under a taken name is
+    refused (``"langevin"`` is the built-in Langevin run and means nothing else).
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name: expected a non-empty string, got {name!r}")
+    if not callable(func):
+        raise TypeError(f"func: expected a point function func(params, out, **inputs), got {func!r}")
+    if BUILTIN.get(name, func) is not func:
+        raise ValueError(f"name: {name!r} is already the point {BUILTIN[name].__module__}.{BUILTIN[name].__name__}; "
+                         "choose another name")
+    BUILTIN[name] = func
+    return name
