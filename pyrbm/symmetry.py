@@ -133,8 +133,8 @@ def rotation_divergence(W, *, seed, n_bins: int = 1000, fraction: float = 0.1) -
     q = np.histogram(W_rot, bins=n_bins, range=(lo, hi))[0] / W_rot.size
     kl, js = histogram_divergences(p, q)
     return xr.Dataset(
-        {"js": ((), js, _attrs("Jensen-Shannon divergence of the entries of W and W_rot", "nats")),
-         "kl": ((), kl, _attrs("Kullback-Leibler divergence KL(W || W_rot) of the entries", "nats")),
+        {"js": ((), js, _attrs("Jensen-Shannon divergence of the entries of W and W_rot (nats)")),
+         "kl": ((), kl, _attrs("Kullback-Leibler divergence KL(W || W_rot) of the entries (nats)")),
          "n_rotations_u": ((), ku, _attrs("Givens rotations in R_U")),
          "n_rotations_v": ((), kv, _attrs("Givens rotations in R_V"))},
         attrs={"seed": int(seed), "n_bins": n_bins, "fraction": fraction, "n_visible": N, "n_hidden": M,
@@ -228,7 +228,7 @@ def hierarchy(history, *, margin: float | None = None, mean_field: bool | None =
              "first epoch with at least final_rank mean-field-unstable directions (NaN: never or not computed)",
              "epoch")),
          "order_leaves_bulk": ("mode", order, _attrs("rank of the mode in leaving the bulk (0: never)")),
-         "final_singular_value": ("mode", s[-1], _attrs("singular value at the last record", "energy"))},
+         "final_singular_value": ("mode", s[-1], _attrs("singular value at the last record (in units of k_B T at beta = 1)"))},
         coords={"mode": ("mode", history["mode"].values, _attrs("tracked mode label (identity at the first record)")),
                 "final_rank": ("mode", final_rank, _attrs("rank by descending singular value at the last record"))},
         attrs={"mp_edge": edge, "margin": margin, "threshold_4T": thr,
@@ -364,7 +364,7 @@ def model_order_parameters(ham, *, data, modes=1, reference=None, match: bool = 
               w_saddle=("mode", r["w_saddle"], _attrs("w_k of the saddle")),
               u_uniform=("mode", r["u_uniform"], _attrs("uniform-measure mean of u_k")),
               w_uniform=("mode", r["w_uniform"], _attrs("uniform-measure mean of w_k")),
-              singular_value=("mode", md.s[idx], _attrs("singular value sigma_k", "energy")),
+              singular_value=("mode", md.s[idx], _attrs("singular value sigma_k (in units of k_B T at beta = 1)")),
               sign=("mode", sign, _attrs("sign applied to the singular pair (against the reference)")),
               overlap=("mode", overlap, _attrs("pair overlap |(u_ref.u + v_ref.v)/2| with the reference")),
               U=(("visible", "mode"), r["U"], _attrs("signed left singular vectors of the modes")),
