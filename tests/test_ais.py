@@ -219,7 +219,10 @@ def test_compare_log_z_table():
     test = (np.random.default_rng(19).random((40, 12)) < 0.5).astype(float)
     ds = compare_log_z(ham, test=test, n_betas=300, schedule="linear", n_chains=50, n_gibbs=50, seed=1)
     assert list(ds.estimator.values) == ["exact", "gaussian", "mean_field", "tap", "lower_bound", "ais", "reverse_ais"]
-    assert ds.valid.all() and np.all(ds.seconds >= 0)
+    # mean field is 0.103 nats low here (enumeration): its own estimate, 0.102, is above the default
+    # max_error = 0.1, so it is not valid; every other estimator is
+    assert list(ds.valid.values) == [m != "mean_field" for m in ds.estimator.values] and np.all(ds.seconds >= 0)
+    assert "estimated error 0.102" in str(ds.reason.sel(estimator="mean_field").values)
     assert abs(ds.log_z.sel(estimator="exact") - exact) < 1e-9
     for m in ("ais", "reverse_ais"):
         assert abs(ds.log_z.sel(estimator=m) - exact) < 3 * ds.log_z_std.sel(estimator=m) + 1e-3
