@@ -441,7 +441,8 @@ def _fixed_points(ham, m_visible, n_starts, damping, tol, max_iter):
         H = 2.0 * H - 1.0
     strongest = np.argsort(-np.linalg.norm(ham.W, axis=0), kind="stable")[:n_starts]
     H = np.vstack([H, np.eye(ham.n_hidden)[strongest]])
-    rows = [m_visible, np.full(ham.n_visible, 0.0 if spin else 0.5), act(beta * ham.a), *act(beta * (ham.a + H @ ham.W.T))]
+    rows = [m_visible, np.full(ham.n_visible, 0.0 if spin else 0.5), act(beta * ham.a),
+            *act(beta * (ham.a + H @ ham.W.T))]
     m0 = np.clip(np.array(rows, dtype=np.float64), lo + _MODE_EDGE, 1.0 - _MODE_EDGE)
     values, ms = _ascend(ham, m0, damping, max_iter, tol)
     kept = []
