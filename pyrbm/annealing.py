@@ -93,7 +93,7 @@ _BOUND_ITER = 200  # mean-field iterations of the automatic lower bound (it hold
 _MIN_ESS_BAR = 1.5  # below this effective sample size one chain carries the estimate: no error bar
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class AISResult(LogZ):
     """``ln Z`` from (reverse) annealed importance sampling; a :class:`LogZ` with the weights.
 
@@ -506,11 +506,11 @@ def raise_log_likelihood(ham, data, *, n_betas: int | None = CLASSIC_N_BETAS, n_
     xarray.Dataset
         Dimensions ``example`` and ``chain``. Variables ``log_likelihood`` (example; nats,
         ``ln mean_c p̂_c(v)``), ``log_weights`` (example, chain), ``ess`` (example; effective
-        sample size of the example's chains), ``std`` (example; delta-method standard
-        deviation over its chains, NaN for one chain), and the scalars ``mean`` (mean over
+        sample size of the example's chains), ``ll_std`` (example; delta-method standard
+        deviation over its chains, NaN for one chain), and the scalars ``ll_mean`` (mean over
         examples, nats per example), ``std_mc`` (its Monte-Carlo standard error from the
-        chains, ``√(Σ std²)/n``; NaN for one chain), ``std_examples`` (standard error of the
-        mean over the test examples, ``std/√n``) and ``seconds``. Attributes ``method="raise"``,
+        chains, ``√(Σ ll_std²)/n``; NaN for one chain), ``std_examples`` (standard error of the
+        mean over the test examples, ``sd(log_likelihood)/√n``) and ``seconds``. Attributes ``method="raise"``,
         ``bound`` (what it bounds), ``seed``, ``n_betas``, ``log_z_base``.
 
     Notes
@@ -552,7 +552,7 @@ def raise_log_likelihood(ham, data, *, n_betas: int | None = CLASSIC_N_BETAS, n_
     std_examples = float(np.std(ll, ddof=1) / np.sqrt(n_ex)) if n_ex > 1 else float("nan")
     ds = xr.Dataset(
         {"log_likelihood": ("example", ll), "log_weights": (("example", "chain"), logw), "ess": ("example", ess),
-         "std": ("example", std), "mean": float(np.mean(ll)), "std_mc": std_mc, "std_examples": std_examples,
+         "ll_std": ("example", std), "ll_mean": float(np.mean(ll)), "std_mc": std_mc, "std_examples": std_examples,
          "seconds": time.perf_counter() - t0},
         coords={"example": np.arange(n_ex), "chain": np.arange(n_chains)},
         attrs={"method": "raise", "seed": int(seed), "n_betas": int(betas.size), "n_chains": int(n_chains),
@@ -560,7 +560,7 @@ def raise_log_likelihood(ham, data, *, n_betas: int | None = CLASSIC_N_BETAS, n_
                "bound": "stochastic lower bound on ln p_ann(v), the annealing model's log-likelihood (→ ln p(v) as "
                         "the schedule is refined); conservative where the annealing misses a mode"})
     ds.log_likelihood.attrs.update(units="nats", long_name="RAISE log-likelihood per example")
-    ds["mean"].attrs.update(units="nats per example", long_name="mean RAISE log-likelihood")
+    ds.ll_mean.attrs.update(units="nats per example", long_name="mean RAISE log-likelihood")
     return ds
 
 
@@ -640,7 +640,7 @@ def trajectory_ais(history_or_models, *, n_chains: int = 100, n_steps: int = 100
     -------
     xarray.Dataset
         Along the records' dimension (``epoch`` of a history, ``record`` for models):
-        ``log_z`` (nats), ``std`` (as :attr:`AISResult.std`), ``ess``; attributes ``seed``,
+        ``log_z`` (nats), ``log_z_std`` (as :attr:`AISResult.std`), ``ess``; attributes ``seed``,
         ``log_z_base``, ``n_steps``, ``n_betas``, ``n_chains``.
     """
     models, (dim, coord) = _records(history_or_models, beta, units)
@@ -684,7 +684,7 @@ def trajectory_ais(history_or_models, *, n_chains: int = 100, n_steps: int = 100
         log_z.append(res.log_z)
         std.append(res.std)
         ess.append(res.ess)
-    ds = xr.Dataset({"log_z": (dim, log_z), "std": (dim, std), "ess": (dim, ess)}, coords={dim: coord},
+    ds = xr.Dataset({"log_z": (dim, log_z), "log_z_std": (dim, std), "ess": (dim, ess)}, coords={dim: coord},
                     attrs={"method": "trajectory_ais", "seed": int(seed), "log_z_base": float(log_z0),
                            "n_steps": int(n_steps), "n_betas": int(betas.size), "n_chains": int(n_chains)})
     ds.log_z.attrs.update(units="nats", long_name="ln Z by AIS along the training trajectory")

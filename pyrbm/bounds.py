@@ -36,17 +36,17 @@ import numpy as np
 from scipy.special import expit
 
 from ._checks import as_configuration, check_finite_array, check_hamiltonian, check_int, check_seed, fresh_seed
-from .freeenergy import LogZ
+from .freeenergy import _MODE_EDGE as _EDGE
+from .freeenergy import LogZ, _ascend, _entropy_rows
 from .hamiltonian import log2cosh, softplus
 
 __all__ = ["LowerBound", "log_z_lower_bound"]
 
 _SPREAD = 3.0  # the sampled bound counts for the checks as its value minus 3 standard errors
 _SLACK = 1e-6  # ... and minus this (relative): a nearly deterministic q has rare flips no sample shows
-_EDGE = 1e-12  # starting magnetisations are kept this far inside the open interval
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class LowerBound(LogZ):
     """A lower bound on ``ln Z`` (:func:`log_z_lower_bound`); a :class:`LogZ` with ``method="lower_bound"``.
 
@@ -87,14 +87,6 @@ class LowerBound(LogZ):
             sampled = self.log_z_sampled - _SPREAD * self.std_sampled - _SLACK * (1.0 + abs(self.log_z_sampled))
             return max(float(self.log_z), sampled)
         return float(self.log_z)
-
-
-def _entropy_rows(m, spin):
-    """Entropy (nats) of independent units with means ``m``, per row of (S, N)."""
-    p = (1.0 + m) / 2.0 if spin else m
-    p = np.clip(p, 1e-300, 1.0)
-    q = np.clip(1.0 - p, 1e-300, 1.0)
-    return -np.sum(p * np.log(p) + q * np.log(q), axis=-1)
 
 
 def _bound(ham, m):
@@ -139,28 +131,6 @@ def _starts(ham, starts, max_rows, rng):
                              f"{arr.shape}")
     m = np.array(rows, dtype=np.float64)
     return np.clip(m, lo + _EDGE, 1.0 - _EDGE), tuple(names)
-
-
-def _ascend(ham, m, damping, max_iter, tol):
-    """Damped mean-field iteration of every row of m; the best B(m) met on the way, and its m."""
-    act, g = (np.tanh, log2cosh) if ham.spin else (expit, softplus)
-    beta = ham.beta
-    best = np.full(m.shape[0], -np.inf)
-    best_m = m.copy()
-    done = False
-    for it in range(max_iter + 1):
-        z = beta * (ham.b + m @ ham.W)  # hidden field of the current means: B(m) and the next update
-        value = _entropy_rows(m, ham.spin) + beta * (m @ ham.a) + g(z).sum(axis=-1)
-        better = value > best
-        best = np.where(better, value, best)
-        best_m[better] = m[better]
-        if done or it == max_iter:
-            break
-        new = damping * m + (1.0 - damping) * act(beta * (ham.a + act(z) @ ham.W.T))
-        delta = np.max(np.abs(new - m))
-        m = new
-        done = delta < tol  # evaluate the last iterate, then stop
-    return best, best_m
 
 
 def log_z_lower_bound(ham, *, starts=None, n_samples: int = 1000, seed: int | None = None, damping: float = 0.5,

@@ -20,10 +20,10 @@ function               what                                        cost
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, logsumexp
 
 from ._checks import (
     as_configuration,
@@ -46,9 +46,36 @@ class GaussianValidityWarning(RuntimeWarning):
     """The Gaussian density-of-states ``ln Z`` is used outside the regime where it holds."""
 
 
-@dataclass(frozen=True, eq=False)
+def _short(value) -> str:
+    """A short text for one field of a result: arrays as shape and dtype, long text cut."""
+    if isinstance(value, np.ndarray):
+        return f"<array {value.shape} {value.dtype}>"
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.6g}"
+    if isinstance(value, str):
+        return repr(value if len(value) <= _REPR_TEXT else value[: _REPR_TEXT - 1] + "…")
+    if isinstance(value, (tuple, list)) and len(value) > 3:
+        return f"<{type(value).__name__} of {len(value)}>"
+    return repr(value)
+
+
+_REPR_TEXT = 80  # characters of a reason shown by a result's repr
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class LogZ:
     """One estimate of ``ln Z``, the common result of every estimator.
+
+    ``valid`` means the same for every estimator: the estimate is trustworthy for this model,
+    to within the estimator's own error (``std`` for the sampling estimators,
+    ``error_estimate`` for the deterministic approximations), and ``reason`` says why not.
+    ``"exact"`` and ``"lower_bound"`` (a bound holds for every model) are always valid; the
+    Gaussian density of states, mean field and TAP are valid when they apply (stable modes;
+    a converged fixed point) *and* their estimated error is at most the caller's limit
+    (``tol``, ``max_error``, 0.1 nats by default); AIS and reverse AIS when their weights
+    carry an error bar and the estimate is not below the rigorous lower bound. An estimator
+    that cannot apply at all returns ``valid=False`` with a NaN or infinite ``log_z`` rather
+    than raising (bad input still raises). The repr summarises arrays (shape, dtype).
 
     Attributes
     ----------
@@ -60,16 +87,19 @@ class LogZ:
         ``"exact"``, ``"gaussian"``, ``"mean_field"``, ``"tap"``, ``"lower_bound"``
         (:func:`pyrbm.log_z_lower_bound`), ``"ais"`` or ``"reverse_ais"``.
     valid : bool
-        Whether the method holds for this model (always true for ``"exact"``).
+        Whether the estimate is trustworthy for this model (above; always true for
+        ``"exact"``).
     reason : str
-        Why it does not hold ("" when valid).
+        Why it is not ("" when valid); for mean field and TAP also the error estimate.
     beta : float
         Inverse temperature of the model, for :attr:`free_energy`.
     basis : str or None
         ``"xy"`` or ``"uw"`` (Gaussian only).
     error_estimate : float or None
-        Gaussian only: estimated overcount ``ln Z_gauss − ln Z`` (nats, ≥ 0) from the units'
-        non-Gaussian response, :func:`gaussian_error_estimate`.
+        Gaussian: estimated overcount ``ln Z_gauss − ln Z`` (nats, ≥ 0) from the units'
+        non-Gaussian response, :func:`gaussian_error_estimate`. Mean field and TAP: estimated
+        ``|ln Z − log_z|`` (nats, ≥ 0) from the second-order correction and the mean-field
+        fixed points the estimate leaves out (:func:`mean_field`).
     m_visible, m_hidden : ndarray (N,), (M,) or None
         Mean-field/TAP magnetisations ``⟨v_i⟩``, ``⟨h_j⟩`` (in [0, 1] binary, [−1, 1] spin).
     n_iter : int or None
@@ -94,6 +124,11 @@ class LogZ:
 
     def __float__(self) -> float:
         return float(self.log_z)
+
+    def __repr__(self) -> str:
+        shown = (f"{f.name}={_short(getattr(self, f.name))}" for f in fields(self)
+                 if getattr(self, f.name) is not None)
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     @property
     def free_energy(self) -> float:
@@ -282,7 +317,10 @@ def gaussian_log_z(ham, *, basis: str = "xy", tol: float = 0.1) -> LogZ:
     LogZ
         ``method="gaussian"``, ``std=0``, ``error_estimate``; ``valid`` is false when the
         estimated error exceeds ``tol`` (large biases or couplings drive the units far from
-        the uniform measure), with the reason.
+        the uniform measure), with the reason. Where the approximation cannot apply — a
+        paired mode with ``βσ_k s² ≥ 1`` (σ_k ≥ 4T binary, σ_k ≥ T spin), for which the
+        Gaussian integral diverges — ``log_z`` and ``error_estimate`` are ``inf`` and
+        ``valid`` is false, the reason listing the offending modes.
 
     Warns
     -----
@@ -292,8 +330,7 @@ def gaussian_log_z(ham, *, basis: str = "xy", tol: float = 0.1) -> LogZ:
     Raises
     ------
     ValueError
-        If any paired mode has ``βσ_k s² ≥ 1`` (σ_k ≥ 4T binary, σ_k ≥ T spin): the
-        Gaussian integral diverges. The message lists the offending modes.
+        On bad input only (``basis``, ``tol``).
     """
     ham = check_hamiltonian(ham)
     if basis not in ("xy", "uw"):
@@ -310,10 +347,12 @@ def gaussian_log_z(ham, *, basis: str = "xy", tol: float = 0.1) -> LogZ:
         thr = 1.0 / (beta * s2)
         shown = ", ".join(f"k={k} (sigma={sig[k]:.6g})" for k in bad[:10])
         more = f" and {bad.size - 10} more" if bad.size > 10 else ""
-        raise ValueError(
-            f"ham: the Gaussian free energy diverges for modes with beta*sigma_k*s2 >= 1, i.e. sigma_k >= "
-            f"threshold {thr:.6g} (= {'T' if ham.spin else '4T'}); unstable modes: {shown}{more}. "
-            "Use exact_log_z (small models) or the mean-field approximation tap instead")
+        reason = (f"the Gaussian free energy diverges for modes with beta*sigma_k*s2 >= 1, i.e. sigma_k >= "
+                  f"threshold {thr:.6g} (= {'T' if ham.spin else '4T'}); unstable modes: {shown}{more}")
+        warnings.warn(f"gaussian_log_z: {reason}. Use exact_log_z (small models), tap, or AIS instead",
+                      GaussianValidityWarning, stacklevel=2)
+        return LogZ(log_z=float("inf"), method="gaussian", valid=False, reason=reason, beta=beta, basis=basis,
+                    error_estimate=float("inf"))
     at, bt = md.a_tilde, md.b_tilde
     mux, muy = md.mu_x, md.mu_y
 
@@ -350,21 +389,71 @@ def gaussian_log_z(ham, *, basis: str = "xy", tol: float = 0.1) -> LogZ:
 
 
 # ---------------------------------------------------------------------------- mean field / TAP
-def _entropy(m, spin):
-    """Entropy (nats) of independent units with means m."""
+_MODE_EDGE = 1e-12  # starting magnetisations of the mode search are kept this far inside the open interval
+_MODE_DISTINCT = 0.05  # fixed points whose magnetisations differ by less than this (mean |dm|) are one mode
+_MODE_SEED = 0x4D46  # the mode search is deterministic: a fixed seed for its random hidden configurations
+_MODE_ITER = 200  # most iterations of the mode search (the bound holds at every iterate)
+
+
+def _entropy_rows(m, spin):
+    """Entropy (nats) of independent units with means ``m``, per row of (..., N)."""
     p = (1.0 + m) / 2.0 if spin else m
     p = np.clip(p, 1e-300, 1.0)
     q = np.clip(1.0 - p, 1e-300, 1.0)
-    return float(-np.sum(p * np.log(p) + q * np.log(q)))
+    return -np.sum(p * np.log(p) + q * np.log(q), axis=-1)
 
 
-def _iterate(ham, order2, damping, tol, max_iter, init, method):
-    ham = check_hamiltonian(ham)
-    damping = check_positive("damping", damping, allow_zero=True)
-    if damping >= 1.0:
-        raise ValueError(f"damping: expected a number in [0, 1) (fraction of the old iterate kept), got {damping}")
-    tol = check_positive("tol", tol)
-    max_iter = check_int("max_iter", max_iter, minimum=1)
+def _ascend(ham, m, damping, max_iter, tol):
+    r"""Damped mean-field iteration of every row of the visible means ``m`` (S, N), hidden means at
+    their optimum; the best value met on the way of the rigorous bound
+    :math:`B(m) = H(m) + \beta a^\top m + \sum_j g(\beta(b + W^\top m)_j) \le \ln Z`
+    (:mod:`pyrbm.bounds`), and its ``m``."""
+    act, g = (np.tanh, log2cosh) if ham.spin else (expit, softplus)
+    beta = ham.beta
+    best = np.full(m.shape[0], -np.inf)
+    best_m = m.copy()
+    done = False
+    for it in range(max_iter + 1):
+        z = beta * (ham.b + m @ ham.W)  # hidden field of the current means: B(m) and the next update
+        value = _entropy_rows(m, ham.spin) + beta * (m @ ham.a) + g(z).sum(axis=-1)
+        better = value > best
+        best = np.where(better, value, best)
+        best_m[better] = m[better]
+        if done or it == max_iter:
+            break
+        new = damping * m + (1.0 - damping) * act(beta * (ham.a + act(z) @ ham.W.T))
+        delta = np.max(np.abs(new - m))
+        m = new
+        done = delta < tol  # evaluate the last iterate, then stop
+    return best, best_m
+
+
+def _fixed_points(ham, m_visible, n_starts, damping, tol, max_iter):
+    """Values ``B`` of the distinct mean-field fixed points (modes) reached from ``m_visible``, the
+    uniform point, the uncoupled means and the visible means ``act(β(a + W h))`` of ``n_starts``
+    random hidden configurations and of the ``n_starts`` hidden units of largest coupling norm."""
+    spin, beta = ham.spin, ham.beta
+    act = np.tanh if spin else expit
+    lo = -1.0 if spin else 0.0
+    rng = np.random.default_rng(_MODE_SEED)
+    H = (rng.random((n_starts, ham.n_hidden)) < 0.5).astype(np.float64)
+    if spin:
+        H = 2.0 * H - 1.0
+    strongest = np.argsort(-np.linalg.norm(ham.W, axis=0), kind="stable")[:n_starts]
+    H = np.vstack([H, np.eye(ham.n_hidden)[strongest]])
+    rows = [m_visible, np.full(ham.n_visible, 0.0 if spin else 0.5), act(beta * ham.a),
+            *act(beta * (ham.a + H @ ham.W.T))]
+    m0 = np.clip(np.array(rows, dtype=np.float64), lo + _MODE_EDGE, 1.0 - _MODE_EDGE)
+    values, ms = _ascend(ham, m0, damping, max_iter, tol)
+    kept = []
+    for i in np.argsort(-values, kind="stable"):
+        if np.isfinite(values[i]) and all(np.mean(np.abs(ms[i] - ms[k])) > _MODE_DISTINCT for k in kept):
+            kept.append(i)
+    return values[kept]
+
+
+def _iterate(ham, order2, damping, tol, max_iter, init):
+    """The damped fixed-point iteration: (ln Z functional, m_v, m_h, iterations, converged, last max|dm|)."""
     beta, spin = ham.beta, ham.spin
     W, a, b = ham.W, ham.a, ham.b
     W2 = W * W
@@ -380,9 +469,6 @@ def _iterate(ham, order2, damping, tol, max_iter, init, method):
         if np.any(mv < lo) or np.any(mv > 1) or np.any(mh < lo) or np.any(mh > 1):
             raise ValueError(f"init: magnetisations must lie in [{lo:g}, 1] for {ham.units} units")
 
-    def var(m):  # variance of a unit with mean m
-        return 1.0 - m * m if spin else m - m * m
-
     def centre(m):  # d var/dm = −2 centre(m): the Onsager reaction term is −β² centre(m) Σ W² var
         return m if spin else m - 0.5
 
@@ -391,17 +477,18 @@ def _iterate(ham, order2, damping, tol, max_iter, init, method):
     def update_h(mv, mh):
         field = beta * (b + mv @ W)
         if order2:
-            field = field - beta**2 * centre(mh) * (var(mv) @ W2)
+            field = field - beta**2 * centre(mh) * (_var(mv, spin) @ W2)
         return act(field)
 
     def update_v(mv, mh):
         field = beta * (a + W @ mh)
         if order2:
-            field = field - beta**2 * centre(mv) * (W2 @ var(mh))
+            field = field - beta**2 * centre(mv) * (W2 @ _var(mh, spin))
         return act(field)
 
     converged = False
     n_iter = 0
+    delta = np.inf
     for n_iter in range(1, max_iter + 1):
         mh_new = damping * mh + (1.0 - damping) * update_h(mv, mh)
         mv_new = damping * mv + (1.0 - damping) * update_v(mv, mh_new)
@@ -412,21 +499,66 @@ def _iterate(ham, order2, damping, tol, max_iter, init, method):
         if delta < tol:
             converged = True
             break
-
-    log_z = _entropy(mv, spin) + _entropy(mh, spin) + beta * (a @ mv + b @ mh + mv @ W @ mh)
+    log_z = float(_entropy_rows(mv, spin) + _entropy_rows(mh, spin) + beta * (a @ mv + b @ mh + mv @ W @ mh))
     if order2:
-        log_z += 0.5 * beta**2 * (var(mv) @ W2 @ var(mh))
+        log_z += _onsager(ham, mv, mh)
+    return log_z, mv, mh, n_iter, converged, delta
+
+
+def _var(m, spin):
+    """Variance of a unit with mean ``m``."""
+    return 1.0 - m * m if spin else m - m * m
+
+
+def _onsager(ham, mv, mh):
+    """The second-order (Onsager) term ``β²/2 Σ_ij W_ij² var(m_v,i) var(m_h,j)`` (nats)."""
+    return float(0.5 * ham.beta**2 * (_var(mv, ham.spin) @ (ham.W * ham.W) @ _var(mh, ham.spin)))
+
+
+def _mean_field(ham, order2, damping, tol, max_iter, init, max_error, n_starts, method):
+    ham = check_hamiltonian(ham)
+    damping = check_positive("damping", damping, allow_zero=True)
+    if damping >= 1.0:
+        raise ValueError(f"damping: expected a number in [0, 1) (fraction of the old iterate kept), got {damping}")
+    tol = check_positive("tol", tol)
+    max_iter = check_int("max_iter", max_iter, minimum=1)
+    if max_error != np.inf:  # np.inf: never flag
+        max_error = check_positive("max_error", max_error, allow_zero=True)
+    n_starts = check_int("n_starts", n_starts, minimum=0)
+    log_z, mv, mh, n_iter, converged, delta = _iterate(ham, order2, damping, tol, max_iter, init)
     if not converged:
         warnings.warn(
             f"{method}: no fixed point within max_iter={max_iter} iterations (last max|Δm| = {delta:.3g} ≥ "
             f"tol={tol:g}); the returned log_z is that of the last iterate and is not a {method} free energy. "
             "Increase damping (e.g. 0.5–0.9) or max_iter",
             RuntimeWarning, stacklevel=3)
+    # the error estimate: the next order of the expansion ...
+    if order2:
+        mf = _iterate(ham, False, damping, tol, max_iter, None)
+        second = abs(log_z - (mf[0] + _onsager(ham, mf[1], mf[2]))) if mf[4] else _onsager(ham, mv, mh)
+    else:
+        second = _onsager(ham, mv, mh)
+    # ... and the weight of the mean-field fixed points (modes) the estimate leaves out
+    with np.errstate(all="ignore"):
+        values = _fixed_points(ham, mv, n_starts, damping, tol, min(max_iter, _MODE_ITER))
+    best = float(values[0]) if values.size else -np.inf
+    others = float(logsumexp(values) - best) if values.size else 0.0
+    modes = others + max(0.0, best - log_z)
+    error = float(second + modes) if np.isfinite(log_z) else float("inf")
+    valid = bool(converged and error <= max_error)
+    estimate = (f"estimated error {error:.4g} nats: second-order correction {second:.3g}, {values.size} mean-field "
+                f"fixed point(s) found, best rigorous bound {best:.6g} against the estimate {log_z:.6g}, the modes "
+                f"left out {modes:.3g}")
+    if not converged:
+        reason = f"no fixed point within max_iter={max_iter} iterations (last max|dm| = {delta:.3g}); {estimate}"
+    elif not valid:
+        reason = f"{estimate} > max_error={max_error:g}"
+    else:
+        reason = ""
     mv.flags.writeable = False
     mh.flags.writeable = False
-    reason = "" if converged else f"no fixed point within max_iter={max_iter} iterations (last max|dm| = {delta:.3g})"
-    return LogZ(log_z=float(log_z), method=method, valid=converged, reason=reason, beta=beta, m_visible=mv,
-                m_hidden=mh, n_iter=n_iter, converged=converged)
+    return LogZ(log_z=log_z, method=method, valid=valid, reason=reason, beta=ham.beta, error_estimate=error,
+                m_visible=mv, m_hidden=mh, n_iter=n_iter, converged=converged)
 
 
 _MF_PARAMS = """
@@ -442,21 +574,48 @@ _MF_PARAMS = """
     init : (ndarray (N,), ndarray (M,)) or None
         Starting magnetisations; default the uncoupled values ``sigmoid(βa)``, ``sigmoid(βb)``
         (``tanh`` for spin units).
+    max_error : float
+        Largest acceptable ``error_estimate`` (nats, ≥ 0; ``np.inf`` never flags) for ``valid``.
+    n_starts : int
+        Random hidden configurations (and strongest single hidden units) whose visible means
+        start the search for other fixed points (≥ 0; 0: only the uniform point, the
+        uncoupled means and the estimate's own fixed point).
 
     Returns
     -------
     LogZ
-        With ``m_visible``, ``m_hidden``, ``n_iter`` and ``converged``; ``valid`` and
-        ``converged`` false (with a ``RuntimeWarning``) if no fixed point was reached.
+        With ``m_visible``, ``m_hidden``, ``n_iter``, ``converged`` and ``error_estimate``.
+        ``valid`` is true when the iteration converged *and* ``error_estimate ≤ max_error``;
+        otherwise the reason gives the estimate and its parts. ``converged`` and ``valid``
+        are false (with a ``RuntimeWarning``) if no fixed point was reached.
 
     Notes
     -----
     Layers are updated alternately (hidden from the current visible, then visible from
     the new hidden), each with damping.
+
+    The error estimate (nats) is the sum of two parts. (i) The next order of the
+    expansion: for mean field the Onsager term
+    ``β²/2 Σ_ij W_ij² var(m_v,i) var(m_h,j)`` at its fixed point, the leading correction
+    (exact to within 1 % at weak coupling); for TAP, which contains it, the difference
+    between the TAP value and mean field plus that correction,
+    ``|ln Z_TAP − (ln Z_MF + Onsager(m_MF))|``, of third order. (ii) The modes left out:
+    one fixed point describes one mode of a multimodal model. The damped mean-field
+    ascent of the rigorous bound ``B(m) ≤ ln Z`` (:func:`pyrbm.log_z_lower_bound`) is run
+    from the estimate's own visible means, the uniform point, the uncoupled means and the
+    visible means ``act(β(a + W h))`` of ``n_starts`` random hidden configurations and of
+    the ``n_starts`` hidden units of largest ``‖W_:j‖``; the distinct fixed points
+    ``B_α`` (mean ``|Δm| > 0.05``) give ``logsumexp_α B_α − max_α B_α + max(0, max_α B_α −
+    ln Z_est)``: the weight of the other modes, plus the amount by which the rigorous bound
+    exceeds the estimate (then the estimate is provably too low by at least that much).
+    On a 784×20 RBM trained on MNIST (exact ln Z 138.80) mean field is 3.24 nats low and
+    TAP 2.37 nats; the estimates are 2.8 and 2.3 (tests/test_freeenergy.py). Cost of the
+    search: ``2·n_starts + 3`` chains of at most ``max_iter`` iterations, ``2 N M`` each.
 """
 
 
-def mean_field(ham, *, damping: float = 0.5, tol: float = 1e-10, max_iter: int = 10_000, init=None) -> LogZ:
+def mean_field(ham, *, damping: float = 0.5, tol: float = 1e-10, max_iter: int = 10_000, init=None,
+               max_error: float = 0.1, n_starts: int = 32) -> LogZ:
     r"""Naive mean-field ``ln Z`` by damped fixed-point iteration.
 
     Binary units:
@@ -469,10 +628,11 @@ def mean_field(ham, *, damping: float = 0.5, tol: float = 1e-10, max_iter: int =
     ``S`` the Bernoulli entropy; spin units use ``tanh`` and the ±1 entropy. At a fixed
     point ``ln Z_MF ≤ ln Z`` (Gibbs–Bogoliubov).
     """
-    return _iterate(ham, False, damping, tol, max_iter, init, "mean_field")
+    return _mean_field(ham, False, damping, tol, max_iter, init, max_error, n_starts, "mean_field")
 
 
-def tap(ham, *, damping: float = 0.5, tol: float = 1e-10, max_iter: int = 10_000, init=None) -> LogZ:
+def tap(ham, *, damping: float = 0.5, tol: float = 1e-10, max_iter: int = 10_000, init=None,
+        max_error: float = 0.1, n_starts: int = 32) -> LogZ:
     r"""Second-order TAP (Thouless–Anderson–Palmer) ``ln Z`` by damped fixed-point iteration.
 
     Binary units (``var(m) = m − m²``):
@@ -485,7 +645,7 @@ def tap(ham, *, damping: float = 0.5, tol: float = 1e-10, max_iter: int = 10_000
     and symmetrically for ``m_h``. Spin units: ``var(m) = 1 − m²``, ``tanh`` and the
     Onsager term ``−β² m_v (W^{∘2}(1 − m_h²))``.
     """
-    return _iterate(ham, True, damping, tol, max_iter, init, "tap")
+    return _mean_field(ham, True, damping, tol, max_iter, init, max_error, n_starts, "tap")
 
 
 if mean_field.__doc__ and tap.__doc__:  # docstrings are stripped under python -OO

@@ -5,12 +5,15 @@ method             what                                                 holds wh
 =================  ===================================================  ==========================
 ``exact``          enumeration of the smaller layer                     min(N, M) ≤ 25
 ``gaussian``       Gaussian density of states per mode (docs/physics.md §6)     βσ_k s² < 1, small biases
-``mean_field``     naive mean field (a lower bound at a fixed point)    the iteration converged
-``tap``            second-order TAP                                     the iteration converged
+``mean_field``     naive mean field (a lower bound at a fixed point)    converged, error est. ≤ 0.1
+``tap``            second-order TAP                                     converged, error est. ≤ 0.1
 ``lower_bound``    variational bound, hidden units summed (rigorous)    always
 ``ais``            annealed importance sampling (low in expectation)    enough effective samples
 ``reverse_ais``    reverse AIS from model samples (high in expectation) enough effective samples
 =================  ===================================================  ==========================
+
+"Holds" is :attr:`pyrbm.LogZ.valid`: the estimate is trustworthy for this model. No variable of a
+returned Dataset is named like a Dataset method (``std``, ``mean``, ...): ``float(ds.log_z_std)`` works.
 
 :func:`test_log_likelihood` runs the lower bound, forward AIS at growing schedule lengths,
 reverse AIS from replica-exchange samples and RAISE, and returns the interval of the test
@@ -39,7 +42,7 @@ METHODS = ("exact", "gaussian", "mean_field", "tap", "lower_bound", "ais", "reve
 
 
 def _row(log_z=np.nan, std=np.nan, valid=False, reason=""):
-    return {"log_z": float(log_z), "std": float(std), "valid": bool(valid), "reason": str(reason)}
+    return {"log_z": float(log_z), "log_z_std": float(std), "valid": bool(valid), "reason": str(reason)}
 
 
 def _run(method, ham, opts):
@@ -48,21 +51,12 @@ def _run(method, ham, opts):
             return _row(reason=f"not enumerable: min(N, M) = {min(ham.n_visible, ham.n_hidden)} > "
                                f"{freeenergy.EXACT_MAX_UNITS}")
         return _row(float(freeenergy.exact_log_z(ham)), 0.0, True)
-    if method == "gaussian":
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                res = freeenergy.gaussian_log_z(ham)
-        except ValueError as err:  # an unstable mode (βσ_k s² ≥ 1): the Gaussian integral diverges
-            return _row(reason=str(err))
-        return _row(res.log_z, res.std, res.valid, res.reason)
-    if method in ("mean_field", "tap"):
+    if method in ("gaussian", "mean_field", "tap"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = getattr(freeenergy, method)(ham)
-        valid = res.valid and bool(res.converged)
-        reason = res.reason or ("" if res.converged else "no fixed point within max_iter")
-        return _row(res.log_z, res.std, valid, reason)
+            res = getattr(freeenergy, "gaussian_log_z" if method == "gaussian" else method)(ham)
+        # where the Gaussian cannot apply (an unstable mode) its ln Z is infinite: the table shows NaN
+        return _row(res.log_z if np.isfinite(res.log_z) else np.nan, res.std, res.valid, res.reason)
     if method == "lower_bound":
         starts = [x for x in (opts["data"], opts["samples"]) if x is not None]
         res = log_z_lower_bound(ham, starts=starts, seed=opts["seeds"][0])
@@ -112,7 +106,7 @@ def compare_log_z(ham, *, data=None, test=None, samples=None, methods=METHODS, n
     xarray.Dataset
         Dimension ``estimator`` (not ``method``, which ``Dataset.sel`` takes as its own
         keyword): ``ds.log_z.sel(estimator="ais")``. Variables ``log_z`` (nats; NaN where the method cannot be
-        used), ``std`` (statistical standard deviation, 0 for deterministic methods),
+        used), ``log_z_std`` (statistical standard deviation, 0 for deterministic methods),
         ``valid`` (bool), ``reason`` (str, why not valid / how reverse AIS was started),
         ``seconds`` (wall time), and ``log_likelihood`` (nats per test sample) with ``test``.
         Attribute ``seed``.
@@ -147,11 +141,11 @@ def compare_log_z(ham, *, data=None, test=None, samples=None, methods=METHODS, n
         return ("estimator", np.array([r[key] for r in rows], dtype=dtype))
 
     ds = xr.Dataset(
-        {"log_z": col("log_z"), "std": col("std"), "valid": col("valid"), "reason": col("reason", str),
+        {"log_z": col("log_z"), "log_z_std": col("log_z_std"), "valid": col("valid"), "reason": col("reason", str),
          "seconds": col("seconds")},
         coords={"estimator": list(methods)}, attrs={"seed": int(seed), "beta": float(ham.beta)})
     ds.log_z.attrs.update(units="nats", long_name="ln Z")
-    ds["std"].attrs.update(units="nats", long_name="standard deviation of ln Z")
+    ds.log_z_std.attrs.update(units="nats", long_name="standard deviation of ln Z")
     ds.seconds.attrs.update(units="s")
     if test is not None:
         mean_neg_f = float(np.mean(-ham.beta * ham.free_energy(test)))
@@ -195,7 +189,7 @@ def _convergence(ham, n_betas_list, *, n_chains, schedule, seed, data, lower_bou
         seconds.append(time.perf_counter() - t0)
     drift, error, ok = _drift(results)
     ds = xr.Dataset(
-        {"log_z": ("n_betas", [r.log_z for r in results]), "std": ("n_betas", [r.std for r in results]),
+        {"log_z": ("n_betas", [r.log_z for r in results]), "log_z_std": ("n_betas", [r.std for r in results]),
          "ess": ("n_betas", [r.ess for r in results]), "valid": ("n_betas", [r.valid for r in results]),
          "reason": ("n_betas", np.array([r.reason for r in results], dtype=str)), "seconds": ("n_betas", seconds)},
         coords={"n_betas": np.asarray(n_betas_list, dtype=np.int64)},
@@ -238,7 +232,7 @@ def ais_convergence(ham, *, n_betas=(2000, 15000, 50000), n_chains: int = 100, s
     Returns
     -------
     xarray.Dataset
-        Dimension ``n_betas``; variables ``log_z`` (nats), ``std``, ``ess``, ``valid``,
+        Dimension ``n_betas``; variables ``log_z`` (nats), ``log_z_std``, ``ess``, ``valid``,
         ``reason``, ``seconds``. Attributes ``drift``, ``drift_error`` (nats),
         ``converged`` (1/0) and ``seed``.
     """
@@ -329,7 +323,7 @@ def test_log_likelihood(ham, data, *, train=None, samples=None, history=None, bu
         Dimension ``estimator`` = (``lower_bound``, ``ais``, ``reverse_ais``, ``raise``, and
         ``trajectory_ais`` with a history) with
         ``log_z`` (nats; for RAISE its upper estimate), ``log_likelihood`` (nats per test
-        example, ``mean(−βF) − log_z``), ``std``, ``ess``, ``valid``, ``reason``,
+        example, ``mean(−βF) − log_z``), ``log_z_std``, ``ess``, ``valid``, ``reason``,
         ``seconds``; dimension ``n_betas`` with the convergence series ``convergence_log_z``
         and ``convergence_std``; scalars ``log_z_low``, ``log_z_high``, ``ll_low``,
         ``ll_high``, ``interval_valid`` and ``mean_neg_free_energy``. Attributes
@@ -399,7 +393,7 @@ def test_log_likelihood(ham, data, *, train=None, samples=None, history=None, bu
     ra = raise_log_likelihood(ham, data[subset], n_betas=opts["raise_betas"], n_chains=opts["raise_chains"],
                               schedule=schedule, seed=seeds[4], train=train, dtype=dtype)
     ln_f_sub = float(np.mean(-ham.beta * ham.free_energy(data[subset])))
-    raise_log_z = ln_f_sub - float(ra["mean"])
+    raise_log_z = ln_f_sub - float(ra.ll_mean)
     raise_std = float(ra.std_mc)
     raise_ok = bool(np.isfinite(raise_std))
     raise_reason = (f"upper estimate of ln Z from RAISE on {n_sub} of {data.shape[0]} test examples, "
@@ -415,20 +409,20 @@ def test_log_likelihood(ham, data, *, train=None, samples=None, history=None, bu
         t0 = time.perf_counter()
         tr = trajectory_ais(history, n_chains=opts["n_chains"], n_steps=opts["trajectory_steps"],
                             n_betas=n_betas_list[0], seed=seeds[5], data=train, dtype=dtype)
-        last = {k: float(tr[k][-1]) for k in ("log_z", "std", "ess")}
+        last = {k: float(tr[k][-1]) for k in ("log_z", "log_z_std", "ess")}
         W_last = np.asarray(history.W[-1]) if "W" in history else None
         tr_reasons = []
         if W_last is None or not np.allclose(W_last, ham.W, rtol=1e-6, atol=1e-6):
             tr_reasons.append("the last record of the history is not this model")
-        if not np.isfinite(last["std"]):
+        if not np.isfinite(last["log_z_std"]):
             tr_reasons.append("no error bar (effective sample size below 1.5)")
-        elif last["log_z"] + 3 * last["std"] < bound.check_value:
+        elif last["log_z"] + 3 * last["log_z_std"] < bound.check_value:
             tr_reasons.append(f"ln Z estimate {last['log_z']:.6g} lies below the rigorous lower bound "
                               f"{bound.check_value:.6g}")
-        rows["trajectory_ais"] = (last["log_z"], last["std"], last["ess"], not tr_reasons, "; ".join(tr_reasons),
+        rows["trajectory_ais"] = (last["log_z"], last["log_z_std"], last["ess"], not tr_reasons, "; ".join(tr_reasons),
                                   time.perf_counter() - t0)
         if not tr_reasons:
-            lows.append(last["log_z"] - _SIGMAS * last["std"])
+            lows.append(last["log_z"] - _SIGMAS * last["log_z_std"])
 
     # the interval and the verdict
     if fwd.valid:
@@ -460,8 +454,8 @@ def test_log_likelihood(ham, data, *, train=None, samples=None, history=None, bu
         return ("estimator", np.array([rows[n][i] for n in names], dtype=dtype))
 
     ds = xr.Dataset(
-        {"log_z": col(0), "std": col(1), "ess": col(2), "valid": col(3, bool), "reason": col(4, str),
-         "seconds": col(5), "convergence_log_z": conv.log_z, "convergence_std": conv["std"],
+        {"log_z": col(0), "log_z_std": col(1), "ess": col(2), "valid": col(3, bool), "reason": col(4, str),
+         "seconds": col(5), "convergence_log_z": conv.log_z, "convergence_std": conv.log_z_std,
          "log_z_low": low, "log_z_high": high, "ll_low": mean_f - high, "ll_high": mean_f - low,
          "interval_valid": not reasons, "mean_neg_free_energy": mean_f},
         coords={"estimator": names},

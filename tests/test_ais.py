@@ -219,10 +219,13 @@ def test_compare_log_z_table():
     test = (np.random.default_rng(19).random((40, 12)) < 0.5).astype(float)
     ds = compare_log_z(ham, test=test, n_betas=300, schedule="linear", n_chains=50, n_gibbs=50, seed=1)
     assert list(ds.estimator.values) == ["exact", "gaussian", "mean_field", "tap", "lower_bound", "ais", "reverse_ais"]
-    assert ds.valid.all() and np.all(ds.seconds >= 0)
+    # mean field is 0.103 nats low here (enumeration): its own estimate, 0.102, is above the default
+    # max_error = 0.1, so it is not valid; every other estimator is
+    assert list(ds.valid.values) == [m != "mean_field" for m in ds.estimator.values] and np.all(ds.seconds >= 0)
+    assert "estimated error 0.102" in str(ds.reason.sel(estimator="mean_field").values)
     assert abs(ds.log_z.sel(estimator="exact") - exact) < 1e-9
     for m in ("ais", "reverse_ais"):
-        assert abs(ds.log_z.sel(estimator=m) - exact) < 3 * ds["std"].sel(estimator=m) + 1e-3
+        assert abs(ds.log_z.sel(estimator=m) - exact) < 3 * ds.log_z_std.sel(estimator=m) + 1e-3
     assert abs(ds.log_z.sel(estimator="gaussian") - exact) < 0.05 and abs(ds.log_z.sel(estimator="tap") - exact) < 0.05
     assert float(ds.log_z.sel(estimator="mean_field")) <= exact + 1e-9  # Gibbs–Bogoliubov lower bound
     bound = float(ds.log_z.sel(estimator="lower_bound"))
@@ -385,5 +388,5 @@ def test_raise_on_mnist_784x20_classic_schedule(mnist_model):
     test = pyrbm.datasets.mnist("test")[:20]
     ds = pyrbm.raise_log_likelihood(ham, test, n_betas=14_501, n_chains=5, seed=4, train=data)
     exact_ll = float(np.mean(-ham.beta * ham.free_energy(test))) - exact
-    mean, se = float(ds["mean"]), float(ds.std_mc)
+    mean, se = float(ds.ll_mean), float(ds.std_mc)
     assert mean <= exact_ll + 2 * se and abs(mean - exact_ll) < 3.0, (mean, se, exact_ll)
