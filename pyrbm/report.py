@@ -14,7 +14,8 @@ import numpy as np
 
 from .io.netcdf import atomic_path
 
-__all__ = ["write_report", "checks", "key_tables", "langevin_checks", "mp_checks", "kurtosis_checks", "js_checks"]
+__all__ = ["write_report", "checks", "key_tables", "langevin_checks", "mp_checks", "kurtosis_checks", "js_checks",
+           "likelihood_checks"]
 
 
 def _pm(values, fmt="{:.4g}") -> str:
@@ -95,19 +96,22 @@ def key_tables(study: dict) -> dict:
                 for m in r["n_hidden"].values]
         out[f"Rotation-test JS divergence (nats; untrained = epoch 0, trained = epoch {int(last_ep)})"] = _table(
             ["M", "untrained", "trained"], rows)
+        cols = [("ll_low", "interval low"), ("ll_high", "interval high"), ("ll_ais", "AIS"),
+                ("ll_reverse_ais", "reverse AIS"), ("ll_raise", "RAISE"), ("ll_lower_bound", "bound (upper)"),
+                ("ll_exact", "exact")]
+        cols = [(v, t) for v, t in cols if v in r]
         rows = []
         for m in r["n_hidden"].values:
             rm = r.sel(n_hidden=m)
             for e in rm["epoch"].values:
                 re_ = rm.sel(epoch=e)
-                vals = [re_[v] for v in ("ll_ais", "ll_reverse_ais", "ll_exact") if v in re_]
-                if not any(bool(v.notnull().any()) for v in vals):
+                if not any(bool(re_[v].notnull().any()) for v, _ in cols):
                     continue
-                rows.append([m, int(e)] + [_pm(re_[v], "{:.2f}") if v in re_ else "–"
-                                           for v in ("ll_ais", "ll_reverse_ais", "ll_exact")])
-        title = "Test log-likelihood (nats per image; mean ± sd over replicas)"
-        out[title] = (_table(["M", "epoch", "AIS", "reverse AIS", "exact"], rows) if rows else
-                      "Not computed: this installation has no `pyrbm.ais` (AIS and reverse AIS).")
+                n_ok = int((re_["ll_interval_valid"] == 1).sum()) if "ll_interval_valid" in re_ else 0
+                rows.append([m, int(e)] + [_pm(re_[v], "{:.2f}") for v, _ in cols] + [n_ok])
+        title = "Test log-likelihood (nats per image; mean ± sd over replicas; pyrbm.test_log_likelihood)"
+        out[title] = (_table(["M", "epoch"] + [t for _, t in cols] + ["replicas defended"], rows) if rows else
+                      "Not computed.")
         rows = [[m, _pm(r["hamming_probe_top"].sel(n_hidden=m), "{:.3g}"),
                  _pm(r["hamming_probe_mid"].sel(n_hidden=m), "{:.3g}")] for m in r["n_hidden"].values]
         out["Hierarchical probing: visible units changed per image"] = _table(
@@ -159,21 +163,7 @@ def checks(study: dict) -> dict:
     r = study.get("results")
     if r is not None:
         out.update(js_checks(r))
-        have = "ll_ais" in r and bool(r["ll_ais"].notnull().any())
-        if have:
-            diff = r["ll_ais"] - r["ll_reverse_ais"]
-            tol = 3 * np.hypot(r["ll_ais_std"], r["ll_reverse_ais_std"]).fillna(0)
-            ok = bool((diff.fillna(0) >= -tol).all())
-            detail = (f"measured AIS − reverse AIS in [{float(diff.min()):.3g}, {float(diff.max()):.3g}] nats; expected "
-                      f"≥ 0 (AIS below, reverse AIS above ln Z); tolerance 3 combined standard errors "
-                      f"(up to {float(tol.max()):.3g} nats)")
-            if "ll_exact" in r and bool(r["ll_exact"].notnull().any()):
-                inside = ((r["ll_reverse_ais"] - tol <= r["ll_exact"]) & (r["ll_exact"] <= r["ll_ais"] + tol))
-                ok = ok and bool(inside.where(r["ll_exact"].notnull(), True).all())
-                detail += "; exact log-likelihood inside the bracket"
-            out["AIS and reverse AIS bracket each other"] = (ok, detail)
-        else:
-            out["AIS and reverse AIS bracket each other"] = (None, "not computed: pyrbm.ais is not available")
+        out.update(likelihood_checks(r))
     k = study.get("kurtosis")
     if k is not None:
         out.update(kurtosis_checks(k))
@@ -219,6 +209,36 @@ def mp_checks(mp: dict, histories=None) -> dict:
                 bad.append(f"trained M={m}")
     detail = f"tolerance {MP_TOLERANCE_TW:g} Tracy–Widom widths; " + "; ".join(rows)
     return {"initial spectra at the MP edges": (not bad, detail + (f"; outside: {', '.join(bad)}" if bad else ""))}
+
+
+def likelihood_checks(results) -> dict:
+    """The test log-likelihood interval of every replica at its last evaluated epoch.
+
+    PASS when :func:`pyrbm.test_log_likelihood` defended an interval: no AIS estimate below
+    the rigorous lower bound on ln Z, forward and reverse AIS within the tolerance, a
+    converged schedule series and an interval ``ll_high − ll_low`` no wider than the
+    tolerance. Otherwise FAIL, with each replica's width and reasons.
+    """
+    name = "test log-likelihood interval (AIS, reverse AIS, RAISE, lower bound) narrower than the tolerance"
+    if "ll_interval_valid" not in results or not bool(results["ll_interval_valid"].notnull().any()):
+        return {name: (None, "not computed")}
+    fails, details = [], []
+    for m in results["n_hidden"].values:
+        for rep in results["replica"].values:
+            r = results.sel(n_hidden=m, replica=rep)
+            done = r["ll_interval_valid"].notnull()
+            if not bool(done.any()):
+                continue
+            last = r.isel(epoch=int(np.flatnonzero(done.values)[-1]))
+            width = float(last["ll_high"] - last["ll_low"])
+            ok = bool(last["ll_interval_valid"] == 1)
+            what = (f"M={m} replica {rep} epoch {int(last['epoch'])}: measured [{float(last['ll_low']):.2f}, "
+                    f"{float(last['ll_high']):.2f}] (width {width:.3g}), expected width ≤ "
+                    f"{float(last['ll_tolerance']):.3g} nats per image with every estimate above the bound")
+            if not ok:
+                fails.append(f"{what}; failed: {str(last['ll_interval_reason'].values)}")
+            details.append(what)
+    return {name: (not fails, "; ".join(fails) if fails else "; ".join(details))}
 
 
 def kurtosis_checks(k) -> dict:
@@ -308,7 +328,6 @@ def write_report(study_dir, *, out=None) -> Path:
         The report.
     """
     from .experiments import load_study
-    from .experiments.training import likelihood_available
     from .figures import FIGURES, draw_all
 
     study = load_study(study_dir)
@@ -316,9 +335,9 @@ def write_report(study_dir, *, out=None) -> Path:
     fig_dir = out.parent / "figures"
     written = draw_all(study, fig_dir)
     lines = [f"# Reciprocal-space study of RBMs — profile `{study['profile']}`", "",
-             f"Study directory `{Path(study_dir).resolve()}`. Likelihoods: "
-             + ("AIS and reverse AIS (`pyrbm.ais`)." if likelihood_available() else
-                "not computed (`pyrbm.ais` is not available in this installation)."), "", "## Checks", ""]
+             f"Study directory `{Path(study_dir).resolve()}`. Likelihoods: `pyrbm.test_log_likelihood` "
+             "(forward AIS, reverse AIS from replica exchange, RAISE, the rigorous lower bound on ln Z).",
+             "", "## Checks", ""]
     for name, (ok, detail) in checks(study).items():
         mark = "n/a" if ok is None else ("PASS" if ok else "FAIL")
         lines.append(f"- **{mark}** {name}: {detail}")

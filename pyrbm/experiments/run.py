@@ -185,8 +185,8 @@ def _stack_results(runs) -> xr.Dataset:
     from ..symmetry import align_replicas
 
     keep = ["u_mean", "u_std", "w_mean", "w_std", "u_saddle", "w_saddle", "u_uniform", "w_uniform", "sign",
-            "singular_value", "U", "V", "js", "ll_exact", "ll_ais", "ll_ais_std", "ll_reverse_ais",
-            "ll_reverse_ais_std", "hamming_probe_top", "hamming_probe_mid"]
+            "singular_value", "U", "V", "js", "hamming_probe_top", "hamming_probe_mid"]
+    keep += sorted({v for _, r in runs.values() for v in r.data_vars if v.startswith("ll_")})
     sizes = sorted({m for m, _ in runs})
     seeds = sorted({s for _, s in runs})
     per = []

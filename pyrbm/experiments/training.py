@@ -12,9 +12,11 @@ every epoch e measures, with the model of that epoch, by library calls only
   kept so that :func:`pyrbm.symmetry.align_replicas` can match replicas when the study is
   read back;
 - every ``ais_every`` epochs (and at the first and last): the rotation-test JS divergence of
-  W, and, when :func:`pyrbm.ais` is available, the test log-likelihood
-  ``mean(−F(v)) − ln Z`` with ln Z by AIS and by reverse AIS started from the Gibbs samples
-  (exact ln Z as well when min(N, M) ≤ 20).
+  W, and the test log-likelihood by :func:`pyrbm.test_log_likelihood`: forward AIS, reverse
+  AIS from replica-exchange samples, RAISE on a subset and the rigorous lower bound on ln Z,
+  each with its standard error, ESS and validity, and the interval they defend together
+  (``ll_low``, ``ll_high``, ``ll_interval_valid``, ``ll_interval_reason``); exact ln Z as
+  well when min(N, M) ≤ 20.
 
 Finished epochs are files ``epoch_XXXX.nc`` in ``<scan root>/_work/M<M>_seed<seed>/`` beside the
 training checkpoint; a rerun skips them. At the end the point writes ``history.nc`` (the
@@ -30,17 +32,13 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ..freeenergy import exact_log_z, log_likelihood
+from ..likelihood import test_log_likelihood
+from ..symmetry import rotation_divergence
 from ..training import _subseed
 from .results import RESULT, _a, _labels, read_dataset, write_dataset
 
-__all__ = ["training_point", "likelihood_available"]
-
-
-def likelihood_available() -> bool:
-    """Whether :func:`pyrbm.ais` and :func:`pyrbm.reverse_ais` exist in this installation."""
-    import pyrbm
-
-    return callable(getattr(pyrbm, "ais", None)) and callable(getattr(pyrbm, "reverse_ais", None))
+__all__ = ["training_point"]
 
 
 @functools.lru_cache(maxsize=2)
@@ -67,32 +65,48 @@ def _hidden(ham, v, rng):
     return (rng.random((v.shape[0], ham.n_hidden)) < ham.p_h_given_v(v)).astype(np.float64)
 
 
-def _likelihood(ham, p, test, seed, train) -> dict:
-    import pyrbm
-    from ..freeenergy import exact_log_z
-    from ..symmetry import rotation_divergence
+#: Estimators of :func:`pyrbm.test_log_likelihood` kept per epoch, as ``ll_<name>`` (nats per image).
+_ESTIMATORS = {"ais": "forward AIS", "reverse_ais": "reverse AIS (replica-exchange start)",
+               "raise": "RAISE on a subset of the test images", "lower_bound": "the rigorous lower bound on ln Z"}
 
+
+def _budget(p: dict, n_test: int) -> dict:
+    """The likelihood work of one evaluation, from the profile's AIS settings."""
+    n_betas, n_chains = int(p["ais_betas"]), int(p["ais_chains"])
+    return {"n_betas": (max(2, n_betas // 4), n_betas), "n_chains": n_chains, "n_sweeps": int(p["gibbs_sweeps"]),
+            "n_replicas": 8, "raise_examples": min(n_test, max(10, n_chains // 2)), "raise_chains": 2,
+            "raise_betas": n_betas}
+
+
+def _likelihood(ham, p, test, seed, train) -> dict:
+    """JS of the rotation test and the test log-likelihood verdict (:func:`pyrbm.test_log_likelihood`)."""
     out = {"js": float(rotation_divergence(ham.W, seed=seed, n_bins=int(p["js_bins"]))["js"])}
-    mean_f = float(np.mean(-ham.free_energy(test)))
     if ham.modes.n_modes <= 20:
-        out["ll_exact"] = mean_f - float(exact_log_z(ham).log_z)
-    if likelihood_available():
-        n = int(p["ais_chains"])
-        v_gibbs, _ = _gibbs(ham, p, seed + 2)
-        # base model: independent sites with the training data's pixel means (both directions)
-        fwd = pyrbm.ais(ham, n_chains=n, n_betas=int(p["ais_betas"]), seed=seed, data=train)
-        rev = pyrbm.reverse_ais(ham, v_gibbs[:n], n_betas=int(p["ais_betas"]), seed=seed + 1, data=train)
-        out.update(ll_ais=mean_f - float(fwd.log_z), ll_ais_std=float(fwd.std),
-                   ll_reverse_ais=mean_f - float(rev.log_z), ll_reverse_ais_std=float(rev.std))
+        out["ll_exact"] = float(log_likelihood(ham, test, log_z=exact_log_z(ham)))
+    v = test_log_likelihood(ham, test, train=train, budget=_budget(p, test.shape[0]), seed=seed)
+    for name in _ESTIMATORS:
+        e = v.sel(estimator=name)
+        out[f"ll_{name}"] = float(e.log_likelihood)
+        out[f"ll_{name}_std"] = float(e.log_z_std)
+        out[f"ll_{name}_ess"] = float(e.ess)
+        out[f"ll_{name}_valid"] = float(bool(e.valid))
+    out.update(ll_low=float(v.ll_low), ll_high=float(v.ll_high), ll_interval_valid=float(bool(v.interval_valid)),
+               ll_tolerance=float(v.attrs["tolerance"]), ll_interval_reason=str(v.attrs["interval_reason"]))
     return out
 
 
 _LL_VARS = {"js": _a("Jensen-Shannon divergence of the rotation test", "nats"),
             "ll_exact": _a("test log-likelihood per image with exact ln Z", "nats"),
-            "ll_ais": _a("test log-likelihood per image with ln Z by AIS", "nats"),
-            "ll_ais_std": _a("standard error of ll_ais from the AIS weights", "nats"),
-            "ll_reverse_ais": _a("test log-likelihood per image with ln Z by reverse AIS", "nats"),
-            "ll_reverse_ais_std": _a("standard error of ll_reverse_ais", "nats")}
+            "ll_low": _a("lower end of the defended test log-likelihood interval", "nats per image"),
+            "ll_high": _a("upper end of the defended test log-likelihood interval", "nats per image"),
+            "ll_interval_valid": _a("1 when the interval holds every check of pyrbm.test_log_likelihood, else 0"),
+            "ll_tolerance": _a("interval tolerance", "nats per image")}
+for _name, _what in _ESTIMATORS.items():
+    _LL_VARS.update({
+        f"ll_{_name}": _a(f"test log-likelihood per image from {_what}", "nats"),
+        f"ll_{_name}_std": _a(f"standard error of ll_{_name}", "nats"),
+        f"ll_{_name}_ess": _a(f"effective sample size of {_what} (NaN where none)"),
+        f"ll_{_name}_valid": _a(f"1 when {_what} is valid for this model, else 0")})
 
 
 def _epoch(ham, epoch: int, p: dict, train, test, labels, reference) -> xr.Dataset:
@@ -111,6 +125,8 @@ def _epoch(ham, epoch: int, p: dict, train, test, labels, reference) -> xr.Datas
           if epoch % every == 0 or epoch == last else {})
     for k, attrs in _LL_VARS.items():
         op[k] = ((), ll.get(k, np.nan), attrs)
+    op["ll_interval_reason"] = ((), ll.get("ll_interval_reason", ""),
+                                _a("why the interval is not defended (empty when it is, or not evaluated)"))
     op.attrs = {}
     return op.assign_coords(epoch=epoch)
 
@@ -209,7 +225,7 @@ def training_point(params: dict, out) -> None:
     final = _final(ham, p, test, labels)
     result = xr.merge([result, final])
     result.attrs = {**final.attrs, "n_visible": ham.n_visible, "n_hidden": M, "seed": seed, "n_epochs": n_epochs,
-                    "likelihood": "ais" if likelihood_available() else "none",
+                    "likelihood": "pyrbm.test_log_likelihood",
                     **{f"config_{k}": v if not isinstance(v, list) else ",".join(map(str, v))
                        for k, v in p.items() if k not in ("work_dir",)}}
     save_history(history, Path(out) / "history.nc", hamiltonian=ham, overwrite=True)

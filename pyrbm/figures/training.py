@@ -100,25 +100,38 @@ def figure_10_js_divergence(results, out_path):
 
 
 def figure_11_likelihood(results, out_path):
-    """Test log-likelihood per image against epoch: AIS and reverse AIS (and exact when small)."""
+    """Test log-likelihood per image against epoch, per hidden size and replica: the interval
+    :func:`pyrbm.test_log_likelihood` defends (band; hatched where it is not defended), forward
+    AIS, reverse AIS, RAISE, the upper bound from the rigorous ln Z bound, and exact when small."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    drawn = False
-    for i, m in enumerate(results["n_hidden"].values):
+    sizes = results["n_hidden"].values
+    fig, axes = plt.subplots(1, len(sizes), figsize=(4.2 * len(sizes), 3.6), squeeze=False)
+    for ax, m in zip(axes[0], sizes):
         r = results.sel(n_hidden=m)
-        for var, style, label in (("ll_ais", "-o", "AIS"), ("ll_reverse_ais", "--s", "reverse AIS"),
-                                  ("ll_exact", ":", "exact")):
-            if var not in r or not bool(r[var].notnull().any()):
+        drawn = False
+        for j, rep in enumerate(r["replica"].values):
+            rr = r.sel(replica=rep)
+            if "ll_low" not in rr or not bool(rr["ll_low"].notnull().any()):
                 continue
-            da = r[var].dropna("epoch", how="all")
-            ax.errorbar(da["epoch"], da.mean("replica"), yerr=da.std("replica"), fmt=style, color=f"C{i}",
-                        ms=3, capsize=2, label=f"{label}, M = {m}")
+            ok = rr["ll_interval_valid"].dropna("epoch")
+            low, high = rr["ll_low"].sel(epoch=ok.epoch), rr["ll_high"].sel(epoch=ok.epoch)
+            ax.fill_between(ok.epoch, low, high, color=f"C{j}", alpha=0.25, lw=0,
+                            label="defended interval" if j == 0 else None)
+            bad = ok.epoch[ok.values == 0]
+            if bad.size:
+                ax.vlines(bad, low.sel(epoch=bad), high.sel(epoch=bad), color=f"C{j}", lw=3, alpha=0.5,
+                          label="not defended" if j == 0 else None)
+            for var, style, label in (("ll_ais", "o", "AIS"), ("ll_reverse_ais", "s", "reverse AIS"),
+                                      ("ll_raise", "^", "RAISE"), ("ll_lower_bound", "_", "bound (upper)"),
+                                      ("ll_exact", "x", "exact")):
+                if var in rr and bool(rr[var].notnull().any()):
+                    da = rr[var].dropna("epoch")
+                    ax.plot(da.epoch, da, style, color=f"C{j}", ms=4, mfc="none",
+                            label=label if j == 0 else None)
             drawn = True
-    if drawn:
-        ax.legend(fontsize=6, ncol=2)
-    else:
-        ax.text(0.5, 0.5, "no likelihood estimates\n(pyrbm.ais not available)", ha="center", va="center",
-                transform=ax.transAxes)
-    ax.set(xlabel="epoch", ylabel="test log-likelihood (nats per image)",
-           title="Test log-likelihood (mean ± sd over replicas)")
+        if drawn:
+            ax.legend(fontsize=6)
+        else:
+            ax.text(0.5, 0.5, "no likelihood estimates", ha="center", va="center", transform=ax.transAxes)
+        ax.set(xlabel="epoch", ylabel="test log-likelihood (nats per image)", title=f"M = {m} (colour: replica)")
     return save(fig, out_path)
