@@ -121,23 +121,20 @@ class _GibbsWork:
         self.ws = _gk.make_workspace(n_rows, ham.n_visible, ham.n_hidden, dtype)
 
     def sweeps(self, v, h, streams, n, energy=None):
-        """``n`` block-Gibbs sweeps in place, tile by tile: h ~ p(h|v), then v ~ p(v|h).
+        """``n`` block-Gibbs sweeps in place, a thread per row tile: h ~ p(h|v), then v ~ p(v|h).
 
         ``energy`` (float64, one per row) receives the joint energies after the last sweep.
         """
-        with sampler_threads():
-            _gk.block_gibbs_sweeps(v, h, self.W, self.a, self.b, self.beta_rows, self.spin, streams, n, self.ws,
-                                   energy=energy, energy_biases=(self.a64, self.b64))
+        _gk.block_gibbs_sweeps(v, h, self.W, self.a, self.b, self.beta_rows, self.spin, streams, n, self.ws,
+                               energy=energy, energy_biases=(self.a64, self.b64))
 
     def uniform_visible(self, v, h, streams):
         """Uniform random visible units (σ(0) = 1/2) from the streams."""
-        with sampler_threads():
-            _gk.sample_uniform(v, h, self.beta_rows, self.spin, streams, self.ws)
+        _gk.sample_uniform(v, h, self.beta_rows, self.spin, streams, self.ws)
 
     def hidden_from_visible(self, v, h, streams):
         """h ~ p(h|v)."""
-        with sampler_threads():
-            _gk.sample_hidden(v, h, self.W, self.b, self.beta_rows, self.spin, streams, self.ws)
+        _gk.sample_hidden(v, h, self.W, self.b, self.beta_rows, self.spin, streams, self.ws)
 
 
 class GibbsSampler(Sampler):
