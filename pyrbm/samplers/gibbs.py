@@ -240,7 +240,7 @@ class GibbsSampler(Sampler):
     # -- run ------------------------------------------------------------------
     def run(self, ham, *, state: GibbsState | None = None, n_steps: int, thin: int = 1, burn_in: int = 0,
             observables=None, keep_configs: bool = False, out=None, overwrite: bool = False,
-            progress: bool | None = None):
+            progress: bool | None = None, donate: bool = False):
         r"""Sample and record observables every ``thin`` sweeps.
 
         Parameters
@@ -271,6 +271,10 @@ class GibbsSampler(Sampler):
             Replace an existing ``out``.
         progress : bool, optional
             Progress bar over records; default: shown when standard error is a terminal.
+        donate : bool
+            Give ``state`` up: the run advances its arrays in place instead of copying
+            them (at 100,000 chains of a 784x500 model the copy is 0.5 GB per call), and
+            ``state`` cannot be used again. A run without ``state`` never copies.
 
         Returns
         -------
@@ -305,7 +309,7 @@ class GibbsSampler(Sampler):
             self._extend_plan(ham, work, plan)
             return plan
 
-        return self._run(ham, state, n_steps, thin, burn_in, out, overwrite, progress, make_plan)
+        return self._run(ham, state, n_steps, thin, burn_in, out, overwrite, progress, make_plan, donate)
 
     def _extra_record(self, work) -> dict:
         return {}
