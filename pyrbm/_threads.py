@@ -15,7 +15,8 @@ in exactly one of two ways, decided here:
   all the steps of a call. Threads meet once per call, not once per product, so a thread
   that loses its core delays only its own tiles.
 * **training** (:func:`training_threads`): BLAS on the calling thread, the numba kernels
-  take the cores; tiny models run everything on the calling thread.
+  take the cores that other processes leave idle; tiny models run everything on the
+  calling thread.
 
 Results never depend on the choice: chains are independent and draw from their own
 streams, the tile split depends only on the shapes, and the numba kernels split their
@@ -41,7 +42,8 @@ try:
 except ImportError:  # pragma: no cover - optional dependency
     ThreadpoolController = None
 
-__all__ = ["blas_serial", "run_tiles", "sampler_threads", "training_threads", "workers", "PARALLEL_WORK"]
+__all__ = ["blas_serial", "idle_workers", "run_tiles", "sampler_threads", "training_threads", "workers",
+           "PARALLEL_WORK"]
 
 #: Multiply-adds per matrix product below which the training kernels run single-threaded.
 PARALLEL_WORK = 1 << 20
@@ -83,6 +85,22 @@ def workers() -> int:
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         cpus = os.cpu_count() or 1
     return max(1, min(numba.get_num_threads(), cpus))
+
+
+def idle_workers() -> int:
+    """:func:`workers` less the cores other processes keep busy (1-minute load average), at least 1.
+
+    For loops whose threads meet at a barrier after every short parallel step (the
+    training update): a thread that waits for a core stalls all the others, so such loops
+    use only the cores that are idle. (Tiles, which meet once per call, use all
+    :func:`workers`.)
+    """
+    try:
+        busy = int(os.getloadavg()[0] + 0.5)
+    except (AttributeError, OSError):  # pragma: no cover - not Unix
+        busy = 0
+    cpus = os.cpu_count() or 1
+    return max(1, min(workers(), cpus - busy))
 
 
 def _blas_controller():
@@ -199,11 +217,14 @@ def training_threads(n_rows: int = 0, n_visible: int = 0, n_hidden: int = 0):
     5x slower per update), and a single BLAS thread also keeps the rounding of the
     products, hence the results, independent of the machine's core count (the numba
     kernels split their work so that the thread count never changes a result). Tiny
-    models (``n_rows·N·M < 2^20``) run everything on the calling thread. Without
+    models (``n_rows·N·M < 2^20``) run everything on the calling thread, and the kernels
+    use only the cores other processes leave idle (:func:`idle_workers`; measured on 2
+    cores with other work running: PCD-20 updates at batch 500 took 2.2-2.7 s on one
+    thread against 5.0-5.3 s with two numba threads and 5.7-6.3 s with two BLAS threads). Without
     ``threadpoolctl`` BLAS keeps its threads and the numba kernels run single-threaded.
     """
     threads = numba.get_num_threads()
-    use = 1 if n_rows * n_visible * n_hidden < PARALLEL_WORK else workers()
+    use = 1 if n_rows * n_visible * n_hidden < PARALLEL_WORK else idle_workers()
     if _blas_controller() is None:  # pragma: no cover - optional dependency
         use = 1
     numba.set_num_threads(use)
