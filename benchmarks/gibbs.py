@@ -1,6 +1,8 @@
 """Block-Gibbs throughput: pyrbm against the machine's BLAS limit, quiet and under a competing load.
 
-For a 784 x 500 RBM (float32 by default), the cases of the speed table: 10,000 chains
+First 300 sweeps of a small 200 x 100 RBM with 64 chains, with the default threads and
+with one (the products are too small to share). Then, for a 784 x 500 RBM (float32 by
+default), the cases of the speed table: 10,000 chains
 (calls of about ``--seconds``), 100,000 chains with 2 and with 11 sweeps per call.
 Prints the rate in chain-sweeps per second (one sweep: h ~ p(h|v), then v ~ p(v|h)) of
 
@@ -209,6 +211,28 @@ CASES = [("10,000 chains", 10_000, None), ("100,000 chains, 2 sweeps/call", 100_
          ("100,000 chains, 11 sweeps/call", 100_000, 11)]
 
 
+def small_model(repeats=3):
+    """300 sweeps of a 200x100 RBM with 64 chains: wall seconds with the default threads and with one thread."""
+    ham = pyrbm.Hamiltonian.random(200, 100, sigma_w=0.05, seed=0)
+    out = {}
+    for name, threads in (("default", numba.get_num_threads()), ("one", 1)):
+        old = numba.get_num_threads()
+        numba.set_num_threads(threads)
+        try:
+            GibbsSampler(64, seed=0).run(ham, n_steps=10, observables=[])
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                GibbsSampler(64, seed=0).run(ham, n_steps=300, observables=[])
+                times.append(time.perf_counter() - t0)
+        finally:
+            numba.set_num_threads(old)
+        out[name] = float(np.median(times))
+    print(f"small model (200x100, 64 chains, 300 sweeps): {out['default']:.3f} s with the default threads, "
+          f"{out['one']:.3f} s on one thread (ratio {out['default'] / out['one']:.2f})")
+    return out["default"] / out["one"]
+
+
 def one_pass(ham, args, have_torch, label):
     """Every case once: rates and ratios to the BLAS bound; returns {case: ratios}."""
     names = ["blas", "blas1", "pyrbm", "pyrbm_copy"] + ([] if args.no_peers else ["numpy"]) + (
@@ -216,7 +240,7 @@ def one_pass(ham, args, have_torch, label):
     print(f"-- {label}: chain-sweeps/s of a {N_VISIBLE}x{N_HIDDEN} RBM; ratios to the bound "
           f"max(blas, blas1) of the same round, median of {args.repeats} rounds")
     print(f"{'dtype':>8} {'case':>32} " + " ".join(f"{n:>10}" for n in names) + f" {'pyrbm/bnd':>9} {'copy/bnd':>9}")
-    out = {}
+    out = {("small", "time(default)/time(one thread)"): small_model()}
     for dtype in map(np.dtype, args.dtypes):
         for case, n_chains, sweeps in CASES:
             if n_chains not in args.chains:
@@ -274,7 +298,8 @@ def main(argv=None):
                       f"included), state {own:9.1f} MB, peak/state {peak / own:.2f}", flush=True)
     print(f"process peak resident size: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:.0f} MB")
 
-    parts = []
+    parts = [f"small 200x100 model time(default)/time(one thread) {quiet.pop(('small', 'time(default)/time(one thread)')):.2f}"
+             + (f", under load {busy.pop(('small', 'time(default)/time(one thread)')):.2f}" if busy else "")]
     for key, (row, ratio) in quiet.items():
         txt = f"{key[0]} {key[1]}: pyrbm/bound={ratio['pyrbm']:.2f} (copy {ratio['pyrbm_copy']:.2f})"
         if key in busy:
