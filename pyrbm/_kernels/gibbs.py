@@ -25,7 +25,8 @@ run).  A float32 field uses two 23-bit uniforms per
 64-bit word, a float64 field one 52-bit uniform per word.  Stream counters advance by
 ``ceil(n / 2)`` (float32) or ``n`` (float64) words per row per call.
 
-This module imports only numpy, numba, math and the thread policy (:mod:`pyrbm._threads`).
+This module imports only numpy, numba and math; the tiled entry points take the thread
+policy's tile runner (:func:`pyrbm._threads.run_tiles`) as an argument.
 """
 
 
@@ -33,7 +34,6 @@ import numba
 import numpy as np
 from numba import prange
 
-from .._threads import run_tiles
 from .ieee import exp, exp64, fma, like, sigmoid
 from .rng import STREAM_WIDTH, mix64, row_start, u32_to_unit32, u64_to_unit64, uniform, unit32_pair
 
@@ -422,8 +422,14 @@ def _check_layers(v, h, W, beta_rows, streams, workspace):
     return (_sample_f32 if dt == np.float32 else _sample_f64), tiles
 
 
+def _serial_tiles(fn, n_tiles):
+    """Tile runner that runs every tile on the calling thread, in order."""
+    for t in range(n_tiles):
+        fn(t, 0)
+
+
 def block_gibbs_sweeps(v, h, W, a, b, beta_rows, spin, streams, n_sweeps, workspace, energy=None,
-                       energy_biases=None):
+                       energy_biases=None, runner=None):
     """``n_sweeps`` block-Gibbs sweeps of every chain in place, tile by tile, a thread per tile.
 
     One sweep of chain (row) ``c`` is :math:`h_c \\sim p(h|v_c)`, then
@@ -466,10 +472,10 @@ def block_gibbs_sweeps(v, h, W, a, b, beta_rows, spin, streams, n_sweeps, worksp
         visible field (:func:`joint_energy`); needs ``n_sweeps >= 1``.
     energy_biases : tuple of ndarray (N,), (M,) float64
         ``(a, b)`` in float64 for ``energy``.
-
-    Notes
-    -----
-    Threads: :func:`pyrbm._threads.workers`; results do not depend on them.
+    runner : callable, optional
+        ``runner(fn, n_tiles)`` calls ``fn(tile, slot)`` for every tile:
+        :func:`pyrbm._threads.run_tiles` (threads, as the samplers pass), or by default
+        every tile in order on the calling thread. Results do not depend on it.
     """
     kern, tiles = _check_layers(v, h, W, beta_rows, streams, workspace)
     dt = v.dtype
@@ -504,11 +510,11 @@ def block_gibbs_sweeps(v, h, W, a, b, beta_rows, spin, streams, n_sweeps, worksp
         if energy is not None:
             joint_energy(vt, ht, fv, energy_biases[0], energy_biases[1], energy[t])
 
-    run_tiles(tile, len(tiles))
+    (runner or _serial_tiles)(tile, len(tiles))
     return v, h
 
 
-def sample_hidden(v, h, W, b, beta_rows, spin, streams, workspace):
+def sample_hidden(v, h, W, b, beta_rows, spin, streams, workspace, runner=None):
     """Half a sweep in place, tile by tile: :math:`h_c \\sim p(h|v_c)`, from ``v @ W + b``.
 
     Arguments as in :func:`block_gibbs_sweeps`; the streams advance by one layer.
@@ -523,16 +529,17 @@ def sample_hidden(v, h, W, b, beta_rows, spin, streams, workspace):
         np.matmul(v[t], W, out=fh)
         kern(fh, b, beta_rows[t], spin, streams[t], h[t])
 
-    run_tiles(tile, len(tiles))
+    (runner or _serial_tiles)(tile, len(tiles))
     return h
 
 
-def sample_uniform(v, h, beta_rows, spin, streams, workspace):
+def sample_uniform(v, h, beta_rows, spin, streams, workspace, runner=None):
     """Uniform visible units in place: each 1 (+1) or 0 (-1) with probability 1/2.
 
     The fused kernel of :func:`sample_layer` with a zero field and bias
     (:math:`\\sigma(0) = 1/2`), tile by tile; ``h`` only gives the hidden size and is
-    left unchanged.  The streams advance by one visible layer.
+    left unchanged.  The streams advance by one visible layer; ``runner`` as in
+    :func:`block_gibbs_sweeps`.
     """
     kern, tiles = _check_layers(v, h, None, beta_rows, streams, workspace)
     zero_bias = np.zeros(v.shape[1], v.dtype)
@@ -544,5 +551,5 @@ def sample_uniform(v, h, beta_rows, spin, streams, workspace):
         fv[...] = 0
         kern(fv, zero_bias, beta_rows[t], spin, streams[t], v[t])
 
-    run_tiles(tile, len(tiles))
+    (runner or _serial_tiles)(tile, len(tiles))
     return v

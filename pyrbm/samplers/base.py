@@ -261,6 +261,11 @@ class Sampler:
     def _finished(self, ham, before, after) -> None:
         """Called with the states before and after ``advance``/``run`` (e.g. to warn)."""
 
+    def _donatable(self) -> bool:
+        """Whether a run may advance a given-up state's arrays in place: not when ``_finished``
+        compares the states before and after (the before state must keep its values)."""
+        return type(self)._finished is Sampler._finished
+
     # -- shared checks ----------------------------------------------------------
     def _resolve_seed(self, seed) -> int:
         seed = check_seed(seed)
@@ -302,7 +307,8 @@ class Sampler:
         ----------
         donate : bool
             Give ``state`` up: its arrays become the new state's (no copy of the chains)
-            and it cannot be used again.
+            and it cannot be used again (samplers that compare the states before and
+            after, such as Langevin's divergence warning, copy anyway).
 
         Returns
         -------
@@ -313,7 +319,7 @@ class Sampler:
         n_steps = check_int("n_steps", n_steps, minimum=0)
         donate = check_bool("donate", donate)
         self._check_state(ham, state)
-        arrays = state._copies(donate)
+        arrays = state._copies(donate and self._donatable())
         self._advance(self._work(ham), arrays, n_steps, state.step)
         new = state._evolve(state.step + n_steps, arrays)
         self._finished(ham, state, new)
@@ -361,7 +367,7 @@ class Sampler:
         n_records = n_steps // thin
         rec = Recorder(n_records, state.step + burn_in, thin, path, overwrite, ham, attrs, plan.static,
                        plan.meta, extra_step_coords=plan.step_coords, resume=resume)
-        arrays = state._copies(donate)
+        arrays = state._copies(donate and self._donatable())
         step = state.step
         bar = _progress_bar(progress, n_records, self.name)
         try:

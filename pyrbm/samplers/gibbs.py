@@ -19,7 +19,7 @@ import xarray as xr
 from .._checks import as_configuration, check_bool, check_finite_array, check_hamiltonian
 from .._kernels import gibbs as _gk
 from .._kernels import rng as _rng
-from .._threads import sampler_threads
+from .._threads import run_tiles, sampler_threads
 from .base import RecordPlan, Sampler, SamplerState
 
 __all__ = ["GibbsState", "TemperingState", "GibbsSampler", "ReplicaExchangeSampler"]
@@ -126,15 +126,15 @@ class _GibbsWork:
         ``energy`` (float64, one per row) receives the joint energies after the last sweep.
         """
         _gk.block_gibbs_sweeps(v, h, self.W, self.a, self.b, self.beta_rows, self.spin, streams, n, self.ws,
-                               energy=energy, energy_biases=(self.a64, self.b64))
+                               energy=energy, energy_biases=(self.a64, self.b64), runner=run_tiles)
 
     def uniform_visible(self, v, h, streams):
         """Uniform random visible units (σ(0) = 1/2) from the streams."""
-        _gk.sample_uniform(v, h, self.beta_rows, self.spin, streams, self.ws)
+        _gk.sample_uniform(v, h, self.beta_rows, self.spin, streams, self.ws, runner=run_tiles)
 
     def hidden_from_visible(self, v, h, streams):
         """h ~ p(h|v)."""
-        _gk.sample_hidden(v, h, self.W, self.b, self.beta_rows, self.spin, streams, self.ws)
+        _gk.sample_hidden(v, h, self.W, self.b, self.beta_rows, self.spin, streams, self.ws, runner=run_tiles)
 
 
 class GibbsSampler(Sampler):
