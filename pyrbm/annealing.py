@@ -69,9 +69,9 @@ from ._checks import (
     fresh_seed,
 )
 from ._kernels.annealing import log_weight_step
-from ._kernels.gibbs import sample_layer
+from ._kernels.gibbs import default_tile_rows, sample_layer
 from ._kernels.rng import make_streams
-from ._threads import sampler_threads
+from ._threads import run_tiles, sampler_threads
 from .hamiltonian import Hamiltonian, log2cosh, softplus
 
 from .bounds import LowerBound, log_z_lower_bound
@@ -260,18 +260,25 @@ def _anneal(ham, betas, base, v, streams) -> np.ndarray:
     work = np.empty((n_chains, 2 * ham.n_hidden + ham.n_visible))
     logw = np.zeros(n_chains)
     last = betas.size - 1
-    with sampler_threads():
+    rows = default_tile_rows(n_chains, ham.n_visible, ham.n_hidden, dtype)
+    tiles = [slice(r, min(r + rows, n_chains)) for r in range(0, n_chains, rows)]
+
+    def anneal_tile(i, slot):  # a thread takes a row tile through the whole path (pyrbm._threads)
+        t = tiles[i]
+        v_, field_h_, field_v_, logw_, work_, streams_ = v[t], field_h[t], field_v[t], logw[t], work[t], streams[t]
         for k in range(1, last + 1):
             s_new = betas[k] * beta
-            np.matmul(v, W, out=field_h)
-            log_weight_step(field_h, v, b, c, s_new, betas[k - 1] * beta, betas[k] - betas[k - 1], spin, logw,
-                            work)
+            np.matmul(v_, W, out=field_h_)
+            log_weight_step(field_h_, v_, b, c, s_new, betas[k - 1] * beta, betas[k] - betas[k - 1], spin, logw_,
+                            work_)
             if k == last:
                 break
             # one sweep leaving p_k invariant: v bias (1-β_k) a_A + β_k β a at scale β_k β
-            sample_layer(field_h, b, s_new, spin, streams, field_h)
-            np.matmul(field_h, WT, out=field_v)
-            sample_layer(field_v, a + ((1.0 - betas[k]) / s_new) * base, s_new, spin, streams, v)
+            sample_layer(field_h_, b, s_new, spin, streams_, field_h_)
+            np.matmul(field_h_, WT, out=field_v_)
+            sample_layer(field_v_, a + ((1.0 - betas[k]) / s_new) * base, s_new, spin, streams_, v_)
+
+    run_tiles(anneal_tile, len(tiles))
     return logw
 
 

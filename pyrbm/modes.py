@@ -7,6 +7,8 @@ paired modes, saddles of curvature ``±σ_k``, and free modes (docs/physics.md �
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ._checks import check_finite_array, check_modes
@@ -32,6 +34,12 @@ def _last_axis(name: str, arr, n: int) -> np.ndarray:
     if out.ndim == 0 or out.shape[-1] != n:
         raise ValueError(f"{name}: expected an array of shape (..., {n}), got {out.shape}")
     return out
+
+
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    """``arr`` itself (a fresh array nobody else holds), made read-only."""
+    arr.flags.writeable = False
+    return arr
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
@@ -78,7 +86,8 @@ class ModeBasis:
 
     Notes
     -----
-    Sign convention: the entry of largest magnitude of every column of U is positive (the
+    ``mu_x``, ``mu_y``, ``kurtosis_x``, ``kurtosis_y`` and ``quartic_g`` are computed on
+    first access (a training record reads none of them). Sign convention: the entry of largest magnitude of every column of U is positive (the
     matching column of V flips with it); free columns of V follow the same rule on V.
     """
 
@@ -87,10 +96,10 @@ class ModeBasis:
         V = Vt.T
         K = s.size
         sign_u = _fix_signs(U)
-        U = U * sign_u
+        U = U * sign_u  # a new array: made read-only in place, no further copy
         V[:, :K] *= sign_u[:K]
         V[:, K:] *= _fix_signs(V[:, K:])
-        self.U, self.s, self.V = _readonly(U), _readonly(s), _readonly(V)
+        self.U, self.s, self.V = _frozen(U), _readonly(s), _frozen(V)
         self.sigma_tol = float(max(ham.W.shape) * np.finfo(np.float64).eps * (s[0] if K else 0.0))
         coupled = s > self.sigma_tol
         self.coupled = np.array(coupled, copy=True)
@@ -98,14 +107,39 @@ class ModeBasis:
         self.rank = int(np.count_nonzero(coupled))
         self.sigma = _readonly(np.where(coupled, s, 0.0))
         self.beta, self.mu, self.s2 = ham.beta, ham.mu, ham.s2
-        self.a_tilde = _readonly(U.T @ ham.a)
-        self.b_tilde = _readonly(V.T @ ham.b)
-        self.mu_x = _readonly(U.sum(axis=0) * ham.mu)
-        self.mu_y = _readonly(V.sum(axis=0) * ham.mu)
-        u4, v4 = np.sum(U**4, axis=0), np.sum(V**4, axis=0)
-        self.kurtosis_x = _readonly(3.0 - 2.0 * u4)
-        self.kurtosis_y = _readonly(3.0 - 2.0 * v4)
-        self.quartic_g = _readonly((u4[:K] + v4[:K]) / (48.0 * ham.s2**2))
+        self.a_tilde = _frozen(self.U.T @ ham.a)
+        self.b_tilde = _frozen(self.V.T @ ham.b)
+
+    # The uniform-measure extras are computed on first use only (a training record needs
+    # none of them; U**4 over an N x N basis costs more than the SVD itself).
+    @functools.cached_property
+    def mu_x(self) -> np.ndarray:
+        return _frozen(self.U.sum(axis=0) * self.mu)
+
+    @functools.cached_property
+    def mu_y(self) -> np.ndarray:
+        return _frozen(self.V.sum(axis=0) * self.mu)
+
+    @functools.cached_property
+    def _u4(self) -> np.ndarray:
+        return np.sum(self.U**4, axis=0)
+
+    @functools.cached_property
+    def _v4(self) -> np.ndarray:
+        return np.sum(self.V**4, axis=0)
+
+    @functools.cached_property
+    def kurtosis_x(self) -> np.ndarray:
+        return _frozen(3.0 - 2.0 * self._u4)
+
+    @functools.cached_property
+    def kurtosis_y(self) -> np.ndarray:
+        return _frozen(3.0 - 2.0 * self._v4)
+
+    @functools.cached_property
+    def quartic_g(self) -> np.ndarray:
+        K = self.n_modes
+        return _frozen((self._u4[:K] + self._v4[:K]) / (48.0 * self.s2**2))
 
     n_modes = property(lambda self: self.s.size, doc="K = min(N, M), the number of paired modes.")
     n_free_visible = property(lambda self: self.U.shape[0] - self.s.size, doc="N − K free x-modes.")

@@ -12,6 +12,7 @@ from scipy import stats
 from scipy.special import expit
 
 from pyrbm._kernels import gibbs, ieee, rng
+from pyrbm._threads import workers
 
 MASK = (1 << 64) - 1
 
@@ -402,7 +403,7 @@ def test_gibbs_with_many_chains_reproduces_the_golden_arrays():
 
 
 def test_gibbs_memory_grows_only_with_the_chains_state():
-    """advance allocates a copy of the chains and one tile of fields, not fields for every chain."""
+    """advance allocates a copy of the chains and one tile of fields per thread, not fields for every chain."""
     import tracemalloc
 
     from pyrbm import GibbsSampler, Hamiltonian
@@ -417,4 +418,63 @@ def test_gibbs_memory_grows_only_with_the_chains_state():
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak <= 1.05 * own + gibbs.TILE_BYTES, (peak, own)
+    assert peak <= 1.05 * own + workers() * gibbs.TILE_BYTES, (peak, own)
+
+
+# ----------------------------------------------------------------------------- thread policy
+def test_run_tiles_runs_every_tile_once_with_one_blas_thread():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from pyrbm._threads import run_tiles
+
+    seen, blas_threads, numba_threads = [], set(), set()
+
+    def fn(tile, slot):
+        seen.append((tile, slot))
+        blas_threads.update(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+        numba_threads.add(numba.get_num_threads())
+
+    run_tiles(fn, 13)
+    assert sorted(t for t, _ in seen) == list(range(13))
+    assert {s for _, s in seen} <= set(range(workers()))
+    assert blas_threads == {1} and numba_threads == {1}  # never BLAS and numba spread inside a tile
+
+
+def test_run_tiles_reraises_the_error_of_a_tile():
+    from pyrbm._threads import run_tiles
+
+    def fn(tile, slot):
+        if tile == 3:
+            raise KeyError("tile 3")
+
+    with pytest.raises(KeyError, match="tile 3"):
+        run_tiles(fn, 8)
+
+
+def test_small_products_stay_one_tile_and_large_ones_are_shared():
+    # 200x100, 64 chains (1.3e6 multiply-adds a product): one tile, one thread (no split to wait on)
+    assert gibbs.default_tile_rows(64, 200, 100, np.float32) == 64
+    # AIS at 784x500, 100 chains: two tiles of 50 (a thread each on two cores)
+    assert gibbs.default_tile_rows(100, 784, 500, np.float32) == 50
+    # 10,000 chains: tiles whose fields fit in TILE_BYTES, at least MAX_SPLIT of them
+    t = gibbs.default_tile_rows(10_000, 784, 500, np.float32)
+    assert -(-10_000 // t) >= gibbs.MAX_SPLIT and t * (784 + 500) * 4 <= gibbs.TILE_BYTES
+
+
+@pytest.mark.parametrize("spin", [False, True])
+def test_ais_identical_for_one_and_two_threads(spin):
+    """Tiles on two threads or one: the same log-weights bit for bit (chains own their streams)."""
+    import pyrbm
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba was started with a single thread")
+    ham = pyrbm.Hamiltonian.random(784, 500, sigma_w=0.05, seed=2, units="spin" if spin else "binary")
+    assert gibbs.default_tile_rows(100, 784, 500, np.float32) < 100  # really split into tiles
+    old = numba.get_num_threads()
+    out = []
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            out.append(pyrbm.ais(ham, n_chains=100, n_betas=30, schedule="linear", seed=4).log_weights)
+    finally:
+        numba.set_num_threads(old)
+    assert np.array_equal(out[0], out[1]) and np.unique(out[0]).size == 100

@@ -422,3 +422,53 @@ def test_gibbs_result_does_not_depend_on_blas_threads(dtype):
             state = sampler.advance(ham, state=sampler.init_state(ham), n_steps=20)
         runs.append(state)
     assert np.array_equal(runs[0].v, runs[1].v) and np.array_equal(runs[0].h, runs[1].h)
+
+
+# ----------------------------------------------------------------------------- donation
+@pytest.mark.parametrize("kind", ["gibbs", "tempering"])
+def test_donated_state_gives_the_same_chains_and_is_spent(kind):
+    ham = model(n=7, m=6, seed=11)
+    make = (lambda: GibbsSampler(29, seed=3)) if kind == "gibbs" else \
+        (lambda: ReplicaExchangeSampler(29, betas=[0.5, 1.0], seed=3))
+    s0 = make().init_state(ham)
+    v0 = s0.v.copy()
+    ref_ds, ref = make().run(ham, state=s0, n_steps=9, thin=3, observables=["energy"])
+    assert np.array_equal(s0.v, v0) and s0.step == 0  # not donated: unchanged, reusable
+    ds, new = make().run(ham, state=s0, n_steps=9, thin=3, observables=["energy"], donate=True)
+    xr.testing.assert_identical(ds.drop_attrs(), ref_ds.drop_attrs())
+    assert np.array_equal(new.v, ref.v) and np.array_equal(new.streams, ref.streams) and new.step == 9
+    assert np.shares_memory(new.v, s0.v)  # the buffers were handed on, not copied
+    with pytest.raises(ValueError):
+        new.v[0, 0] = 1.0  # the new state is as immutable as any
+    for call in (lambda: make().run(ham, state=s0, n_steps=1), lambda: make().advance(ham, state=s0, n_steps=1)):
+        with pytest.raises(ValueError, match="donate"):
+            call()
+    adv = make().advance(ham, state=new, n_steps=4, donate=True)  # the successor of a donated state is usable
+    ref_adv = make().advance(ham, state=ref, n_steps=4)
+    assert np.array_equal(adv.v, ref_adv.v) and np.array_equal(adv.h, ref_adv.h) and adv.step == 13
+    with pytest.raises(TypeError, match="donate"):
+        make().advance(ham, state=make().init_state(ham), n_steps=1, donate="yes")
+
+
+def test_donated_run_of_many_chains_allocates_little_beyond_their_state():
+    """100,000 chains: with donation a run allocates per-thread field tiles only (no copy of the chains)."""
+    import tracemalloc
+
+    from pyrbm._kernels.gibbs import TILE_BYTES
+    from pyrbm._threads import workers
+
+    ham = Hamiltonian.random(200, 100, sigma_w=0.05, seed=1)
+    sampler = GibbsSampler(100_000, seed=1)
+    state = sampler.init_state(ham)
+    own = state.v.nbytes + state.h.nbytes + state.streams.nbytes  # 123 MB
+    tracemalloc.start()
+    try:
+        _, state = sampler.run(ham, state=state, n_steps=2, observables=[], donate=True)
+        peak_donated = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        sampler.advance(ham, state=state, n_steps=1)
+        peak_copy = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak_donated <= 0.2 * own and peak_donated <= workers() * TILE_BYTES + 0.02 * own, (peak_donated, own)
+    assert peak_copy >= own  # without donation the chains are copied: the check above can fail

@@ -115,3 +115,21 @@ def test_named_arguments_compile_once_per_dtype():
     assert hp._asdict()["momentum"] == np.float32(0.5) and "Hyper(opt=" in repr(hp)
     with pytest.raises(TypeError):
         kt.Moments(np.zeros(1))
+
+
+def test_training_threads_leave_the_cores_of_other_processes_alone(monkeypatch):
+    """Barrier-style kernels use only idle cores: on a loaded machine the training loop runs on one thread."""
+    import os
+
+    import numba
+
+    from pyrbm import _threads
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (float(os.cpu_count()), 0.0, 0.0))  # every core busy
+    with _threads.training_threads(1000, 784, 500):
+        assert numba.get_num_threads() == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))  # quiet machine: all threads
+    with _threads.training_threads(1000, 784, 500):
+        assert numba.get_num_threads() == _threads.workers()
+    with _threads.training_threads(10, 10, 10):  # tiny products: one thread whatever the load
+        assert numba.get_num_threads() == 1

@@ -102,37 +102,42 @@ def _abs_max4(field, b, r, m):
     return max(max(a0, a1), max(a2, a3))
 
 
-@numba.njit(parallel=True, cache=True)
-def _step(field, v, b, c, s_new, s_old, d_beta, spin, logw, work):
-    n_chains, m = field.shape
+@numba.njit(inline="always", cache=True)
+def _step_row(field, v, b, c, s_new, s_old, d_beta, spin, logw, work, r):
+    m = field.shape[1]
     n = v.shape[1]
     lam = 2.0 if spin else 1.0
     t_new, t_old = -lam * s_new, -lam * s_old
     ds, s_mid = s_new - s_old, 0.5 * (s_new + s_old)
-    for r in prange(n_chains):
-        q = work[r, :m]
-        lin = work[r, m:2 * m]
-        vis = work[r, 2 * m:]
-        # elementwise passes (vectorised), then fixed-order reductions
-        if lam * abs(ds) * _abs_max4(field, b, r, m) <= _SERIES_MAX:
-            # small steps: odd Taylor series about the midpoint, one exponential per unit
-            for j in range(m):
-                y = np.float64(field[r, j]) + b[j]
-                ay = abs(y)
-                x = lam * ds * ay
-                p = 1.0 / (1.0 + exp64(lam * s_mid * ay))  # σ(−λ s_mid |y|)
-                q[j] = ds * (ay if spin else max(y, 0.0)) - x * p - (x * x * x) * (p * (1.0 - p) * (1.0 - 2.0 * p)) / 24.0
-            hidden = _sum4(q, m)
-        else:
-            for j in range(m):
-                y = np.float64(field[r, j]) + b[j]
-                ay = abs(y)
-                q[j] = (1.0 + exp64(t_new * ay)) / (1.0 + exp64(t_old * ay))
-                lin[j] = ay if spin else max(y, 0.0)
-            hidden = ds * _sum4(lin, m) + _log_prod4(q, m)
-        for i in range(n):
-            vis[i] = np.float64(v[r, i]) * c[i]
-        logw[r] += d_beta * _sum4(vis, n) + hidden
+    q = work[r, :m]
+    lin = work[r, m:2 * m]
+    vis = work[r, 2 * m:]
+    # elementwise passes (vectorised), then fixed-order reductions
+    if lam * abs(ds) * _abs_max4(field, b, r, m) <= _SERIES_MAX:
+        # small steps: odd Taylor series about the midpoint, one exponential per unit
+        for j in range(m):
+            y = np.float64(field[r, j]) + b[j]
+            ay = abs(y)
+            x = lam * ds * ay
+            p = 1.0 / (1.0 + exp64(lam * s_mid * ay))  # σ(−λ s_mid |y|)
+            q[j] = ds * (ay if spin else max(y, 0.0)) - x * p - (x * x * x) * (p * (1.0 - p) * (1.0 - 2.0 * p)) / 24.0
+        hidden = _sum4(q, m)
+    else:
+        for j in range(m):
+            y = np.float64(field[r, j]) + b[j]
+            ay = abs(y)
+            q[j] = (1.0 + exp64(t_new * ay)) / (1.0 + exp64(t_old * ay))
+            lin[j] = ay if spin else max(y, 0.0)
+        hidden = ds * _sum4(lin, m) + _log_prod4(q, m)
+    for i in range(n):
+        vis[i] = np.float64(v[r, i]) * c[i]
+    logw[r] += d_beta * _sum4(vis, n) + hidden
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)  # nogil: tiles of pyrbm._threads.run_tiles
+def _step(field, v, b, c, s_new, s_old, d_beta, spin, logw, work):
+    for r in prange(field.shape[0]):
+        _step_row(field, v, b, c, s_new, s_old, d_beta, spin, logw, work, r)
 
 
 def log_weight_step(field, v, b, c, s_new, s_old, d_beta, spin, logw, work):

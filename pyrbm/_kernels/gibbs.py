@@ -25,7 +25,8 @@ run).  A float32 field uses two 23-bit uniforms per
 64-bit word, a float64 field one 52-bit uniform per word.  Stream counters advance by
 ``ceil(n / 2)`` (float32) or ``n`` (float64) words per row per call.
 
-This module imports only numpy, numba and math.
+This module imports only numpy, numba and math; the tiled entry points take the thread
+policy's tile runner (:func:`pyrbm._threads.run_tiles`) as an argument.
 """
 
 
@@ -64,40 +65,54 @@ def _draw(u, t, low):
     return one if fma(u, exp(t), u) < one else low
 
 
-@numba.njit(parallel=True, cache=True)
-def _sample_f32(field, bias, scale, spin, streams, out):
-    n_chains, n = field.shape
+@numba.njit(inline="always", cache=True)
+def _row_f32(field, bias, scale, spin, streams, out, c):
+    """Row ``c`` of the float32 kernel: two 23-bit uniforms per stream word."""
+    n = field.shape[1]
     m = n // 2
     odd = n - 2 * m
     low = np.float32(-1.0) if spin else np.float32(0.0)
     lam = np.float32(2.0) if spin else np.float32(1.0)
-    for c in prange(n_chains):
-        word, gamma, n0 = row_start(streams, c)  # counter word n0 + j: mix64(word + j gamma)
-        nsc = -(np.float32(scale[c]) * lam)
-        for j in range(m):
-            u1, u2 = unit32_pair(mix64(word))
-            word += gamma
-            out[c, j] = _draw(u1, nsc * (field[c, j] + bias[j]), low)
-            out[c, j + m] = _draw(u2, nsc * (field[c, j + m] + bias[j + m]), low)
-        if odd:
-            u1 = u32_to_unit32(mix64(word))
-            out[c, n - 1] = _draw(u1, nsc * (field[c, n - 1] + bias[n - 1]), low)
-        streams[c, 2] = n0 + np.uint64(m + odd)
+    word, gamma, n0 = row_start(streams, c)  # counter word n0 + j: mix64(word + j gamma)
+    nsc = -(np.float32(scale[c]) * lam)
+    for j in range(m):
+        u1, u2 = unit32_pair(mix64(word))
+        word += gamma
+        out[c, j] = _draw(u1, nsc * (field[c, j] + bias[j]), low)
+        out[c, j + m] = _draw(u2, nsc * (field[c, j + m] + bias[j + m]), low)
+    if odd:
+        u1 = u32_to_unit32(mix64(word))
+        out[c, n - 1] = _draw(u1, nsc * (field[c, n - 1] + bias[n - 1]), low)
+    streams[c, 2] = n0 + np.uint64(m + odd)
 
 
-@numba.njit(parallel=True, cache=True)
-def _sample_f64(field, bias, scale, spin, streams, out):
-    n_chains, n = field.shape
+@numba.njit(inline="always", cache=True)
+def _row_f64(field, bias, scale, spin, streams, out, c):
+    """Row ``c`` of the float64 kernel: one 52-bit uniform per stream word."""
+    n = field.shape[1]
     low = -1.0 if spin else 0.0
     lam = 2.0 if spin else 1.0
-    for c in prange(n_chains):
-        word, gamma, n0 = row_start(streams, c)
-        nsc = -(scale[c] * lam)
-        for j in range(n):
-            u = u64_to_unit64(mix64(word))
-            word += gamma
-            out[c, j] = _draw(u, nsc * (field[c, j] + bias[j]), low)
-        streams[c, 2] = n0 + np.uint64(n)
+    word, gamma, n0 = row_start(streams, c)
+    nsc = -(scale[c] * lam)
+    for j in range(n):
+        u = u64_to_unit64(mix64(word))
+        word += gamma
+        out[c, j] = _draw(u, nsc * (field[c, j] + bias[j]), low)
+    streams[c, 2] = n0 + np.uint64(n)
+
+
+# nogil: the threads of pyrbm._threads.run_tiles run these kernels side by side, one
+# numba thread each.
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _sample_f32(field, bias, scale, spin, streams, out):
+    for c in prange(field.shape[0]):
+        _row_f32(field, bias, scale, spin, streams, out, c)
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _sample_f64(field, bias, scale, spin, streams, out):
+    for c in prange(field.shape[0]):
+        _row_f64(field, bias, scale, spin, streams, out, c)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -169,10 +184,9 @@ def sample_layer(field, bias, beta, spin, streams, out):
 
     Notes
     -----
-    Rows run in parallel on numba's threads (``prange``); the result does not depend
-    on their number.  Between multi-threaded BLAS products (a Gibbs sweep) the kernel is
-    best called with ``numba.set_num_threads(1)``, as :class:`pyrbm.GibbsSampler` does:
-    worker threads spin-waiting after one call otherwise take cores from the next.
+    Rows run in parallel on numba's threads (``prange``; one thread, the GIL released,
+    inside a tile of :func:`pyrbm._threads.run_tiles`); the result does not depend on
+    the number of threads.
     """
     bias, scale = _prepare(field, bias, beta, out)
     if (not isinstance(streams, np.ndarray) or streams.dtype != np.uint64
@@ -202,7 +216,7 @@ def prob_layer(field, bias, beta, spin, out):
 # ---------------------------------------------------------------------------
 # replica exchange helpers
 # ---------------------------------------------------------------------------
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
 def joint_energy(v, h, field_v, a, b, out):
     """Joint energies of rows, :math:`E = -v\\cdot(a + Wh) - b\\cdot h`, accumulated in float64.
 
@@ -217,15 +231,18 @@ def joint_energy(v, h, field_v, a, b, out):
     out : ndarray (R,) float64
         Receives the energies.
     """
-    n_rows, n = v.shape
-    m = h.shape[1]
-    for r in prange(n_rows):
-        e = 0.0
-        for i in range(n):
-            e -= np.float64(v[r, i]) * (a[i] + np.float64(field_v[r, i]))
-        for j in range(m):
-            e -= np.float64(h[r, j]) * b[j]
-        out[r] = e
+    for r in prange(v.shape[0]):
+        _energy_row(v, h, field_v, a, b, out, r)
+
+
+@numba.njit(inline="always", cache=True)
+def _energy_row(v, h, field_v, a, b, out, r):
+    e = 0.0
+    for i in range(v.shape[1]):
+        e -= np.float64(v[r, i]) * (a[i] + np.float64(field_v[r, i]))
+    for j in range(h.shape[1]):
+        e -= np.float64(h[r, j]) * b[j]
+    out[r] = e
 
 
 @numba.njit(inline="always", cache=True)
@@ -268,45 +285,74 @@ def swap_replicas(v, h, energy, betas, n_chains, parity, streams, accepted):
 
 
 # ---------------------------------------------------------------------------
-# block-Gibbs sweeps over row tiles
+# block-Gibbs sweeps over row tiles, one thread per tile
 # ---------------------------------------------------------------------------
-TILE_BYTES = 16 * 2 ** 20
-"""Bytes of the two field buffers of one tile (a few L2 caches, a fraction of an L3)."""
+TILE_BYTES = 8 * 2 ** 20
+"""Bytes of the two field buffers of one tile (a few L2 caches); one such pair per thread."""
+
+PARALLEL_TILE_WORK = 1 << 24
+"""Multiply-adds of one tile's product below which a tile is not split further for threads."""
+
+MAX_SPLIT = 8
+"""Most tiles that chains whose fields fit in :data:`TILE_BYTES` are split into for threads."""
 
 
 class GibbsWorkspace:
-    """Field buffers of one row tile (:func:`make_workspace`).
+    """Field buffers of row tiles, one pair per thread (:func:`make_workspace`).
 
     Attributes
     ----------
     field_h : ndarray (tile_rows, M)
-        ``v[tile] @ W``.
+        ``v[tile] @ W`` (the first thread's buffer).
     field_v : ndarray (tile_rows, N)
         ``h[tile] @ W.T``.
     tile_rows : int
         Rows (chains) per tile; the last tile of a pass may be shorter.
+
+    Notes
+    -----
+    The buffers of the other threads of :func:`pyrbm._threads.run_tiles` are allocated
+    on their first use (:meth:`buffers`): memory ``threads·tile_rows·(N + M)`` numbers.
     """
 
-    __slots__ = ("field_h", "field_v", "tile_rows")
+    __slots__ = ("field_h", "field_v", "tile_rows", "_more")
 
     def __init__(self, field_h, field_v, tile_rows):
         self.field_h, self.field_v, self.tile_rows = field_h, field_v, tile_rows
+        self._more = {}
+
+    def buffers(self, slot: int):
+        """``(field_h, field_v)`` of thread ``slot`` (each slot is used by one thread at a time)."""
+        if slot == 0:
+            return self.field_h, self.field_v
+        if slot not in self._more:
+            self._more[slot] = (np.empty_like(self.field_h), np.empty_like(self.field_v))
+        return self._more[slot]
 
 
 def default_tile_rows(n_rows, n_visible, n_hidden, dtype):
-    """Rows per tile: the fewest equal tiles whose fields fit in :data:`TILE_BYTES`.
+    """Rows per tile: fields in cache, and enough tiles for the threads when the products are large.
 
-    .. math:: T = \\lceil R / \\lceil R\\,(N + M)\\,s / B \\rceil \\rceil
+    .. math::
 
-    with :math:`R` rows, :math:`s` the item size and :math:`B` = ``TILE_BYTES``; tiles
-    are balanced (no short remainder tile, whose small BLAS product runs slowly) and
-    :math:`T = R` (one tile, the untiled sweep) whenever the fields of all rows fit.
-    The rule depends only on the shapes and the dtype, never on the machine or its
-    threads, so a seed gives the same chains everywhere the BLAS library does.
+        n = \\max\\Big(\\Big\\lceil \\frac{R\\,(N + M)\\,s}{B} \\Big\\rceil,\\
+            \\min\\Big(S, \\Big\\lfloor \\frac{R}{\\lceil W_p / (N M) \\rceil} \\Big\\rfloor\\Big)\\Big),
+        \\qquad T = \\lceil R / n \\rceil,
+
+    with :math:`R` rows, :math:`s` the item size, :math:`B` = ``TILE_BYTES``,
+    :math:`S` = ``MAX_SPLIT`` and :math:`W_p` = ``PARALLEL_TILE_WORK``: tiles whose
+    fields fit in cache, split further (at most ``S`` tiles) while each tile's product
+    keeps at least :math:`W_p` multiply-adds, so that threads can share them. Tiles are
+    balanced (no short remainder tile, whose small BLAS product runs slowly) and small
+    products stay one tile (:math:`T = R`, the untiled sweep). The rule depends only on
+    the shapes and the dtype, never on the machine or its threads, so a seed gives the
+    same chains everywhere the BLAS library does.
     """
     row_bytes = (n_visible + n_hidden) * np.dtype(dtype).itemsize
     max_rows = max(1, TILE_BYTES // row_bytes)
     n_tiles = -(-n_rows // max_rows)
+    min_rows = -(-PARALLEL_TILE_WORK // max(1, n_visible * n_hidden))
+    n_tiles = max(n_tiles, min(MAX_SPLIT, n_rows // min_rows))
     return max(1, -(-n_rows // max(1, n_tiles)))
 
 
@@ -327,8 +373,8 @@ def make_workspace(n_rows, n_visible, n_hidden, dtype, tile_rows=None):
     Returns
     -------
     GibbsWorkspace
-        ``min(tile_rows, n_rows) * (N + M)`` numbers: memory independent of the chain
-        count once it exceeds one tile.
+        ``min(tile_rows, n_rows) * (N + M)`` numbers per thread: memory independent of
+        the chain count once it exceeds one tile.
     """
     for name, val, low in (("n_rows", n_rows, 1), ("n_visible", n_visible, 1), ("n_hidden", n_hidden, 1)):
         if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < low:
@@ -376,9 +422,15 @@ def _check_layers(v, h, W, beta_rows, streams, workspace):
     return (_sample_f32 if dt == np.float32 else _sample_f64), tiles
 
 
+def _serial_tiles(fn, n_tiles):
+    """Tile runner that runs every tile on the calling thread, in order."""
+    for t in range(n_tiles):
+        fn(t, 0)
+
+
 def block_gibbs_sweeps(v, h, W, a, b, beta_rows, spin, streams, n_sweeps, workspace, energy=None,
-                       energy_biases=None):
-    """``n_sweeps`` block-Gibbs sweeps of every chain in place, tile by tile.
+                       energy_biases=None, runner=None):
+    """``n_sweeps`` block-Gibbs sweeps of every chain in place, tile by tile, a thread per tile.
 
     One sweep of chain (row) ``c`` is :math:`h_c \\sim p(h|v_c)`, then
     :math:`v_c \\sim p(v|h_c)`:
@@ -388,14 +440,16 @@ def block_gibbs_sweeps(v, h, W, a, b, beta_rows, spin, streams, n_sweeps, worksp
         h_c = \\mathrm{draw}(v_c W + b), \\qquad v_c = \\mathrm{draw}(h_c W^\\top + a),
 
     with ``draw`` the fused kernel of :func:`sample_layer` at :math:`\\beta_c` =
-    ``beta_rows[c]``.  The rows are processed in tiles of ``workspace.tile_rows``: for
-    each tile, the BLAS products ``np.matmul(v[tile], W, out=...)`` and the fused
-    kernels run for all ``n_sweeps`` sweeps before the next tile, so the tile's fields
-    and chains stay in cache.  Chains are independent and draw from their own streams,
-    so the samples equal those of full-size products followed by the kernel whenever
-    the BLAS library computes each row of a product the same way in a tile and in the
-    whole (it may not: small products take other code paths, and a row's field can
-    then differ by an ulp and, rarely, a draw).
+    ``beta_rows[c]``.  The rows are processed in tiles of ``workspace.tile_rows``, shared
+    by the threads of :func:`pyrbm._threads.run_tiles`: a thread runs the BLAS products
+    ``np.matmul(v[tile], W, out=...)`` (on one BLAS thread) and the fused kernels of its
+    tile for all ``n_sweeps`` sweeps before it takes the next tile, so the tile's fields
+    and chains stay in its cache and threads never wait for each other between
+    products.  Chains are independent and draw from their own streams, so the samples
+    equal those of full-size products followed by the kernel whenever the BLAS library
+    computes each row of a product the same way in a tile and in the whole (it may not:
+    small products take other code paths, and a row's field can then differ by an ulp
+    and, rarely, a draw); the tiles depend only on the shapes, never on the threads.
 
     Parameters
     ----------
@@ -418,10 +472,10 @@ def block_gibbs_sweeps(v, h, W, a, b, beta_rows, spin, streams, n_sweeps, worksp
         visible field (:func:`joint_energy`); needs ``n_sweeps >= 1``.
     energy_biases : tuple of ndarray (N,), (M,) float64
         ``(a, b)`` in float64 for ``energy``.
-
-    Notes
-    -----
-    The kernels use numba's current thread count; results do not depend on it.
+    runner : callable, optional
+        ``runner(fn, n_tiles)`` calls ``fn(tile, slot)`` for every tile:
+        :func:`pyrbm._threads.run_tiles` (threads, as the samplers pass), or by default
+        every tile in order on the calling thread. Results do not depend on it.
     """
     kern, tiles = _check_layers(v, h, W, beta_rows, streams, workspace)
     dt = v.dtype
@@ -440,44 +494,62 @@ def block_gibbs_sweeps(v, h, W, a, b, beta_rows, spin, streams, n_sweeps, worksp
         _check_c("energy_biases[1]", energy_biases[1], (m,), np.float64)
     spin = bool(spin)
     WT = W.T  # BLAS reads the transpose in place
-    for t in tiles:
+    matmul = np.matmul
+
+    def tile(i, slot):
+        t = tiles[i]
         k = t.stop - t.start
         vt, ht, st, bt = v[t], h[t], streams[t], beta_rows[t]
-        fh, fv = workspace.field_h[:k], workspace.field_v[:k]
+        fh, fv = workspace.buffers(slot)
+        fh, fv = fh[:k], fv[:k]
         for _ in range(n_sweeps):
-            np.matmul(vt, W, out=fh)
+            matmul(vt, W, out=fh)
             kern(fh, b, bt, spin, st, ht)
-            np.matmul(ht, WT, out=fv)
+            matmul(ht, WT, out=fv)
             kern(fv, a, bt, spin, st, vt)
         if energy is not None:
             joint_energy(vt, ht, fv, energy_biases[0], energy_biases[1], energy[t])
+
+    (runner or _serial_tiles)(tile, len(tiles))
     return v, h
 
 
-def sample_hidden(v, h, W, b, beta_rows, spin, streams, workspace):
+def sample_hidden(v, h, W, b, beta_rows, spin, streams, workspace, runner=None):
     """Half a sweep in place, tile by tile: :math:`h_c \\sim p(h|v_c)`, from ``v @ W + b``.
 
     Arguments as in :func:`block_gibbs_sweeps`; the streams advance by one layer.
     """
     kern, tiles = _check_layers(v, h, W, beta_rows, streams, workspace)
     _check_c("b", b, (W.shape[1],), v.dtype)
-    for t in tiles:
-        fh = workspace.field_h[:t.stop - t.start]
+    spin = bool(spin)
+
+    def tile(i, slot):
+        t = tiles[i]
+        fh = workspace.buffers(slot)[0][:t.stop - t.start]
         np.matmul(v[t], W, out=fh)
-        kern(fh, b, beta_rows[t], bool(spin), streams[t], h[t])
+        kern(fh, b, beta_rows[t], spin, streams[t], h[t])
+
+    (runner or _serial_tiles)(tile, len(tiles))
     return h
 
 
-def sample_uniform(v, h, beta_rows, spin, streams, workspace):
+def sample_uniform(v, h, beta_rows, spin, streams, workspace, runner=None):
     """Uniform visible units in place: each 1 (+1) or 0 (-1) with probability 1/2.
 
     The fused kernel of :func:`sample_layer` with a zero field and bias
     (:math:`\\sigma(0) = 1/2`), tile by tile; ``h`` only gives the hidden size and is
-    left unchanged.  The streams advance by one visible layer.
+    left unchanged.  The streams advance by one visible layer; ``runner`` as in
+    :func:`block_gibbs_sweeps`.
     """
     kern, tiles = _check_layers(v, h, None, beta_rows, streams, workspace)
     zero_bias = np.zeros(v.shape[1], v.dtype)
-    workspace.field_v[...] = 0
-    for t in tiles:
-        kern(workspace.field_v[:t.stop - t.start], zero_bias, beta_rows[t], bool(spin), streams[t], v[t])
+    spin = bool(spin)
+
+    def tile(i, slot):
+        t = tiles[i]
+        fv = workspace.buffers(slot)[1][:t.stop - t.start]
+        fv[...] = 0
+        kern(fv, zero_bias, beta_rows[t], spin, streams[t], v[t])
+
+    (runner or _serial_tiles)(tile, len(tiles))
     return v

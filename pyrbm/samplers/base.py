@@ -57,7 +57,9 @@ class SamplerState:
     Notes
     -----
     Arrays are made read-only on construction; samplers copy them before advancing, so a
-    state can be reused as a starting point any number of times.  Subclasses name the
+    state can be reused as a starting point any number of times, unless the caller gives
+    it up (``donate=True``): then the run advances its arrays in place, without a copy,
+    and refuses the spent state afterwards.  Subclasses name the
     arrays that evolve in ``_evolving`` and check their own fields in ``_check``.
     """
 
@@ -107,13 +109,30 @@ class SamplerState:
         """Number of chains."""
         return self.n_rows
 
-    def _copies(self) -> dict:
-        """Writable copies of the arrays that evolve."""
-        return {name: np.array(getattr(self, name), copy=True, order="C") for name in self._evolving}
+    def _copies(self, donate: bool = False) -> dict:
+        """Writable copies of the arrays that evolve; with ``donate``, the arrays themselves.
+
+        A donated state hands its buffers to the run (no copy) and is spent: samplers
+        refuse it afterwards. Arrays that cannot be made writable again (views of
+        another array) are copied.
+        """
+        if not donate:
+            return {name: np.array(getattr(self, name), copy=True, order="C") for name in self._evolving}
+        out = {}
+        for name in self._evolving:
+            arr = getattr(self, name)
+            try:
+                arr.flags.writeable = True
+            except ValueError:
+                arr = np.array(arr, copy=True, order="C")
+            out[name] = arr
+        object.__setattr__(self, "_spent", True)
+        return out
 
     def _evolve(self, step: int, arrays: dict) -> "SamplerState":
         """A new state of the same kind with ``arrays`` (the sampler's own, trusted) and ``step`` replaced."""
         new = copy.copy(self)
+        new.__dict__.pop("_spent", None)  # a donated state's successor is usable
         object.__setattr__(new, "step", int(step))
         for name, value in arrays.items():
             value.flags.writeable = False
@@ -314,6 +333,11 @@ class Sampler:
     def _finished(self, ham, before, after) -> None:
         """Called with the states before and after ``advance``/``run`` (e.g. to warn)."""
 
+    def _donatable(self) -> bool:
+        """Whether a run may advance a given-up state's arrays in place: not when ``_finished``
+        compares the states before and after (the before state must keep its values)."""
+        return type(self)._finished is Sampler._finished
+
     # -- shared checks ----------------------------------------------------------
     def _resolve_seed(self, seed) -> int:
         seed = check_seed(seed)
@@ -335,6 +359,9 @@ class Sampler:
         if type(state) is not self.state_type:
             raise TypeError(f"state: expected a {self.state_type.__name__} (from init_state or run of a "
                             f"{type(self).__name__}), got {type(state).__name__}")
+        if getattr(state, "_spent", False):
+            raise ValueError("state: it was given to an earlier run with donate=True, which used its arrays; "
+                             "continue from the state that run returned")
         for name, (shape, dtype) in self._expected(ham).items():
             arr = getattr(state, name)
             if arr.shape != shape or arr.dtype != dtype:
@@ -345,29 +372,40 @@ class Sampler:
         return state
 
     # -- public dynamics ----------------------------------------------------------
-    def advance(self, ham, *, state: SamplerState, n_steps: int) -> SamplerState:
+    def advance(self, ham, *, state: SamplerState, n_steps: int, donate: bool = False) -> SamplerState:
         """``n_steps`` steps from ``state``, nothing recorded.
+
+        Parameters
+        ----------
+        donate : bool
+            Give ``state`` up: its arrays become the new state's (no copy of the chains)
+            and it cannot be used again (samplers that compare the states before and
+            after, such as Langevin's divergence warning, copy anyway).
 
         Returns
         -------
         SamplerState
-            A new state (``state`` itself is unchanged), ``step`` increased by ``n_steps``.
+            A new state (``state`` itself is unchanged unless donated), ``step`` increased by ``n_steps``.
         """
         ham = self._check_model(check_hamiltonian(ham))
         n_steps = check_int("n_steps", n_steps, minimum=0)
+        donate = check_bool("donate", donate)
         self._check_state(ham, state)
-        arrays = state._copies()
+        arrays = state._copies(donate and self._donatable())
         self._advance(self._work(ham), arrays, n_steps, state.step)
         new = state._evolve(state.step + n_steps, arrays)
         self._finished(ham, state, new)
         return new
 
-    def _run(self, ham, state, n_steps, thin, burn_in, out, overwrite, progress, make_plan):
+    def _run(self, ham, state, n_steps, thin, burn_in, out, overwrite, progress, make_plan, donate=False):
         """The run loop: checks → initial state → burn-in → records → finish.
 
         ``make_plan(ham, work)`` returns the :class:`RecordPlan` (validated options,
-        coordinates, attributes).  Returns ``(dataset, final state)``.
+        coordinates, attributes).  ``donate``: the run takes ``state``'s arrays instead
+        of copying them (as it always does with a state it created itself). Returns
+        ``(dataset, final state)``.
         """
+        donate = check_bool("donate", donate)
         ham = self._check_model(check_hamiltonian(ham))
         n_steps = check_int("n_steps", n_steps, minimum=1)
         thin = check_int("thin", thin, minimum=1)
@@ -386,7 +424,10 @@ class Sampler:
             self._check_memory(ham)
         work = self._work(ham)
         plan = make_plan(ham, work)
-        state = self.init_state(ham) if state is None else self._check_state(ham, state)
+        if state is None:
+            state, donate = self.init_state(ham), True  # nobody else holds it: no copy
+        else:
+            self._check_state(ham, state)
 
         attrs = {
             "sampler": self.name, "beta": self._beta(ham), "seed": int(state.seed),
@@ -398,7 +439,7 @@ class Sampler:
         n_records = n_steps // thin
         store = open_store(path, n_records, state.step + burn_in, thin, ham, attrs, plan.static, plan.meta,
                            plan.step_coords, overwrite=overwrite, resume=resume)
-        arrays = state._copies()
+        arrays = state._copies(donate and self._donatable())
         step = state.step
         bar = _progress_bar(progress, n_records, self.name)
         try:

@@ -19,7 +19,7 @@ import xarray as xr
 from .._checks import as_configuration, check_bool, check_finite_array, check_hamiltonian
 from .._kernels import gibbs as _gk
 from .._kernels import rng as _rng
-from .._threads import sampler_threads
+from .._threads import run_tiles, sampler_threads
 from .base import RecordPlan, Sampler, SamplerState
 
 __all__ = ["GibbsState", "TemperingState", "GibbsSampler", "ReplicaExchangeSampler"]
@@ -121,23 +121,20 @@ class _GibbsWork:
         self.ws = _gk.make_workspace(n_rows, ham.n_visible, ham.n_hidden, dtype)
 
     def sweeps(self, v, h, streams, n, energy=None):
-        """``n`` block-Gibbs sweeps in place, tile by tile: h ~ p(h|v), then v ~ p(v|h).
+        """``n`` block-Gibbs sweeps in place, a thread per row tile: h ~ p(h|v), then v ~ p(v|h).
 
         ``energy`` (float64, one per row) receives the joint energies after the last sweep.
         """
-        with sampler_threads():
-            _gk.block_gibbs_sweeps(v, h, self.W, self.a, self.b, self.beta_rows, self.spin, streams, n, self.ws,
-                                   energy=energy, energy_biases=(self.a64, self.b64))
+        _gk.block_gibbs_sweeps(v, h, self.W, self.a, self.b, self.beta_rows, self.spin, streams, n, self.ws,
+                               energy=energy, energy_biases=(self.a64, self.b64), runner=run_tiles)
 
     def uniform_visible(self, v, h, streams):
         """Uniform random visible units (σ(0) = 1/2) from the streams."""
-        with sampler_threads():
-            _gk.sample_uniform(v, h, self.beta_rows, self.spin, streams, self.ws)
+        _gk.sample_uniform(v, h, self.beta_rows, self.spin, streams, self.ws, runner=run_tiles)
 
     def hidden_from_visible(self, v, h, streams):
         """h ~ p(h|v)."""
-        with sampler_threads():
-            _gk.sample_hidden(v, h, self.W, self.b, self.beta_rows, self.spin, streams, self.ws)
+        _gk.sample_hidden(v, h, self.W, self.b, self.beta_rows, self.spin, streams, self.ws, runner=run_tiles)
 
 
 class GibbsSampler(Sampler):
@@ -243,7 +240,7 @@ class GibbsSampler(Sampler):
     # -- run ------------------------------------------------------------------
     def run(self, ham, *, state: GibbsState | None = None, n_steps: int, thin: int = 1, burn_in: int = 0,
             observables=None, keep_configs: bool = False, out=None, overwrite: bool = False,
-            progress: bool | None = None):
+            progress: bool | None = None, donate: bool = False):
         r"""Sample and record observables every ``thin`` sweeps.
 
         Parameters
@@ -274,6 +271,10 @@ class GibbsSampler(Sampler):
             Replace an existing ``out``.
         progress : bool, optional
             Progress bar over records; default: shown when standard error is a terminal.
+        donate : bool
+            Give ``state`` up: the run advances its arrays in place instead of copying
+            them (at 100,000 chains of a 784x500 model the copy is 0.5 GB per call), and
+            ``state`` cannot be used again. A run without ``state`` never copies.
 
         Returns
         -------
@@ -308,7 +309,7 @@ class GibbsSampler(Sampler):
             self._extend_plan(ham, work, plan)
             return plan
 
-        return self._run(ham, state, n_steps, thin, burn_in, out, overwrite, progress, make_plan)
+        return self._run(ham, state, n_steps, thin, burn_in, out, overwrite, progress, make_plan, donate)
 
     def _extra_record(self, work) -> dict:
         return {}
