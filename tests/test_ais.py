@@ -12,6 +12,7 @@ import pyrbm
 import pyrbm.annealing as ais_module
 from pyrbm import Hamiltonian, ais, annealing_schedule, compare_log_z, reverse_ais
 from pyrbm._kernels.annealing import log_weight_step
+from mnist_available import require_mnist
 
 
 # ----------------------------------------------------------------------------- references
@@ -276,6 +277,7 @@ def _log_p_hidden(ham):
 @pytest.fixture(scope="module")
 def mnist_model():
     """A 784×20 RBM trained briefly on MNIST, its exact ln Z and 100 exact samples."""
+    require_mnist()
     data = pyrbm.datasets.mnist("train")[:6000]
     trainer = pyrbm.Trainer(method="pcd", k=1, optimizer="adam", lr=0.01, batch_size=100, n_epochs=2, seed=0,
                             progress=False, monitor_size=100)
@@ -362,6 +364,7 @@ def test_error_bars_cover_exact_ln_z_on_a_trained_model():
 @pytest.fixture(scope="module")
 def mnist_784x18():
     """A 784×18 RBM trained hard on MNIST (σ₁ ≈ 30: AIS weights heavy-tailed at 1,000 β's) and its exact ln Z."""
+    require_mnist()
     data = pyrbm.datasets.mnist("train")[:10000]
     trainer = pyrbm.Trainer(method="pcd", k=1, lr=0.1, batch_size=100, n_epochs=40, seed=0, progress=False)
     ham, _ = trainer.fit(data, n_hidden=18)

@@ -8,6 +8,7 @@ import pytest
 
 from pyrbm import datasets
 from pyrbm.datasets import hierarchical, mnist, validate_data
+from mnist_available import require_mnist
 
 # Reference numbers of the original files (published with the data set).
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -16,11 +17,8 @@ MEAN_PIXEL = {"train": 33.3184, "test": 33.7912}
 
 
 def _load(**kw):
-    try:
-        return mnist(**kw)
-    except FileNotFoundError as err:
-        pytest.fail("MNIST files are required for this test (set PYRBM_DATA to the directory of the "
-                    f"four IDX .gz files):\n{err}")
+    require_mnist()
+    return mnist(**kw)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pyrbm
 import pyrbm.freeenergy as fe
 from pyrbm import Hamiltonian
 from pyrbm.freeenergy import (
+from mnist_available import require_mnist
     GaussianValidityWarning,
     LogZ,
     exact_log_z,
@@ -231,10 +232,8 @@ def test_gaussian_invalid_at_the_papers_mnist_initialisation():
     """784×16 at the paper's initialisation (a = logit of the pixel means, |a| up to 13.8): every
     mode is stable, yet the Gaussian is off by ~2926 nats (3066.3 against exact 140.25); the
     estimate says so (2926.3) and the result is flagged invalid with a warning."""
-    try:
-        data = pyrbm.datasets.mnist("train")
-    except FileNotFoundError as err:
-        pytest.fail(f"MNIST is required: set PYRBM_DATA to the directory of the IDX files\n{err}")
+    require_mnist()
+    data = pyrbm.datasets.mnist("train")
     ham = Hamiltonian.from_data(data, 16, seed=0)
     assert ham.stable_modes().all() and np.abs(ham.a).max() > 13
     exact = exact_log_z(ham)                                  # 2^16 hidden states: exact
@@ -376,6 +375,7 @@ def test_mean_field_invalid_on_a_trained_mnist_784x20():
     """784×20 trained on MNIST (the model of test_ais): mean field 3.24 nats and TAP 2.37 nats below the
     exact ln Z 138.80 (enumeration of the hidden layer), both converged and formerly valid; the estimates
     (2.82, 2.27) find the data modes from hidden-unit starts and mark both invalid."""
+    require_mnist()
     data = pyrbm.datasets.mnist("train")[:6000]
     trainer = pyrbm.Trainer(method="pcd", k=1, optimizer="adam", lr=0.01, batch_size=100, n_epochs=2, seed=0,
                             progress=False, monitor_size=100)

@@ -2,6 +2,7 @@
 
 import re
 from pathlib import Path
+from mnist_available import require_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,6 +34,7 @@ def test_main_job_script_exists():
 
 def test_tour_runs(tmp_path, monkeypatch):
     """Every line of the README's tour runs as written (with plotting switched off)."""
+    require_mnist()
     import matplotlib
 
     matplotlib.use("Agg")
