@@ -413,7 +413,7 @@ class _Run:
             self.a = (np.log(p) - np.log1p(-p)).astype(dt)
             self.b = np.array(ham0.b, dtype=dt)
             if init is not None:   # warm start (Trainer.fit(init=ham))
-                self.W, self.a, self.b = (np.array(x, dtype=dt) for x in (init.W, init.a, init.b))
+                self.W, self.a, self.b = (np.array(x, dtype=dt, order="C") for x in (init.W, init.a, init.b))
             self.mom = _kt.moments(self.W, self.a, self.b)
             self.streams = make_streams(_subseed(tr.seed, _TAG_CHAINS), C)
             self.p_neg = np.zeros((C, M), dtype=dt)
