@@ -221,6 +221,18 @@ def check_modes(modes, n_modes: int, name: str = "modes") -> np.ndarray:
     return arr.astype(np.int64) - 1
 
 
+def check_fits(name: str, value, need: float, what: str, fix: str) -> None:
+    """Refuse, before any allocation, a size whose arrays need more memory than is available.
+
+    Raises ``MemoryError`` naming ``name`` (the argument), ``value``, the bytes ``need`` ed for
+    ``what``, the bytes available, and ``fix``.
+    """
+    avail = available_memory()
+    if avail is not None and need > avail:
+        raise MemoryError(f"{name}: {value} needs about {need / 2**30:.3g} GiB for {what}, but "
+                          f"{avail / 2**30:.3g} GiB are available; {fix}")
+
+
 def available_memory() -> int | None:
     """Bytes of memory available to this process (MemAvailable), or None if unknown."""
     try:

@@ -62,6 +62,7 @@ from scipy.special import logsumexp
 from ._checks import (
     as_configuration,
     check_finite_array,
+    check_fits,
     check_float_dtype,
     check_hamiltonian,
     check_int,
@@ -413,6 +414,8 @@ def ais(ham, *, n_chains: int = 100, n_betas: int | None = CLASSIC_N_BETAS, sche
     betas = _check_schedule(schedule, n_betas)
     seed = check_seed(seed)
     dtype = check_float_dtype(dtype)
+    check_fits("n_chains", n_chains, 4.0 * n_chains * (ham.n_visible + ham.n_hidden) * np.dtype(dtype).itemsize,
+               "the chains' states and fields", "use fewer chains (or average runs with different seeds)")
     base = _base_bias(ham, data, base_bias)
     seed = fresh_seed() if seed is None else seed
     streams = make_streams(seed, n_chains)

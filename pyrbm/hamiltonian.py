@@ -27,6 +27,7 @@ from ._checks import (
     HamiltonianType,
     as_configuration,
     check_finite_array,
+    check_fits,
     check_int,
     check_positive,
     check_seed,
@@ -127,6 +128,8 @@ class Hamiltonian:
         """
         n = check_int("n_visible", n_visible, minimum=1)
         m = check_int("n_hidden", n_hidden, minimum=1)
+        check_fits("n_hidden", m, 3 * 8.0 * n * m, f"the float64 weights of a {n}x{m} model and their "
+                   "construction", "use a smaller model")
         sigma_w = check_positive("sigma_w", sigma_w, allow_zero=True)
         rng = np.random.default_rng(check_seed(seed))
         W = sigma_w * rng.standard_normal((n, m))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from pyrbm._optional import MissingDependency, require
 from pyrbm.experiments import EXPERIMENTS, ConfigError, run_study
@@ -30,6 +31,17 @@ def check_dependencies(args) -> None:
         require("distributed", purpose=f"--executor {args.executor}")
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--profile", choices=("tiny", "quick", "paper"), default="quick")
@@ -37,13 +49,16 @@ def main(argv=None) -> int:
     p.add_argument("--executor", default="serial",
                    help="'serial', 'processes', 'dask' (a local cluster) or a dask scheduler address "
                         "such as tcp://host:8786 (pyrbm.scan.Scan.run)")
-    p.add_argument("--workers", type=int, default=None, help="worker processes of 'processes' and 'dask'")
+    p.add_argument("--workers", type=positive_int, default=None, help="worker processes of 'processes' and 'dask'")
     p.add_argument("--only", default=",".join(EXPERIMENTS),
                    help=f"comma-separated experiments to run (default all: {','.join(EXPERIMENTS)})")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="EXPERIMENT.KEY=VALUE",
                    help="override one setting of the profile (repeatable)")
     p.add_argument("--no-report", action="store_true", help="run the experiments only")
     args = p.parse_args(argv)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        p.error(f"--out: {out} is a file; expected a study directory (new, or one to resume)")
     t0 = time.perf_counter()
     try:
         check_dependencies(args)

@@ -233,7 +233,14 @@ def load_data(source: str, n_samples: int | None = None, n_visible: int = 20, da
         path = Path(source)
         if path.suffix != ".npy" or not path.is_file():
             raise FileNotFoundError(f"data: {source!r} is neither 'synthetic', 'mnist' nor an existing .npy file")
-        arr = np.load(path, allow_pickle=False)
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
+            raise ValueError(f"data: {path} could not be read as a .npy array of 0/1 rows ({err}); "
+                             f"write it with numpy.save(path, array)") from None
+        if arr.ndim != 2 or arr.dtype.kind not in "biuf":
+            raise ValueError(f"data: {path} holds a {arr.ndim}-d {arr.dtype} array; expected a 2-d numeric "
+                             f"array of 0/1 rows (n_samples, n_visible)")
     arr = np.ascontiguousarray(arr[:n_samples] if n_samples else arr)
     arr.flags.writeable = False
     return arr
