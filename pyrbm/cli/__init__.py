@@ -185,6 +185,15 @@ def _train(params: dict, out, data, trainer, progress=None) -> None:
     save_history(history, out / points.RESULT, hamiltonian=ham)
 
 
+def _spinner(progress, name):
+    show = progress if progress is not None else sys.stderr.isatty()
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=None, desc=name, bar_format="{desc}: {elapsed}")
+
+
 def _scan_command(args) -> int:
     config = read_toml(args.config) if args.config else {}
     for key in ("out", "point", "executor", "workers"):

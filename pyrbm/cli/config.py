@@ -12,9 +12,11 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from ..datasets import validate_data
 from ..io import read_model
 from ..scan import POINTS, RESULT, ConfigError, Scan, check_params, load_data
 from ..scan.points import _trainer
+from ..training import EXACT_LL_MAX
 
 __all__ = ["ConfigError", "read_toml", "parse_value", "run_config", "resolve_inputs", "scan_config",
            "COMMAND_POINT", "SCAN_KEYS"]
@@ -130,14 +132,21 @@ def resolve_inputs(command: str, params: dict) -> tuple[dict, dict]:
     if COMMAND_POINT[command] == "train":
         p = check_params("train", params)
         try:
-            data = load_data(p["data"], p["n_samples"], p["n_visible"], p["data_seed"])
+            data = validate_data(load_data(p["data"], p["n_samples"], p["n_visible"], p["data_seed"]), name="data")
         except (OSError, ValueError) as err:
             text = " ".join(str(err).split())
             raise ConfigError([text if text.startswith("data:") else f"data: {p['data']!r}: {text}"]) from None
         trainer = _trainer(p)
+        problems = []
         if trainer.batch_size > len(data):
-            raise ConfigError([f"batch_size: {trainer.batch_size} is larger than the data set ({len(data)} "
-                               f"samples); lower batch_size or raise n_samples"])
+            problems.append(f"batch_size: {trainer.batch_size} is larger than the data set ({len(data)} samples); "
+                            f"lower batch_size or raise n_samples")
+        if trainer.log_likelihood and min(data.shape[1], p["n_hidden"]) > EXACT_LL_MAX:
+            problems.append(f"log_likelihood: the exact log-likelihood enumerates 2^min(N, M) states; it is "
+                            f"limited to min(N, M) <= {EXACT_LL_MAX} (here N={data.shape[1]}, M={p['n_hidden']}): "
+                            f"set log_likelihood = false")
+        if problems:
+            raise ConfigError(problems)
         params.update(n_visible=int(data.shape[1]), n_samples=int(data.shape[0]), lr=trainer.lr,
                       n_chains=trainer.n_chains)
         return params, {"data": data, "trainer": trainer}
