@@ -155,7 +155,7 @@ class Magnetization(Observable):
         sym = "v" if layer == "visible" else "h"
         n = "N" if layer == "visible" else "M"
         self.attrs = {
-            "long_name": f"magnetization m_{sym}",
+            "long_name": f"magnetization $m_{sym}$",
             "units": "1",
             "description": f"{layer} magnetization (mean activity of the {layer} layer)",
             "formula": rf"m_{sym} = \frac{{1}}{{{n}}} \sum_i {sym}_i",
@@ -263,7 +263,7 @@ class ModeProjection(Observable):
         return {"mode": ("mode", idx.astype(np.int64) + 1,
                          {"long_name": "mode k", "units": "1",
                           "description": "mode label k (1 = largest singular value)"}),
-                "singular_value": ("mode", s, {"long_name": "singular value σ", "units": "1",
+                "singular_value": ("mode", s, {"long_name": r"singular value $\sigma$", "units": "1",
                                                "description": "singular value sigma_k (0 for free modes)"})}
 
     def __repr__(self) -> str:
@@ -319,7 +319,7 @@ class OrderParameter(ModeProjection):
         idx = out["mode"][1] - 1
         field = m.uw(m.mu_x[idx], m.mu_y[idx], modes=idx + 1)[0]
         out["control"] = ("mode", ham.beta * m.s[idx] * m.s2,
-                          {"long_name": "control r = βσs²", "units": "1",
+                          {"long_name": "control parameter $r$", "units": "1",
                            "description": "control parameter beta sigma_k s^2 (critical at 1)"})
         out["field"] = ("mode", field, {"long_name": "symmetry-breaking field", "units": "1",
                                         "description": "symmetry-breaking field: uniform-measure mean of u_k"})

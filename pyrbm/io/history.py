@@ -14,7 +14,7 @@ length-1 dimensions and ``mp_edge`` a coordinate along ``n_hidden``, so that
 ``hamiltonian``. :func:`combine_histories` stacks any set of histories.
 
 Every variable and coordinate has a short ``long_name`` (the label of a plot, e.g. "singular
-value σ"), ``units`` (``"1"``: energies in units of k_B T at beta = 1, log likelihoods in
+value $\sigma$"), ``units`` (``"1"``: energies in units of k_B T at beta = 1, log likelihoods in
 nats) and a ``description`` that says it in full (see :mod:`pyrbm.io.netcdf`).
 """
 
@@ -40,18 +40,18 @@ SETTING_DIMS = ("n_hidden", "seed")
 #: (``units`` is ``"1"`` for all). The ``long_name`` is the short label plots show; the
 #: ``description`` says what it is in full.
 _VARS = {
-    "singular_value": (("mode",), "singular value σ", "singular value sigma of the tracked mode" + _E),
-    "a_tilde": (("mode",), "visible bias ã = u·a", "visible bias along the tracked mode, u . a" + _E),
-    "b_tilde": (("mode",), "hidden bias b̃ = v·b", "hidden bias along the tracked mode, v . b" + _E),
-    "saddle_energy": (("mode",), "saddle energy ε", "saddle energy eps = a~ b~ / sigma of the tracked mode" + _E),
-    "rank": (("mode",), "rank by σ", "rank of the tracked mode in descending sigma (1 = largest)"),
+    "singular_value": (("mode",), r"singular value $\sigma$", "singular value sigma of the tracked mode" + _E),
+    "a_tilde": (("mode",), r"visible bias $\tilde a$", "visible bias along the tracked mode, u . a" + _E),
+    "b_tilde": (("mode",), r"hidden bias $\tilde b$", "hidden bias along the tracked mode, v . b" + _E),
+    "saddle_energy": (("mode",), r"saddle energy $\epsilon$", "saddle energy eps = a~ b~ / sigma of the tracked mode" + _E),
+    "rank": (("mode",), r"rank by $\sigma$", "rank of the tracked mode in descending sigma (1 = largest)"),
     "mode_sign": (("mode",), "mode sign", "sign of the tracked mode relative to the single-model rule "
                                           "(largest |u_i| positive)"),
-    "saddle_energy_total": ((), "total saddle energy Σε", "total saddle energy sum_k eps_k" + _E),
+    "saddle_energy_total": ((), "total saddle energy", "total saddle energy sum_k eps_k" + _E),
     "n_above_mp": ((), "modes above MP edge", "modes above the Marchenko-Pastur edge of the initialisation "
                                               "(plus 6 Tracy-Widom widths, pyrbm.spectra.count_outliers)"),
-    "n_above_4T": ((), "modes with σ > 4T", "modes with sigma_k > 4T (non-convergent in the Gaussian limit)"),
-    "mode_overlap": (("mode",), "overlap u(t)·u(t−1)", "signed overlap u(t) . u(t-1) of the tracked mode with the "
+    "n_above_4T": ((), r"modes with $\sigma > 4T$", "modes with sigma_k > 4T (non-convergent in the Gaussian limit)"),
+    "mode_overlap": (("mode",), "mode overlap", "signed overlap u(t) . u(t-1) of the tracked mode with the "
                                                        "previous record"),
     "reconstruction_error": ((), "reconstruction error", "mean squared error of v - sigmoid(a + W sigmoid(b + W^T v)), "
                                                          "monitored data"),

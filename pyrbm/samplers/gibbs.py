@@ -482,9 +482,9 @@ class ReplicaExchangeSampler(GibbsSampler):
             "pair": ("pair", np.arange(self.n_replicas - 1), {"long_name": "replica pair",
                                                                "description": "neighbouring replica pair",
                                                                "units": "1"}),
-            "beta_low": ("pair", self.betas[:-1].copy(), {"long_name": "β of replica r", "units": "1",
+            "beta_low": ("pair", self.betas[:-1].copy(), {"long_name": r"$\beta$ of replica r", "units": "1",
                                                           "description": "inverse temperature of replica r"}),
-            "beta_high": ("pair", self.betas[1:].copy(), {"long_name": "β of replica r+1", "units": "1",
+            "beta_high": ("pair", self.betas[1:].copy(), {"long_name": r"$\beta$ of replica r+1", "units": "1",
                                                           "description": "inverse temperature of replica r+1"}),
         })
         plan.meta["swap_acceptance"] = (("pair",), {

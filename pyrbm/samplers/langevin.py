@@ -272,10 +272,10 @@ class LangevinSampler(Sampler):
                 "mode": ("mode", idx.astype(np.int64) + 1, {
                     "long_name": "mode k", "units": "1",
                     "description": "paired mode label k (1 = largest singular value)"}),
-                "singular_value": ("mode", s.copy(), {"long_name": "singular value σ", "units": "1",
+                "singular_value": ("mode", s.copy(), {"long_name": r"singular value $\sigma$", "units": "1",
                                                       "description": "singular value sigma_k"}),
                 "stable": ("mode", (beta * s * ham.s2 < 1.0).astype(np.int8), {
-                    "long_name": "stable (βσs² < 1)", "units": "1",
+                    "long_name": "stable mode", "units": "1",
                     "description": "1 if beta sigma_k s^2 < 1 (the mode's diffusion converges)"}),
             }
             meta = {
