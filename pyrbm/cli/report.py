@@ -63,7 +63,8 @@ def describe(path) -> str:
              "dims: " + ", ".join(f"{k}={v}" for k, v in ds.sizes.items()),
              "variables:"]
     for name, var in ds.data_vars.items():
-        lines.append(f"  {name} ({', '.join(var.dims)}) {var.dtype}  {var.attrs.get('long_name', '')}".rstrip())
+        text = var.attrs.get("description", var.attrs.get("long_name", ""))
+        lines.append(f"  {name} ({', '.join(var.dims)}) {var.dtype}  {text}".rstrip())
     lines += _model_lines(path)
     made = {k: ds.attrs[k] for k in _PROVENANCE if k in ds.attrs}
     made.update({k: v for k, v in ds.attrs.items() if k.startswith(("trainer_", "sampler_"))})
