@@ -286,6 +286,10 @@ def test_info_takes_several_files(tmp_path, monkeypatch, capsys):
     (["info", "notes.txt"], "not a readable netCDF file"),
     (["report", "nowhere"], "path: no file or directory at nowhere"),
     (["report", "empty"], "holds no result.nc"),
+    (["scan", "--out", "s", "--grid", "seed=0,1", "--set", "n_hidden=3", "--set", "data=missing.npy"],
+     "data: no file at missing.npy"),
+    (["scan", "--out", "s", "--point", "gibbs", "--grid", "seed=0,1", "--set", "model=nowhere.nc"],
+     "model: no model file or finished run at nowhere.nc"),
 ])
 def test_every_bad_input_exits_2_in_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, args, message):
     """Before: a missing --model, --data or info path exited 1 (as if the work had failed)."""

@@ -167,6 +167,16 @@ def resolve_inputs(command: str, params: dict) -> tuple[dict, dict]:
     return params, {}
 
 
+def _input_problems(point: str, params: dict) -> list[str]:
+    """Input paths of a scan point that do not exist (a data ``.npy`` file, a model)."""
+    data, model = params.get("data"), params.get("model")
+    if point == "train" and data not in (None, "synthetic", "mnist") and not Path(data).is_file():
+        return [f"data: no file at {data}; expected 'synthetic', 'mnist' or the path of a .npy file"]
+    if point != "train" and model is not None and not (Path(model).is_file() or (Path(model) / RESULT).is_file()):
+        return [f"model: no model file or finished run at {model}"]
+    return []
+
+
 def scan_config(config: dict) -> tuple[Scan, dict]:
     """Validate a scan configuration and every point of its grid; return the scan and run options."""
     problems = _range_problems(config)
@@ -208,11 +218,13 @@ def scan_config(config: dict) -> tuple[Scan, dict]:
         for p in scan.points:
             try:
                 check_params(point, p.params)
+                found = _input_problems(point, p.params)
             except ConfigError as err:
-                for msg in err.problems:  # the same problem at many points is reported once
-                    if msg not in seen:
-                        seen.add(msg)
-                        problems.append(msg)
+                found = err.problems
+            for msg in found:  # the same problem at many points is reported once
+                if msg not in seen:
+                    seen.add(msg)
+                    problems.append(msg)
     if problems:
         raise ConfigError(problems)
     return scan, {"func": point, "executor": executor, "workers": workers}
