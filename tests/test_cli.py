@@ -302,3 +302,20 @@ def test_every_bad_input_exits_2_in_one_line_and_writes_nothing(tmp_path, monkey
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
     assert tree(tmp_path) == before
+
+
+def test_missing_mnist_is_bad_input_for_both_commands(tmp_path, monkeypatch, capsys):
+    """Before: simulations/train.py --data mnist without the files ended in a traceback (exit 1)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYRBM_DATA": str(tmp_path / "none"),
+           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    res = subprocess.run([sys.executable, str(ROOT / "simulations" / "train.py"), "--data", "mnist", "--no-download"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "--data mnist: MNIST files not found" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "runs").exists()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYRBM_DATA", str(tmp_path / "none"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["train", "--out", "r", "--data", "mnist", "--n-samples", "123", "--n-hidden", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "data: 'mnist': MNIST files not found" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()
