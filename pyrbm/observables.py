@@ -100,8 +100,9 @@ class Energy(Observable):
     name = "energy"
     dims = ()
     attrs = {
-        "long_name": "energy E(v, h) (in units of k_B T at beta = 1)",
+        "long_name": "energy E(v, h)",
         "units": "1",
+        "description": "energy of the joint configuration (in units of k_B T at beta = 1)",
         "formula": r"E(v,h) = -a^\top v - b^\top h - v^\top W h",
     }
 
@@ -121,8 +122,10 @@ class FreeEnergy(Observable):
     name = "free_energy"
     dims = ()
     attrs = {
-        "long_name": "free energy of the visible configuration (in units of k_B T at beta = 1)",
+        "long_name": "free energy F(v)",
         "units": "1",
+        "description": "free energy of the visible configuration, hidden layer summed out "
+                       "(in units of k_B T at beta = 1)",
         "formula": r"F(v) = -a^\top v - \beta^{-1} \sum_j \ln(1 + e^{\beta (b_j + (W^\top v)_j)})",
     }
 
@@ -152,8 +155,9 @@ class Magnetization(Observable):
         sym = "v" if layer == "visible" else "h"
         n = "N" if layer == "visible" else "M"
         self.attrs = {
-            "long_name": f"{layer} magnetization (mean activity)",
+            "long_name": f"magnetization $m_{sym}$",
             "units": "1",
+            "description": f"{layer} magnetization (mean activity of the {layer} layer)",
             "formula": rf"m_{sym} = \frac{{1}}{{{n}}} \sum_i {sym}_i",
         }
 
@@ -167,15 +171,18 @@ class Magnetization(Observable):
 # ----------------------------------------------------------------------------
 # reciprocal-space built-ins
 # ----------------------------------------------------------------------------
+#: kind: (long_name, description, formula)
 _KINDS = {
-    "x": ("visible reciprocal coordinate", r"x_k = (U^\top v)_k"),
-    "y": ("hidden reciprocal coordinate", r"y_k = (V^\top h)_k"),
+    "x": ("reciprocal coordinate x", "visible reciprocal coordinate x_k = (U^T v)_k", r"x_k = (U^\top v)_k"),
+    "y": ("reciprocal coordinate y", "hidden reciprocal coordinate y_k = (V^T h)_k", r"y_k = (V^\top h)_k"),
     "u": (
-        "downhill normal coordinate about the saddle",
+        "normal coordinate u",
+        "downhill (soft) normal coordinate about the saddle",
         r"u_k = \left[(x_k - x^*_k) + (y_k - y^*_k)\right]/\sqrt{2}",
     ),
     "w": (
-        "uphill normal coordinate about the saddle",
+        "normal coordinate w",
+        "uphill (stiff) normal coordinate about the saddle",
         r"w_k = \left[(y_k - y^*_k) - (x_k - x^*_k)\right]/\sqrt{2}",
     ),
 }
@@ -225,8 +232,8 @@ class ModeProjection(Observable):
         check_modes(modes, 1 << 62)  # form and labels now; their range once the model is known
         self.modes = modes
         self.name = kind
-        long_name, formula = _KINDS[kind]
-        self.attrs = {"long_name": long_name, "units": "1", "formula": formula}
+        long_name, description, formula = _KINDS[kind]
+        self.attrs = {"long_name": long_name, "units": "1", "description": description, "formula": formula}
 
     def _index(self, ham) -> np.ndarray:
         m = ham.modes
@@ -254,9 +261,10 @@ class ModeProjection(Observable):
         paired = idx < ham.modes.n_modes
         s[paired] = ham.modes.s[idx[paired]]
         return {"mode": ("mode", idx.astype(np.int64) + 1,
-                         {"long_name": "mode label k (1 = largest singular value)", "units": "1"}),
-                "singular_value": ("mode", s, {"long_name": "singular value sigma_k (0 for free modes)",
-                                               "units": "1"})}
+                         {"long_name": "mode k", "units": "1",
+                          "description": "mode label k (1 = largest singular value)"}),
+                "singular_value": ("mode", s, {"long_name": r"singular value $\sigma$", "units": "1",
+                                               "description": "singular value sigma_k (0 for free modes)"})}
 
     def __repr__(self) -> str:
         return f"ModeProjection({self.kind!r}, modes={self.modes!r})"
@@ -299,8 +307,9 @@ class OrderParameter(ModeProjection):
         super().__init__("u", modes)
         self.name = "order_parameter"
         self.attrs = {
-            "long_name": "order parameter: displacement from the saddle along the downhill mode",
+            "long_name": "order parameter m",
             "units": "1",
+            "description": "order parameter: displacement from the saddle along the downhill mode",
             "formula": r"m_k = \left[(x_k - x^*_k) + (y_k - y^*_k)\right]/\sqrt{2}",
         }
 
@@ -310,9 +319,10 @@ class OrderParameter(ModeProjection):
         idx = out["mode"][1] - 1
         field = m.uw(m.mu_x[idx], m.mu_y[idx], modes=idx + 1)[0]
         out["control"] = ("mode", ham.beta * m.s[idx] * m.s2,
-                          {"long_name": "control parameter beta sigma_k s^2 (critical at 1)", "units": "1"})
-        out["field"] = ("mode", field, {"long_name": "symmetry-breaking field: uniform-measure mean of u_k",
-                                        "units": "1"})
+                          {"long_name": "control parameter $r$", "units": "1",
+                           "description": "control parameter beta sigma_k s^2 (critical at 1)"})
+        out["field"] = ("mode", field, {"long_name": "symmetry-breaking field", "units": "1",
+                                        "description": "symmetry-breaking field: uniform-measure mean of u_k"})
         return out
 
     def __repr__(self) -> str:

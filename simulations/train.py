@@ -7,7 +7,8 @@ $PYRBM_DATA or the user cache), on the embedded synthetic hierarchy
 which.
 
 Paper scale (docs/physics.md §13): ``--paper`` = 59,500 images, 500 hidden units,
-batch 500, 500 persistent chains, k = 500 sweeps, Adam lr 1e-3, 100 epochs.
+batch 500, 500 persistent chains, k = 500 sweeps, Adam lr 1e-3, 100 epochs; flags given
+with it override these.
 
 Writes into ``--out`` (default ``runs/``) a directory named after every setting that
 changes the result, ``train_<data><n>_M<M>_<method><k>_<optimizer>_lr<lr>_B<batch>_C<chains>
@@ -21,6 +22,7 @@ error.
     python simulations/train.py                       # quick
     python simulations/train.py --n-hidden 500 --epochs 20 --samples 0   # all images
     python simulations/train.py --paper
+    python simulations/train.py --paper --epochs 10 --out runs/paper10   # flags override --paper
 """
 
 from __future__ import annotations
@@ -33,11 +35,24 @@ from pathlib import Path
 
 import numpy as np
 
+from pyrbm.cli.report import epoch_table
 from pyrbm.datasets import hierarchical, mnist
 from pyrbm.io import save
 from pyrbm.io.history import save_history
 from pyrbm.io.netcdf import atomic_path
 from pyrbm.training import Trainer
+
+
+#: ``--paper``: the settings of docs/physics.md §13.
+PAPER = {"samples": 59500, "n_hidden": 500, "batch_size": 500, "n_chains": 500, "k": 500, "optimizer": "adam",
+         "lr": 1e-3, "epochs": 100}
+
+EXAMPLES = """examples:
+  python simulations/train.py                                # quick
+  python simulations/train.py --n-hidden 500 --epochs 20 --samples 0   # all images
+  python simulations/train.py --paper
+  python simulations/train.py --paper --epochs 10 --out runs/paper10   # flags override --paper
+"""
 
 
 def load_data(kind: str, n_samples: int, seed: int, download: bool = True):
@@ -83,18 +98,13 @@ def summary(history, description: str, elapsed: float) -> str:
         f"training time: {elapsed:.1f} s ({a['updates_per_epoch']} updates per epoch)",
         f"Marchenko-Pastur edge at initialisation: {a['mp_edge']:.4f}; threshold 4T = 4",
         "",
-        f"{'epoch':>7} {'sigma_1..5':>34} {'>MP':>4} {'>4T':>4} {'recon':>8} {'PLL':>9}",
     ]
-    for i in range(history.sizes["epoch"]):
-        r = history.isel(epoch=i)
-        top = " ".join(f"{x:6.2f}" for x in np.sort(r.singular_value.values)[::-1][:5])
-        lines.append(f"{float(r.epoch):7.2f} {top:>34} {int(r.n_above_mp):4d} {int(r.n_above_4T):4d} "
-                     f"{float(r.reconstruction_error):8.5f} {float(r.pseudo_log_likelihood):9.2f}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + epoch_table(history, top=5)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", choices=("auto", "mnist", "synthetic"), default="auto")
     p.add_argument("--download", action=argparse.BooleanOptionalAction, default=True,
                    help="fetch MNIST from the canonical mirrors when it is not found locally")
@@ -117,14 +127,14 @@ def main(argv=None):
                    help="replace an earlier run with the same settings")
     p.add_argument("--log-likelihood", action="store_true",
                    help="record the exact log-likelihood (min(N, M) <= 24; 2^min(N, M) terms per record)")
-    p.add_argument("--paper", action="store_true", help="the paper's settings (hours)")
+    p.add_argument("--paper", action="store_true",
+                   help="the paper's settings (hours); flags given with it override them")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    if p.parse_known_args(argv)[0].paper:  # the paper's settings become the defaults
+        p.set_defaults(**PAPER)
     args = p.parse_args(argv)
     if args.resume and args.overwrite:
         p.error("--resume continues the earlier run, --overwrite replaces it: pass one of them")
-    if args.paper:
-        args.samples, args.n_hidden, args.batch_size, args.n_chains = 59500, 500, 500, 500
-        args.k, args.optimizer, args.lr, args.epochs = 500, "adam", 1e-3, 100
 
     if Path(args.out).exists() and not Path(args.out).is_dir():
         p.error(f"--out: {args.out} is a file; give a directory (runs go into a subdirectory of it)")
@@ -135,7 +145,10 @@ def main(argv=None):
                           progress=args.progress, log_likelihood=args.log_likelihood)
     except (TypeError, ValueError) as err:
         p.error(str(err))
-    data, description = load_data(args.data, args.samples, args.seed, args.download)
+    try:
+        data, description = load_data(args.data, args.samples, args.seed, args.download)
+    except OSError as err:  # --data mnist without the files (or a download)
+        p.error(f"--data {args.data}: " + " ".join(str(err).split())[:300])
     tag = "mnist" if description.startswith("MNIST") else "synthetic"
     print(f"training on {description}")
     out = Path(args.out) / run_name(args, tag, len(data))

@@ -5,6 +5,7 @@ Results are compared with the library called directly (Trainer, GibbsSampler, Sc
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 import xarray as xr
 
 import pyrbm
+from pyrbm.cli import main
 from pyrbm.scan import Scan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,14 +128,16 @@ def test_help_has_examples(cmd, capsys):
 
 
 def test_failures_are_one_line(tmp_path):
+    """Changed with issue 18: an unreadable input file and a missing data path are bad input (exit 2, was 1)."""
     res = pyrbm_cli("scan", "--help", cwd=tmp_path)
     assert res.returncode == 0 and "[grid]" in res.stdout
     (tmp_path / "notes.txt").write_text("not a netCDF file")
     res = pyrbm_cli("info", "notes.txt", cwd=tmp_path)
-    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
     assert "not a readable netCDF file" in res.stderr
     res = pyrbm_cli("train", "--out", "r", "--n-hidden", "4", "--data", "missing.npy", cwd=tmp_path)
-    assert res.returncode == 1 and "missing.npy" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert res.returncode == 2 and "missing.npy" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
 
 
 # ---------------------------------------------------------------------- hostile configurations
@@ -150,19 +154,26 @@ def test_huge_integers_and_deep_toml_exit_2_in_one_line(tmp_path, text, message)
     assert tree(tmp_path) == ["bad.toml"]
 
 
-def test_a_failed_run_can_be_retried_into_the_same_out(tmp_path):
-    """Before: a failure found only while running (batch_size > n_samples) left --out behind and the
-    corrected retry was refused as "exists"."""
+def test_a_failed_run_can_be_retried_into_the_same_out(tmp_path, monkeypatch, capsys):
+    """Before: a failure found only while running left --out behind and the retry was refused as "exists".
+    (Changed with issue 18: batch_size > n_samples is now refused before work, exit 2; the failure
+    while running is a diverging training here.)"""
+    monkeypatch.chdir(tmp_path)
     args = ["train", "--out", "run", "--data", "synthetic", "--n-samples", "40", "--n-hidden", "4",
-            "--n-epochs", "1"]
-    res = pyrbm_cli(*args, "--batch-size", "50", cwd=tmp_path)
-    assert res.returncode == 1 and "error.txt" in res.stderr, res.stderr
+            "--n-epochs", "1", "--batch-size", "20"]
+    fit = pyrbm.Trainer.fit
+
+    def diverging(self, *a, **k):
+        raise FloatingPointError("training diverged: the parameters are infinite or NaN")
+
+    monkeypatch.setattr(pyrbm.Trainer, "fit", diverging)
+    assert main(args) == 1
+    assert "error.txt" in capsys.readouterr().err
     assert (tmp_path / "run" / "error.txt").is_file()
-    res = pyrbm_cli(*args, "--batch-size", "20", cwd=tmp_path)
-    assert res.returncode == 0, res.stderr
+    monkeypatch.setattr(pyrbm.Trainer, "fit", fit)
+    assert main(args) == 0
     assert sorted(os.listdir(tmp_path / "run")) == ["params.json", "result.nc", "status.json"]
-    res = pyrbm_cli(*args, "--batch-size", "20", cwd=tmp_path)  # a finished run is never replaced
-    assert res.returncode == 2 and "exists" in res.stderr
+    assert main(args) == 2 and "exists" in capsys.readouterr().err  # a finished run is never replaced
 
 
 @pytest.mark.parametrize("args, message", [
@@ -194,3 +205,118 @@ def test_info_describes_results_and_models(tmp_path):
     res = pyrbm_cli("info", "model.nc", cwd=tmp_path)
     assert res.returncode == 0 and "schema: pyrbm.hamiltonian/1" in res.stdout, res
     assert "model: N=5 visible x M=3 hidden" in res.stdout
+
+
+# ---------------------------------------------------------------------- issue 18
+def test_params_json_holds_the_settings_used(tmp_path, monkeypatch, capsys):
+    """Before: params.json recorded the default n_visible = 20 (and no lr, n_chains) for a 30-unit run."""
+    monkeypatch.chdir(tmp_path)
+    data = (np.random.default_rng(0).random((120, 30)) < 0.3).astype(np.int8)
+    np.save(tmp_path / "d.npy", data)
+    assert main(["train", "--out", "runs/a", "--data", "d.npy", "--n-hidden", "5", "--n-epochs", "1",
+                 "--batch-size", "40", "--no-progress"]) == 0
+    params = json.loads((tmp_path / "runs/a/params.json").read_text())
+    attrs = pyrbm.load(tmp_path / "runs/a/result.nc").attrs
+    assert params["n_visible"] == 30 == attrs["n_visible"] and params["n_samples"] == 120 == attrs["n_samples"]
+    assert params["lr"] == 0.01 == attrs["trainer_lr"] and params["n_chains"] == 40 == attrs["trainer_n_chains"]
+    assert main(["sample", "--out", "runs/g", "--model", "runs/a", "--n-chains", "4", "--n-steps", "3"]) == 0
+    params = json.loads((tmp_path / "runs/g/params.json").read_text())
+    assert (params["n_visible"], params["n_hidden"], params["beta"]) == (30, 5, 1.0)
+    assert "sigma_w" not in params and "model_seed" not in params
+    capsys.readouterr()
+
+
+@pytest.mark.skipif(not os.environ.get("PYRBM_DATA"), reason="MNIST files ($PYRBM_DATA) not set")
+def test_params_json_of_an_mnist_run_says_784(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--out", "m", "--data", "mnist", "--n-samples", "200", "--n-hidden", "4",
+                 "--n-epochs", "1", "--no-progress"]) == 0
+    params = json.loads((tmp_path / "m/params.json").read_text())
+    assert (params["n_visible"], params["n_samples"]) == (784, 200)
+
+
+def test_train_prints_a_table_per_record_and_a_progress_bar_on_request(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "--data", "synthetic", "--n-samples", "200", "--n-hidden", "6", "--n-epochs", "3",
+            "--batch-size", "50", "--lr", "0.1"]
+    assert main([*args, "--out", "a", "--progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "training: 100%" in err and "upd" in err          # the tqdm bar, on standard error
+    lines = out.splitlines()
+    assert lines[0].split() == ["epoch", "sigma_1", ">MP", ">4T", "recon", "PLL"]
+    hist = pyrbm.load(tmp_path / "a/result.nc")
+    rows = [line.split() for line in lines[1:1 + hist.sizes["epoch"]]]
+    assert [float(r[0]) for r in rows] == [0.0, 1.0, 2.0, 3.0]
+    sv = hist.singular_value.values
+    for r, s, mp, t4 in zip(rows, sv, hist.n_above_mp.values, hist.n_above_4T.values):
+        assert float(r[1]) == pytest.approx(s.max(), abs=6e-4)      # the largest sigma, whichever mode
+        assert (int(r[2]), int(r[3])) == (mp, t4)
+    assert float(rows[-1][5]) == pytest.approx(float(hist.pseudo_log_likelihood[-1]), abs=6e-3)
+    assert lines[-1].startswith("pyrbm train: wrote a/result.nc")
+    assert main([*args, "--out", "b", "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main([*args, "--out", "c"]) == 0                     # standard error is not a terminal here
+    assert capsys.readouterr().err == ""
+
+
+def test_info_takes_several_files(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    pyrbm.save(pyrbm.Hamiltonian.random(5, 3, sigma_w=0.2, seed=1), tmp_path / "m1.nc")
+    pyrbm.save(pyrbm.Hamiltonian.random(7, 2, sigma_w=0.2, seed=1), tmp_path / "m2.nc")
+    assert main(["info", "m1.nc", "m2.nc"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("file: m1.nc") < out.index("N=5 visible") < out.index("file: m2.nc") < out.index("N=7 visible")
+    assert main(["info", "m1.nc", "gone.nc"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "gone.nc" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["sample", "--out", "g", "--model", "nowhere.nc"], "model: cannot read a model from nowhere.nc"),
+    (["sample", "--out", "g", "--model", "notes.txt"], "model: cannot read a model from notes.txt"),
+    (["langevin", "--out", "g", "--model", "nowhere"], "model: cannot read a model from nowhere"),
+    (["train", "--out", "r", "--n-hidden", "3", "--data", "missing.npy"], "missing.npy"),
+    (["train", "--out", "r", "--n-hidden", "3", "--data", "grey.npy"], "data"),
+    (["train", "--out", "r", "--n-hidden", "3", "--n-samples", "40", "--batch-size", "50"],
+     "batch_size: 50 is larger than the data set (40 samples)"),
+    (["train", "--out", "r", "--n-hidden", "30", "--n-visible", "30", "--log-likelihood", "true"],
+     "log_likelihood: the exact log-likelihood"),
+    (["train", "--out", "notes.txt/r", "--n-hidden", "3"], "is a file, not a directory"),
+    (["train", "--config", "none.toml"], "config: no file at none.toml"),
+    (["info", "nowhere.nc"], "path: no file or directory at nowhere.nc"),
+    (["info", "notes.txt"], "not a readable netCDF file"),
+    (["report", "nowhere"], "path: no file or directory at nowhere"),
+    (["report", "empty"], "holds no result.nc"),
+    (["scan", "--out", "s", "--grid", "seed=0,1", "--set", "n_hidden=3", "--set", "data=missing.npy"],
+     "data: no file at missing.npy"),
+    (["scan", "--out", "s", "--point", "gibbs", "--grid", "seed=0,1", "--set", "model=nowhere.nc"],
+     "model: no model file or finished run at nowhere.nc"),
+])
+def test_every_bad_input_exits_2_in_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, args, message):
+    """Before: a missing --model, --data or info path exited 1 (as if the work had failed)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a netCDF file")
+    (tmp_path / "empty").mkdir()
+    np.save(tmp_path / "grey.npy", np.full((60, 4), 0.5))
+    before = tree(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert tree(tmp_path) == before
+
+
+def test_missing_mnist_is_bad_input_for_both_commands(tmp_path, monkeypatch, capsys):
+    """Before: simulations/train.py --data mnist without the files ended in a traceback (exit 1)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYRBM_DATA": str(tmp_path / "none"),
+           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    res = subprocess.run([sys.executable, str(ROOT / "simulations" / "train.py"), "--data", "mnist", "--no-download"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "--data mnist: MNIST files not found" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "runs").exists()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYRBM_DATA", str(tmp_path / "none"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["train", "--out", "r", "--data", "mnist", "--n-samples", "123", "--n-hidden", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "data: 'mnist': MNIST files not found" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()

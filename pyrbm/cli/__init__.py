@@ -1,9 +1,11 @@
 """The ``pyrbm`` command: train, sample, langevin, scan, report, info.
 
 Every command takes flags or a TOML file (``--config``; flags override it), validates the
-whole configuration before any work (errors name the key and what it accepts), shows
-progress bars on long work and exits 0 on success, 1 when the work failed and 2 on a bad
-configuration, with a one-line reason on standard error.
+whole configuration and reads its inputs (data, model, files) before any work (errors name
+the key and what it accepts), shows progress bars on long work (on standard error when it is
+a terminal; ``--progress``/``--no-progress``) and exits 0 on success, 1 when the work itself
+failed and 2 on any bad input (a bad configuration, a missing or unreadable input path), with
+a one-line reason on standard error. The parent directories of ``--out`` are created.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ import argparse
 import sys
 
 from .._optional import MissingDependency
+from ..io import load
+from ..io.history import save_history
 from ..scan import POINTS, _worker, points
 from . import report
-from .config import COMMAND_POINT, SCAN_KEYS, ConfigError, parse_value, read_toml, run_config, scan_config
+from .config import (COMMAND_POINT, SCAN_KEYS, ConfigError, parse_value, read_toml, resolve_inputs, run_config,
+                     scan_config)
 
 __all__ = ["main", "build_parser"]
 
@@ -25,11 +30,14 @@ EXAMPLES = {
   pyrbm train --config train.toml --lr 0.05        # flags override the file
 
   train.toml:
-    out = "runs/mnist64"
+    out = "runs/mnist64-lr05"
     data = "mnist"
     n_samples = 2000
     n_hidden = 64
     n_epochs = 5
+
+  The run's directory (parents created) holds params.json (the settings used), status.json
+  and result.nc (history and model); the per-epoch table is printed at the end.
 """,
     "sample": """examples:
   pyrbm sample --out runs/gibbs --model runs/mnist64 --n-chains 500 --n-steps 200 --thin 10
@@ -63,7 +71,7 @@ EXAMPLES = {
 """,
     "info": """examples:
   pyrbm info runs/mnist64/result.nc
-  pyrbm info runs/mnist64              # the result file of a run directory
+  pyrbm info runs/mnist64 runs/gibbs   # several files; a run directory means its result file
 """,
 }
 
@@ -119,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="where the report goes (default PATH/report)")
     p = sub.add_parser("info", help="what a file holds: schema, dims, variables, model, provenance",
                        epilog=EXAMPLES["info"], formatter_class=fmt)
-    p.add_argument("path", metavar="FILE", help="a pyrbm netCDF file (or a run directory)")
+    p.add_argument("paths", metavar="FILE", nargs="+", help="pyrbm netCDF files (or run directories)")
     return parser
 
 
@@ -149,18 +157,32 @@ def _run_command(args) -> int:
     if args.out is not None:
         config["out"] = args.out
     out, params = run_config(args.command, config)
-    func = points.BUILTIN[COMMAND_POINT[args.command]]
-    bar = _spinner(args.progress, args.command)
-    try:
-        info = _worker.execute(func, out.resolve().parent, out.name, params)
-    finally:
-        if bar is not None:
-            bar.close()
+    params, inputs = resolve_inputs(args.command, params)
+    out.resolve().parent.mkdir(parents=True, exist_ok=True)
+    if args.command == "train":
+        info = _worker.execute(_train, out.resolve().parent, out.name, params, progress=args.progress, **inputs)
+    else:
+        bar = _spinner(args.progress, args.command)
+        try:
+            info = _worker.execute(points.BUILTIN[COMMAND_POINT[args.command]], out.resolve().parent, out.name,
+                                   params)
+        finally:
+            if bar is not None:
+                bar.close()
     if info["status"] != "done":
         print(f"pyrbm {args.command}: failed: {info['error']} (traceback in {out / 'error.txt'})", file=sys.stderr)
         return 1
+    if args.command == "train":
+        print(report.epoch_table(load(out / points.RESULT)), end="")
     print(f"pyrbm {args.command}: wrote {out / points.RESULT} ({info['seconds']:.1f} s)")
     return 0
+
+
+def _train(params: dict, out, data, trainer, progress=None) -> None:
+    """The ``train`` command's point: :func:`pyrbm.scan.points.train` with a progress bar (tqdm,
+    standard error; shown when it is a terminal, or as ``--progress``/``--no-progress`` say)."""
+    ham, history = trainer.replace(progress=progress).fit(data, n_hidden=params["n_hidden"])
+    save_history(history, out / points.RESULT, hamiltonian=ham)
 
 
 def _spinner(progress, name):
@@ -200,9 +222,10 @@ def main(argv=None) -> int:
             return _scan_command(args)
         if args.command == "report":
             return report.report(args.path, out=args.out)
-        return report.info(args.path)
+        return report.info(*args.paths)
     except ConfigError as err:
-        print(f"pyrbm {args.command}: invalid configuration: {err}", file=sys.stderr)
+        what = "bad input" if args.command in ("report", "info") else "invalid configuration"
+        print(f"pyrbm {args.command}: {what}: {err}", file=sys.stderr)
         return 2
     except MissingDependency as err:
         print(f"pyrbm {args.command}: {err}", file=sys.stderr)

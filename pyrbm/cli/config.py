@@ -15,9 +15,14 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10 (setup.cfg require
     import tomli as tomllib
 from pathlib import Path
 
-from ..scan import POINTS, RESULT, ConfigError, Scan, check_params
+from ..datasets import validate_data
+from ..io import read_model
+from ..scan import POINTS, RESULT, ConfigError, Scan, check_params, load_data
+from ..scan.points import _trainer
+from ..training import EXACT_LL_MAX
 
-__all__ = ["ConfigError", "read_toml", "parse_value", "run_config", "scan_config", "COMMAND_POINT", "SCAN_KEYS"]
+__all__ = ["ConfigError", "read_toml", "parse_value", "run_config", "resolve_inputs", "scan_config",
+           "COMMAND_POINT", "SCAN_KEYS"]
 
 #: The built-in point behind each run command.
 COMMAND_POINT = {"train": "train", "sample": "gibbs", "langevin": "langevin"}
@@ -77,8 +82,10 @@ def _check_out(out, problems: list) -> None:
         problems.append(f"out: expected a directory path, got {out!r}")
     elif Path(out).exists() and not _failed_attempt(Path(out)):
         problems.append(f"out: {out} exists; choose a new directory (results are never overwritten)")
-    elif not Path(out).resolve().parent.is_dir():
-        problems.append(f"out: the parent directory of {out} does not exist; create it first")
+    else:
+        above = next(p for p in Path(out).resolve().parents if p.exists())
+        if not above.is_dir():
+            problems.append(f"out: {above} is a file, not a directory; choose an --out below a directory")
 
 
 def _failed_attempt(out: Path) -> bool:
@@ -112,6 +119,65 @@ def run_config(command: str, config: dict) -> tuple[Path, dict]:
     if problems:
         raise ConfigError(problems)
     return Path(out), {k: v for k, v in params.items() if v is not None}
+
+
+def resolve_inputs(command: str, params: dict) -> tuple[dict, dict]:
+    """Read a run's inputs before any work; return ``(params, inputs)`` with the real settings.
+
+    ``train`` reads the training data (``inputs["data"]``) and builds the Trainer
+    (``inputs["trainer"]``); ``params`` then records the data actually used (``n_visible``,
+    ``n_samples``) and the settings the Trainer chose (``lr``, ``n_chains``). ``sample`` and
+    ``langevin`` with a ``model`` read it and record its ``n_visible``, ``n_hidden`` and
+    ``beta`` (the random-model keys ``sigma_w`` and ``model_seed`` do not apply and are
+    dropped). A missing or unreadable input is a :class:`ConfigError` (the command exits 2).
+    """
+    params = dict(params)
+    if COMMAND_POINT[command] == "train":
+        p = check_params("train", params)
+        try:
+            data = validate_data(load_data(p["data"], p["n_samples"], p["n_visible"], p["data_seed"]), name="data")
+        except (OSError, ValueError) as err:
+            text = " ".join(str(err).split())
+            raise ConfigError([text if text.startswith("data:") else f"data: {p['data']!r}: {text}"]) from None
+        trainer = _trainer(p)
+        problems = []
+        if trainer.batch_size > len(data):
+            problems.append(f"batch_size: {trainer.batch_size} is larger than the data set ({len(data)} samples); "
+                            f"lower batch_size or raise n_samples")
+        if trainer.log_likelihood and min(data.shape[1], p["n_hidden"]) > EXACT_LL_MAX:
+            problems.append(f"log_likelihood: the exact log-likelihood enumerates 2^min(N, M) states; it is "
+                            f"limited to min(N, M) <= {EXACT_LL_MAX} (here N={data.shape[1]}, M={p['n_hidden']}): "
+                            f"set log_likelihood = false")
+        if problems:
+            raise ConfigError(problems)
+        params.update(n_visible=int(data.shape[1]), n_samples=int(data.shape[0]), lr=trainer.lr,
+                      n_chains=trainer.n_chains)
+        return params, {"data": data, "trainer": trainer}
+    if params.get("model") is None:
+        return params, {}
+    path = Path(params["model"])
+    path = path / RESULT if path.is_dir() else path
+    try:
+        ham = read_model(path)
+    except (OSError, ValueError) as err:
+        text = " ".join(str(err).split())
+        raise ConfigError([f"model: cannot read a model from {params['model']} ({text}); give a model file or "
+                           f"a finished training run"]) from None
+    for key in ("sigma_w", "model_seed"):
+        params.pop(key, None)
+    params.update(n_visible=ham.n_visible, n_hidden=ham.n_hidden,
+                  beta=float(params["beta"]) if params.get("beta") is not None else float(ham.beta))
+    return params, {}
+
+
+def _input_problems(point: str, params: dict) -> list[str]:
+    """Input paths of a scan point that do not exist (a data ``.npy`` file, a model)."""
+    data, model = params.get("data"), params.get("model")
+    if point == "train" and data not in (None, "synthetic", "mnist") and not Path(data).is_file():
+        return [f"data: no file at {data}; expected 'synthetic', 'mnist' or the path of a .npy file"]
+    if point != "train" and model is not None and not (Path(model).is_file() or (Path(model) / RESULT).is_file()):
+        return [f"model: no model file or finished run at {model}"]
+    return []
 
 
 def scan_config(config: dict) -> tuple[Scan, dict]:
@@ -155,11 +221,13 @@ def scan_config(config: dict) -> tuple[Scan, dict]:
         for p in scan.points:
             try:
                 check_params(point, p.params)
+                found = _input_problems(point, p.params)
             except ConfigError as err:
-                for msg in err.problems:  # the same problem at many points is reported once
-                    if msg not in seen:
-                        seen.add(msg)
-                        problems.append(msg)
+                found = err.problems
+            for msg in found:  # the same problem at many points is reported once
+                if msg not in seen:
+                    seen.add(msg)
+                    problems.append(msg)
     if problems:
         raise ConfigError(problems)
     return scan, {"func": point, "executor": executor, "workers": workers}

@@ -14,9 +14,9 @@ from ..io.model import GROUP as MODEL_GROUP
 from ..io.model import SCHEMA as MODEL_SCHEMA
 from ..io.netcdf import NETCDF_LOCK, atomic_path, kind_of
 from .._optional import require
-from ..scan import RESULT, Scan
+from ..scan import RESULT, ConfigError, Scan
 
-__all__ = ["report", "info", "describe"]
+__all__ = ["report", "info", "describe", "epoch_table"]
 
 _PROVENANCE = ("schema", "pyrbm_version", "created", "sampler", "seed", "beta", "units", "n_visible", "n_hidden",
                "n_chains", "n_steps", "thin", "burn_in", "dt", "n_samples", "updates_per_epoch")
@@ -25,10 +25,10 @@ _PROVENANCE = ("schema", "pyrbm_version", "created", "sampler", "seed", "beta", 
 def _result_file(path: Path) -> Path:
     if path.is_dir():
         if not (path / RESULT).is_file():
-            raise FileNotFoundError(f"path: {path} holds no {RESULT}; is it a finished run directory?")
+            raise ConfigError([f"path: {path} holds no {RESULT}; is it a finished run directory?"])
         return path / RESULT
     if not path.is_file():
-        raise FileNotFoundError(f"path: no file or directory at {path}")
+        raise ConfigError([f"path: no file or directory at {path}"])
     return path
 
 
@@ -40,7 +40,7 @@ def _open(path: Path) -> xr.Dataset:
         with NETCDF_LOCK, xr.open_dataset(path, engine="netcdf4") as ds:
             return ds.load()
     except (OSError, ValueError) as err:
-        raise ValueError(f"path: {path} is not a readable netCDF file ({err})") from None
+        raise ConfigError([f"path: {path} is not a readable netCDF file ({err})"]) from None
 
 
 def _model_lines(path: Path) -> list:
@@ -63,7 +63,8 @@ def describe(path) -> str:
              "dims: " + ", ".join(f"{k}={v}" for k, v in ds.sizes.items()),
              "variables:"]
     for name, var in ds.data_vars.items():
-        lines.append(f"  {name} ({', '.join(var.dims)}) {var.dtype}  {var.attrs.get('long_name', '')}".rstrip())
+        text = var.attrs.get("description", var.attrs.get("long_name", ""))
+        lines.append(f"  {name} ({', '.join(var.dims)}) {var.dtype}  {text}".rstrip())
     lines += _model_lines(path)
     made = {k: ds.attrs[k] for k in _PROVENANCE if k in ds.attrs}
     made.update({k: v for k, v in ds.attrs.items() if k.startswith(("trainer_", "sampler_"))})
@@ -74,9 +75,34 @@ def describe(path) -> str:
     return "\n".join(lines)
 
 
-def info(path) -> int:
-    print(describe(path))
+def info(*paths) -> int:
+    """Print :func:`describe` of every path (a blank line between); every path is checked first."""
+    missing = [f"path: no file or directory at {p}" for p in paths if not Path(p).exists()]
+    if missing:
+        raise ConfigError(missing)
+    print("\n\n".join(describe(p) for p in paths))
     return 0
+
+
+def epoch_table(history: xr.Dataset, top: int = 1) -> str:
+    """The training history as a text table, one row per record.
+
+    Columns: ``epoch``; ``sigma_1`` (the largest singular value at that record, whichever
+    tracked mode holds it; ``top > 1`` lists the ``top`` largest, ``sigma_1..top``);
+    ``>MP`` and ``>4T`` (modes above the Marchenko-Pastur edge of the initialisation and
+    above 4T); ``recon`` (reconstruction error) and ``PLL`` (pseudo-log-likelihood, nats),
+    both on the monitored data.
+    """
+    head = "sigma_1" if top == 1 else f"sigma_1..{top}"
+    width = max(len(head), 7 * top - 1)
+    lines = [f"{'epoch':>7} {head:>{width}} {'>MP':>4} {'>4T':>4} {'recon':>8} {'PLL':>9}"]
+    sv = np.sort(history.singular_value.values, axis=1)[:, ::-1][:, :top]
+    for i in range(history.sizes["epoch"]):
+        r = history.isel(epoch=i)
+        sig = " ".join(f"{x:6.3f}" for x in sv[i])
+        lines.append(f"{float(r.epoch):7.2f} {sig:>{width}} {int(r.n_above_mp):4d} {int(r.n_above_4T):4d} "
+                     f"{float(r.reconstruction_error):8.5f} {float(r.pseudo_log_likelihood):9.2f}")
+    return "\n".join(lines) + "\n"
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -192,7 +218,7 @@ def report(path, out=None) -> int:
     require("matplotlib", purpose="pyrbm report")
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"path: no file or directory at {path}")
+        raise ConfigError([f"path: no file or directory at {path}"])
     if path.is_dir() and (path / "study.json").is_file():
         from ..report import write_report
 

@@ -13,8 +13,9 @@ length-1 dimensions and ``mp_edge`` a coordinate along ``n_hidden``, so that
 :func:`load_history` returns the in-memory form. The final model is stored in the group
 ``hamiltonian``. :func:`combine_histories` stacks any set of histories.
 
-Every variable has ``long_name`` and ``units`` (``"1"``: energies in units of k_B T at
-beta = 1, log likelihoods in nats; see :mod:`pyrbm.io.netcdf`).
+Every variable and coordinate has a short ``long_name`` (the label of a plot, e.g. "singular
+value $\sigma$"), ``units`` (``"1"``: energies in units of k_B T at beta = 1, log likelihoods in
+nats) and a ``description`` that says it in full (see :mod:`pyrbm.io.netcdf`).
 """
 
 from __future__ import annotations
@@ -35,37 +36,43 @@ _E = " (in units of k_B T at beta = 1)"
 #: The settings that become dimensions in a file (and of :func:`combine_histories`).
 SETTING_DIMS = ("n_hidden", "seed")
 
-#: name: (dims after ``epoch``, long_name, units) of every variable a history can hold.
+#: name: (dims after ``epoch``, long_name, description) of every variable a history can hold
+#: (``units`` is ``"1"`` for all). The ``long_name`` is the short label plots show; the
+#: ``description`` says what it is in full.
 _VARS = {
-    "singular_value": (("mode",), "singular value sigma of the tracked mode" + _E, "1"),
-    "a_tilde": (("mode",), "visible bias along the tracked mode, u . a" + _E, "1"),
-    "b_tilde": (("mode",), "hidden bias along the tracked mode, v . b" + _E, "1"),
-    "saddle_energy": (("mode",), "saddle energy eps = a~ b~ / sigma of the tracked mode" + _E, "1"),
-    "rank": (("mode",), "rank of the tracked mode in descending sigma (1 = largest)", "1"),
-    "mode_sign": (("mode",), "sign of the tracked mode relative to the single-model rule "
-                             "(largest |u_i| positive)", "1"),
-    "saddle_energy_total": ((), "total saddle energy sum_k eps_k" + _E, "1"),
-    "n_above_mp": ((), "modes above the Marchenko-Pastur edge of the initialisation "
-                       "(plus 6 Tracy-Widom widths, pyrbm.spectra.count_outliers)", "1"),
-    "n_above_4T": ((), "modes with sigma_k > 4T (non-convergent in the Gaussian limit)", "1"),
-    "mode_overlap": (("mode",), "signed overlap u(t) . u(t-1) of the tracked mode with the "
-                                "previous record", "1"),
-    "reconstruction_error": ((), "mean squared error of v - sigmoid(a + W sigmoid(b + W^T v)), monitored data", "1"),
-    "pseudo_log_likelihood": ((), "N log sigmoid(F(v~) - F(v)), one fixed flipped unit per monitored sample "
-                                  "(nats)", "1"),
-    "log_likelihood": ((), "exact mean log-likelihood of the monitored data, Trainer(log_likelihood=True) (nats)", "1"),
-    "W": (("visible", "hidden"), "coupling W_ij" + _E, "1"),
-    "a": (("visible",), "visible bias a_i" + _E, "1"),
-    "b": (("hidden",), "hidden bias b_j" + _E, "1"),
+    "singular_value": (("mode",), r"singular value $\sigma$", "singular value sigma of the tracked mode" + _E),
+    "a_tilde": (("mode",), r"visible bias $\tilde a$", "visible bias along the tracked mode, u . a" + _E),
+    "b_tilde": (("mode",), r"hidden bias $\tilde b$", "hidden bias along the tracked mode, v . b" + _E),
+    "saddle_energy": (("mode",), r"saddle energy $\epsilon$", "saddle energy eps = a~ b~ / sigma of the tracked mode" + _E),
+    "rank": (("mode",), r"rank by $\sigma$", "rank of the tracked mode in descending sigma (1 = largest)"),
+    "mode_sign": (("mode",), "mode sign", "sign of the tracked mode relative to the single-model rule "
+                                          "(largest |u_i| positive)"),
+    "saddle_energy_total": ((), "total saddle energy", "total saddle energy sum_k eps_k" + _E),
+    "n_above_mp": ((), "modes above MP edge", "modes above the Marchenko-Pastur edge of the initialisation "
+                                              "(plus 6 Tracy-Widom widths, pyrbm.spectra.count_outliers)"),
+    "n_above_4T": ((), r"modes with $\sigma > 4T$", "modes with sigma_k > 4T (non-convergent in the Gaussian limit)"),
+    "mode_overlap": (("mode",), "mode overlap", "signed overlap u(t) . u(t-1) of the tracked mode with the "
+                                                       "previous record"),
+    "reconstruction_error": ((), "reconstruction error", "mean squared error of v - sigmoid(a + W sigmoid(b + W^T v)), "
+                                                         "monitored data"),
+    "pseudo_log_likelihood": ((), "pseudo-log-likelihood", "N log sigmoid(F(v~) - F(v)), one fixed flipped unit per "
+                                                           "monitored sample (nats)"),
+    "log_likelihood": ((), "log-likelihood", "exact mean log-likelihood of the monitored data, "
+                                             "Trainer(log_likelihood=True) (nats)"),
+    "W": (("visible", "hidden"), "coupling W", "coupling W_ij" + _E),
+    "a": (("visible",), "visible bias a", "visible bias a_i" + _E),
+    "b": (("hidden",), "hidden bias b", "hidden bias b_j" + _E),
 }
 
 _COORDS = {
-    "epoch": {"long_name": "epoch (parameter updates / updates per epoch)", "units": "1"},
-    "n_updates": {"long_name": "parameter updates so far", "units": "1"},
-    "mode": {"long_name": "singular pair label k (1 = largest singular value)", "units": "1"},
-    "n_hidden": {"long_name": "number of hidden units M", "units": "1"},
-    "seed": {"long_name": "seed of the training run", "units": "1"},
-    "mp_edge": {"long_name": "Marchenko-Pastur edge of the initialisation" + _E, "units": "1"},
+    "epoch": {"long_name": "epoch", "units": "1", "description": "parameter updates / updates per epoch"},
+    "n_updates": {"long_name": "parameter updates", "units": "1", "description": "parameter updates so far"},
+    "mode": {"long_name": "mode k", "units": "1",
+             "description": "tracked singular pair, labelled by its rank at initialisation (1 = largest)"},
+    "n_hidden": {"long_name": "hidden units M", "units": "1", "description": "number of hidden units M"},
+    "seed": {"long_name": "seed", "units": "1", "description": "seed of the training run"},
+    "mp_edge": {"long_name": "MP edge", "units": "1",
+                "description": "Marchenko-Pastur edge of the initialisation" + _E},
 }
 
 
@@ -83,13 +90,14 @@ def history_dataset(records, tr, N, M, n_samples, upe, mp_edge) -> xr.Dataset:
     """
     K = min(N, M)
     data_vars = {}
-    for name, (dims, long_name, units) in _VARS.items():
+    for name, (dims, long_name, description) in _VARS.items():
         if name not in records[0]:
             continue
         values = np.stack([np.asarray(r[name]) for r in records])
         if name == "log_likelihood" and np.all(np.isnan(values)):
             continue  # not computed (min(N, M) too large to enumerate)
-        data_vars[name] = (("epoch",) + dims, values, {"long_name": long_name, "units": units})
+        data_vars[name] = (("epoch",) + dims, values,
+                           {"long_name": long_name, "units": "1", "description": description})
     attrs = {"n_visible": N, "n_hidden": M, "n_samples": n_samples, "updates_per_epoch": upe,
              "mp_edge": float(mp_edge), "threshold_4T": 4.0, "beta": 1.0, "units": "binary"}
     attrs.update({f"trainer_{k}": v for k, v in tr.settings().items()})

@@ -9,11 +9,16 @@ Conventions, checked by the ``validate`` of every kind:
 
 * provenance: ``schema``, ``pyrbm_version``, ``created`` (ISO 8601, UTC) and
   ``Conventions = "CF-1.10"``, stamped by :func:`stamp` and nowhere else;
-* every variable and coordinate has a ``long_name`` and ``units`` (CF). pyrbm's quantities are
-  dimensionless: ``units = "1"``. Energies, couplings and fields are measured in units of
-  k_B T at beta = 1 (the scale in which the Boltzmann weight is ``exp(-beta E)``), log
-  likelihoods in nats; both are ``"1"``, and the ``long_name`` says which. Words that are
-  not units (``"energy"``, ``"nats"``, ``"binary"``, ``"spin"``, ``""``) are refused;
+* every variable and coordinate has a ``long_name`` and ``units`` (CF). The ``long_name`` is
+  short, the label a plot shows (``"singular value $\sigma$"``, matplotlib mathtext, at most
+  26 characters so that xarray does not wrap it); pyrbm adds a ``description`` that says it in
+  full. Attributes are ASCII: HDF5 stores any other string as a variable-length string on its
+  global heap, where a damaged byte can crash the reader instead of failing its checks.
+  pyrbm's quantities are dimensionless: ``units = "1"``. Energies, couplings and fields are
+  measured in units of k_B T at beta = 1 (the scale in which the Boltzmann weight is
+  ``exp(-beta E)``), log likelihoods in nats; both are ``"1"``, and the ``description`` says
+  which. Words that are not units (``"energy"``, ``"nats"``, ``"binary"``, ``"spin"``,
+  ``""``) are refused;
 * ``mode`` coordinates are 1-based labels (``ds.sel(mode=1)`` is σ₁);
 * integrity: every variable (also in the groups) is stored with the HDF5 Fletcher-32 filter,
   and the attribute ``checksum`` holds a SHA-256 digest of the whole content (every group's
@@ -514,7 +519,7 @@ def cf_problems(ds: xr.Dataset, where: str = "") -> list[str]:
             problems.append(f"{what}: needs a 'units' attribute ('1' for dimensionless quantities)")
         elif units.strip().lower() in NOT_UNITS:
             problems.append(f"{what}: units {units!r} is not a unit; use '1' for dimensionless quantities "
-                            f"(energies: '1' with '{ENERGY_UNIT_NOTE}' in the long_name)")
+                            f"(energies: '1' with '{ENERGY_UNIT_NOTE}' in the description)")
     return problems
 
 

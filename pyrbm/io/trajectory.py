@@ -70,16 +70,18 @@ DIMS = {
     "replica": "independent replica (seed)",
 }
 
-#: ``long_name``/``units`` of the schema's coordinates, filled in when a producer left them out.
+#: ``long_name`` (short: a plot's label), ``units`` and ``description`` of the schema's
+#: coordinates, filled in when a producer left them out.
 COORD_ATTRS = {
-    "step": {"long_name": "sweep or step number since initialisation", "units": "1"},
-    "chain": {"long_name": "chain index", "units": "1"},
-    "mode": {"long_name": "singular pair label k (1 = largest singular value)", "units": "1"},
-    "singular_value": {"long_name": "singular value sigma_k of W (in units of k_B T at beta = 1)", "units": "1"},
-    "visible": {"long_name": "visible unit index", "units": "1"},
-    "hidden": {"long_name": "hidden unit index", "units": "1"},
-    "epoch": {"long_name": "training epoch", "units": "1"},
-    "replica": {"long_name": "replica index", "units": "1"},
+    "step": {"long_name": "step", "units": "1", "description": "sweep or step number since initialisation"},
+    "chain": {"long_name": "chain", "units": "1", "description": "chain index"},
+    "mode": {"long_name": "mode k", "units": "1", "description": "singular pair label k (1 = largest singular value)"},
+    "singular_value": {"long_name": r"singular value $\sigma$", "units": "1",
+                       "description": "singular value sigma_k of W (in units of k_B T at beta = 1)"},
+    "visible": {"long_name": "visible unit i", "units": "1", "description": "visible unit index"},
+    "hidden": {"long_name": "hidden unit j", "units": "1", "description": "hidden unit index"},
+    "epoch": {"long_name": "epoch", "units": "1", "description": "training epoch"},
+    "replica": {"long_name": "replica", "units": "1", "description": "replica index"},
 }
 
 #: Attributes every trajectory must carry.
@@ -258,8 +260,10 @@ def complete(ds: xr.Dataset, hamiltonian=None) -> xr.Dataset:
     ds = ds.copy(deep=False)
     ds.attrs = _settings(ds.attrs, hamiltonian)
     for name, attrs in COORD_ATTRS.items():
-        if name in ds.coords:
-            ds[name].attrs = {**attrs, **ds[name].attrs}
+        if name in ds.coords:  # a producer's own long_name keeps its own description (or none)
+            given = ds[name].attrs
+            fill = {"units": attrs["units"]} if "long_name" in given else attrs
+            ds[name].attrs = {**fill, **given}
     return ds
 
 

@@ -292,8 +292,10 @@ class GibbsSampler(Sampler):
         def make_plan(ham, work):
             static, meta = _observable_layout(ham, obs, self.n_chains)
             if keep_configs:
-                meta["v"] = (("chain", "visible"), {"long_name": "visible configuration", "units": "1"})
-                meta["h"] = (("chain", "hidden"), {"long_name": "hidden configuration", "units": "1"})
+                meta["v"] = (("chain", "visible"), {"long_name": "visible configuration", "units": "1",
+                                                    "description": "visible units v_i of each chain"})
+                meta["h"] = (("chain", "hidden"), {"long_name": "hidden configuration", "units": "1",
+                                                   "description": "hidden units h_j of each chain"})
             rows = self._record_rows(ham)
 
             def record(arrays):
@@ -339,7 +341,8 @@ def _observables(observables, reserved):
 
 def _observable_layout(ham, obs, n_chains):
     """Coordinates and variable metadata of the observables (they must agree on shared dims)."""
-    static = {"chain": ("chain", np.arange(n_chains), {"long_name": "chain index", "units": "1"})}
+    static = {"chain": ("chain", np.arange(n_chains), {"long_name": "chain", "units": "1",
+                                                       "description": "chain index"})}
     meta, owner = {}, {}
     for o in obs:
         for cname, cval in (o.coords(ham) or {}).items():
@@ -477,13 +480,15 @@ class ReplicaExchangeSampler(GibbsSampler):
 
     def _extend_plan(self, ham, work, plan) -> None:
         plan.static.update({
-            "pair": ("pair", np.arange(self.n_replicas - 1), {"long_name": "neighbouring replica pair",
+            "pair": ("pair", np.arange(self.n_replicas - 1), {"long_name": "replica pair",
+                                                               "description": "neighbouring replica pair",
                                                                "units": "1"}),
-            "beta_low": ("pair", self.betas[:-1].copy(), {"long_name": "inverse temperature of replica r",
-                                                          "units": "1"}),
-            "beta_high": ("pair", self.betas[1:].copy(), {"long_name": "inverse temperature of replica r+1",
-                                                          "units": "1"}),
+            "beta_low": ("pair", self.betas[:-1].copy(), {"long_name": r"$\beta$ of replica r", "units": "1",
+                                                          "description": "inverse temperature of replica r"}),
+            "beta_high": ("pair", self.betas[1:].copy(), {"long_name": r"$\beta$ of replica r+1", "units": "1",
+                                                          "description": "inverse temperature of replica r+1"}),
         })
         plan.meta["swap_acceptance"] = (("pair",), {
-            "long_name": "fraction of accepted replica exchanges since the previous record", "units": "1"})
+            "long_name": "exchange acceptance", "units": "1",
+            "description": "fraction of accepted replica exchanges since the previous record"})
         plan.begin = lambda: self._extra_record(work)  # counters start after the burn-in

@@ -267,22 +267,31 @@ class LangevinSampler(Sampler):
             beta = self._beta(ham)
             s = md.s[idx]
             static = {
-                "chain": ("chain", np.arange(self.n_chains), {"long_name": "chain index", "units": "1"}),
-                "mode": ("mode", idx.astype(np.int64) + 1,
-                         {"long_name": "paired mode label k (1 = largest singular value)", "units": "1"}),
-                "singular_value": ("mode", s.copy(), {"long_name": "singular value sigma_k", "units": "1"}),
-                "stable": ("mode", (beta * s * ham.s2 < 1.0).astype(np.int8),
-                           {"long_name": "1 if beta sigma_k s^2 < 1 (the mode's diffusion converges)", "units": "1"}),
+                "chain": ("chain", np.arange(self.n_chains), {"long_name": "chain", "units": "1",
+                                                              "description": "chain index"}),
+                "mode": ("mode", idx.astype(np.int64) + 1, {
+                    "long_name": "mode k", "units": "1",
+                    "description": "paired mode label k (1 = largest singular value)"}),
+                "singular_value": ("mode", s.copy(), {"long_name": r"singular value $\sigma$", "units": "1",
+                                                      "description": "singular value sigma_k"}),
+                "stable": ("mode", (beta * s * ham.s2 < 1.0).astype(np.int8), {
+                    "long_name": "stable mode", "units": "1",
+                    "description": "1 if beta sigma_k s^2 < 1 (the mode's diffusion converges)"}),
             }
             meta = {
-                "x": (("chain", "mode"), {"long_name": "visible reciprocal coordinate x_k = (U^T v)_k", "units": "1"}),
-                "y": (("chain", "mode"), {"long_name": "hidden reciprocal coordinate y_k = (V^T h)_k", "units": "1"}),
+                "x": (("chain", "mode"), {"long_name": "reciprocal coordinate x", "units": "1",
+                                          "description": "visible reciprocal coordinate x_k = (U^T v)_k"}),
+                "y": (("chain", "mode"), {"long_name": "reciprocal coordinate y", "units": "1",
+                                          "description": "hidden reciprocal coordinate y_k = (V^T h)_k"}),
                 "u": (("chain", "mode"), {
-                    "long_name": "soft normal coordinate u_k = (dx_k + dy_k)/sqrt(2) about the saddle", "units": "1"}),
+                    "long_name": "normal coordinate u", "units": "1",
+                    "description": "soft normal coordinate u_k = (dx_k + dy_k)/sqrt(2) about the saddle"}),
                 "w": (("chain", "mode"), {
-                    "long_name": "stiff normal coordinate w_k = (dy_k - dx_k)/sqrt(2) about the saddle", "units": "1"}),
+                    "long_name": "normal coordinate w", "units": "1",
+                    "description": "stiff normal coordinate w_k = (dy_k - dx_k)/sqrt(2) about the saddle"}),
                 "divergence_step": (("chain", "mode"), {
-                    "long_name": "step at which the mode diverged and was frozen (-1: finite so far)", "units": "1"}),
+                    "long_name": "divergence step", "units": "1",
+                    "description": "step at which the mode diverged and was frozen (-1: finite so far)"}),
             }
             attrs = {"dt": self.dt, "quartic": int(self.quartic), "bound": self.bound,
                      "dynamics": "z <- z - grad Phi(z) dt + sqrt(2 dt) xi (Euler-Maruyama)"}
@@ -296,7 +305,8 @@ class LangevinSampler(Sampler):
                         "divergence_step": arrays["divergence_step"][:, idx].copy()}
 
             return RecordPlan(record=record, static=static, meta=meta, attrs=attrs, step_coords={
-                "time": (lambda st: st * dt, {"long_name": "time t = step * dt", "units": "1"})})
+                "time": (lambda st: st * dt, {"long_name": "time t", "units": "1",
+                                              "description": "time t = step * dt"})})
 
         return self._run(ham, state, n_steps, thin, burn_in, out, overwrite, progress, make_plan)
 
