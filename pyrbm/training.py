@@ -101,6 +101,9 @@ _VALIDATION_VARS = {
         "(in units of k_B T at beta = 1); log Z cancels, so it equals the mean log-likelihood "
         "of the monitored training rows minus that of the validation rows: it grows when "
         "the model overfits"),
+    "validation_log_likelihood": (
+        "validation log-likelihood (nats)",
+        "exact mean log-likelihood of the validation rows, Trainer(log_likelihood=True) (nats)"),
 }
 
 # Settings that change the trajectory of a run: a resumed run must use the same.
@@ -278,7 +281,8 @@ class Trainer:
         validation : array_like, shape (n_validation, N), optional
             Held-out binary rows (not in ``data``). At every record the history then also
             holds ``validation_pseudo_log_likelihood`` and ``free_energy_gap`` (see Notes),
-            and callbacks see them in ``record``, so that one can stop on them. A resumed
+            with ``log_likelihood=True`` also the exact ``validation_log_likelihood``, and
+            callbacks see them in ``record``, so that one can stop on them. A resumed
             run needs the same validation rows. Without it the run is unchanged, bit for bit.
 
         Returns
@@ -297,7 +301,8 @@ class Trainer:
             Marčenko–Pastur edge of the initialisation), ``n_above_4T`` (σ > 4T),
             ``reconstruction_error``, ``pseudo_log_likelihood``, ``log_likelihood``
             (exact; only with ``log_likelihood=True``), ``validation_pseudo_log_likelihood``
-            and ``free_energy_gap`` (only with ``validation``), optionally ``W``, ``a``, ``b``.
+            and ``free_energy_gap`` (only with ``validation``), ``validation_log_likelihood``
+            (with both), optionally ``W``, ``a``, ``b``.
 
         Warns
         -----
@@ -637,7 +642,8 @@ class _Run:
         recon = expit(expit(mon @ ham.W + ham.b) @ ham.W.T + ham.a)
         rec_err = float(np.mean((mon - recon) ** 2))
         pll, free = _pseudo_log_likelihood(ham, mon, self.flip)
-        ll = float(np.mean(-free) - float(exact_log_z(ham))) if tr.log_likelihood else np.nan
+        log_z = float(exact_log_z(ham)) if tr.log_likelihood else np.nan
+        ll = float(np.mean(-free) - log_z) if tr.log_likelihood else np.nan
         rec = {
             "update": self.update,
             "epoch": self.update / self.updates_per_epoch,
@@ -660,6 +666,8 @@ class _Run:
             val_pll, val_free = _pseudo_log_likelihood(ham, self.validation, self.validation_flip)
             rec.update(validation_pseudo_log_likelihood=val_pll,
                        free_energy_gap=float(np.mean(val_free) - np.mean(free)))
+            if tr.log_likelihood:
+                rec["validation_log_likelihood"] = float(np.mean(-val_free) - log_z)
         if tr.record_params:
             rec.update(W=ham.W, a=ham.a, b=ham.b)
         self.records.append(rec)

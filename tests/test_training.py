@@ -699,10 +699,12 @@ def test_validation_metrics_against_enumeration(planted):
     """The free-energy gap is exact: mean log p(train) - mean log p(validation) by enumeration;
     the one-flip pseudo-likelihood estimates the enumerated one within its standard error."""
     train, held = planted.data[:1000], planted.data[1000:]
-    ham, hist = _small_trainer(monitor_size=1000).fit(train, n_hidden=6, validation=held)
+    ham, hist = _small_trainer(monitor_size=1000, log_likelihood=True).fit(train, n_hidden=6, validation=held)
     assert hist["validation_pseudo_log_likelihood"].attrs["long_name"]
     W, a, b = hist["W"].values, hist["a"].values, hist["b"].values
     for t in range(hist.sizes["epoch"]):
+        np.testing.assert_allclose(hist["validation_log_likelihood"].values[t],
+                                   _brute_log_likelihood(W[t], a[t], b[t], held.astype(float)), rtol=1e-9)
         lp_train = _brute_log_p(W[t], a[t], b[t], train.astype(float))
         lp_held = _brute_log_p(W[t], a[t], b[t], held.astype(float))
         np.testing.assert_allclose(hist["free_energy_gap"].values[t], lp_train.mean() - lp_held.mean(),
@@ -753,6 +755,7 @@ def test_validation_leaves_training_unchanged(planted):
     with_val = _small_trainer().fit(data, n_hidden=6, validation=held)
     assert set(with_val[1].data_vars) - set(plain[1].data_vars) == {"validation_pseudo_log_likelihood",
                                                                     "free_energy_gap"}
+    assert "validation_log_likelihood" not in with_val[1]   # only with log_likelihood=True
     _assert_same_run(plain, (with_val[0], with_val[1].drop_vars(["validation_pseudo_log_likelihood",
                                                                    "free_energy_gap"])))
 
