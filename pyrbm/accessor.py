@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 
 from . import diagnostics, stats
-from .landau import landau_profile
+from .landau import landau_fit, landau_profile
 from .hamiltonian import Hamiltonian
 from .io import read_model
 from .io.model import GROUP as HAMILTONIAN_GROUP
@@ -113,12 +113,13 @@ class RBMAccessor:
         return out
 
     def landau_fit(self, var: str = "order_parameter", *, mode: int = 1, **options) -> xr.Dataset:
-        """Quartic Landau fit of ``var`` (one mode label), per point of a scan (:func:`pyrbm.landau_fit`)."""
-        from .landau import landau_fit
+        """Quartic Landau fit of ``var`` (one mode label), per point of a scan (:func:`pyrbm.landau_fit`).
 
+        On a collected scan every point is fitted on one shared bin grid; the scan's dims
+        come first, then ``m`` or ``coefficient``.
+        """
         self._var(var)
-        return _per_point(self._ds, ("step", "chain", "mode"),
-                          lambda ds: landau_fit(ds, var=var, mode=mode, **options))
+        return landau_fit(self._ds, var=var, mode=mode, **options)
 
     def transitions(self, var: str = "order_parameter", **options) -> xr.Dataset:
         """Susceptibility and Binder cumulant of each mode per step (:func:`pyrbm.mode_transitions`)."""

@@ -34,16 +34,23 @@ def _profile(m: np.ndarray, bins, range):  # noqa: A002 (numpy's name)
             raise ValueError(f"bins: expected a positive number of bins, got {bins}")
     elif np.ndim(bins) != 1 or len(bins) < 2:
         raise ValueError(f"bins: expected a positive integer or a 1-D sequence of at least 2 edges, got {bins!r}")
-    if range is not None:
-        range = tuple(check_finite_array("range", range, shape=(2,)))
-        if range[1] <= range[0]:
-            raise ValueError(f"range: expected (low, high) with low < high, got {range!r}")
+    range = _check_range(range)
     counts, edges = np.histogram(m, bins=bins, range=range)
     centres = 0.5 * (edges[1:] + edges[:-1])
     with np.errstate(divide="ignore", invalid="ignore"):
         F = -np.log(counts / (counts.sum() * np.diff(edges)))
     F[counts == 0] = np.nan
     return centres, counts, F
+
+
+def _check_range(range):  # noqa: A002 (numpy's name)
+    """``range`` as a (low, high) tuple with low < high, or None."""
+    if range is None:
+        return None
+    range = tuple(check_finite_array("range", range, shape=(2,)))
+    if range[1] <= range[0]:
+        raise ValueError(f"range: expected (low, high) with low < high, got {range!r}")
+    return range
 
 
 def landau_profile(samples, *, bins=50, range=None):  # noqa: A002 (numpy's name)
@@ -84,7 +91,7 @@ def landau_profile(samples, *, bins=50, range=None):  # noqa: A002 (numpy's name
 
 def landau_fit(samples, *, var: str | None = None, mode: int | None = None, bins: int = 50,
                range=None, min_count: int = 10, min_barrier: float = 0.5) -> xr.Dataset:  # noqa: A002
-    r"""Landau profile of an order parameter and its quartic fit.
+    r"""Landau profile of an order parameter and its quartic fit, per point of a scan.
 
     The histogram of the samples (``n_j`` counts in bins of width Δ) gives
     ``F_j = −ln(n_j/(n Δ))`` (:func:`landau_profile`) with Poisson error ``1/√n_j``. Bins with at least
@@ -97,11 +104,20 @@ def landau_fit(samples, *, var: str | None = None, mode: int | None = None, bins
     the barrier between them exceeds the higher minimum by more than ``min_barrier`` (units
     of T), ``"single well"`` otherwise.
 
+    A trajectory whose ``var`` has dims beyond ``step`` and ``chain`` (after selecting
+    ``mode``) is a scan (e.g. :meth:`pyrbm.scan.Scan.collect`, dims ``beta``, ``seed``, ...):
+    every point is fitted on its own samples, all on one shared bin grid (``bins`` bins over
+    ``range``, default the range of every point's samples together), so that profiles of
+    different points share the ``m`` coordinate. NaN samples are padding of a scan (shorter
+    or missing points) and are left out; a point without samples gets NaN (``verdict`` "",
+    ``n_minima`` −1).
+
     Parameters
     ----------
     samples : array_like, xarray.DataArray or xarray.Dataset
-        Samples of the order parameter (pooled, flattened), finite; or a trajectory, with
-        ``var`` (and ``mode``, a 1-based label, when ``var`` has a ``mode`` dim).
+        Samples of the order parameter (pooled, flattened), finite; or a trajectory or a
+        collected scan, with ``var`` (and ``mode``, a 1-based label, when ``var`` has a
+        ``mode`` dim).
     var : str, optional
         The variable of a trajectory, e.g. ``"order_parameter"`` or ``"u"``.
     mode : int, optional
@@ -109,7 +125,7 @@ def landau_fit(samples, *, var: str | None = None, mode: int | None = None, bins
     bins : int
         Histogram bins.
     range : (float, float), optional
-        Histogram range; default the sample range.
+        Histogram range; default the sample range (of all points of a scan).
     min_count : int
         Smallest count of a fitted bin.
     min_barrier : float
@@ -118,23 +134,70 @@ def landau_fit(samples, *, var: str | None = None, mode: int | None = None, bins
     Returns
     -------
     xarray.Dataset
-        dim ``m`` (bin centres): ``profile`` (−ln P, NaN in empty bins), ``profile_std``,
-        ``fit`` (the fitted polynomial); dim ``coefficient`` (c, h, a2, a3, a4):
-        ``value``, ``std``; scalars ``chi2_per_dof``, ``barrier``, ``verdict`` (str),
-        ``n_minima``.
+        The scan's dims first (none for one run), then: dim ``m`` (bin centres):
+        ``profile`` (−ln P, NaN in empty bins), ``profile_std``, ``fit`` (the fitted
+        polynomial), ``fitted``; dim ``coefficient`` (c, h, a2, a3, a4): ``value``,
+        ``value_std`` (its standard error); ``chi2_per_dof``, ``barrier``, ``verdict``
+        (str), ``n_minima``, and the samples per point: attribute ``n_samples`` for one
+        run, variable ``n_samples`` for a scan.
     """
-    m = _samples("samples", _select(samples, var, mode))
     bins = check_int("bins", bins, minimum=6)
     min_count = check_int("min_count", min_count, minimum=1)
     min_barrier = check_positive("min_barrier", min_barrier, allow_zero=True)
+    range = _check_range(range)
+    da = _select(samples, var, mode)
+    grid = [d for d in da.dims if d not in ("step", "chain")] if isinstance(samples, xr.Dataset) else []
+    if not grid:
+        m = _samples("samples", da)
+        out = _fit(m, bins, range, min_count, min_barrier)
+        out.attrs = {"n_samples": int(m.size), "min_barrier": min_barrier}
+        return out
+    values = np.asarray(da.values, dtype=np.float64)
+    if np.isinf(values).any():
+        raise ValueError(f"samples: {var!r} holds infinite values; pass finite samples")
+    if not np.isfinite(values).any():
+        raise ValueError(f"samples: {var!r} holds no samples (all NaN); run the scan first")
+    edges = np.histogram_bin_edges(values[np.isfinite(values)], bins=bins, range=range)
+    stacked = da.transpose(*grid, ...).stack(_point=grid)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    parts = []
+    for i, key in enumerate(stacked.indexes["_point"]):
+        m = stacked.isel(_point=i).values.ravel()
+        m = m[np.isfinite(m)]
+        where = ", ".join(f"{d}={v}" for d, v in zip(grid, key if isinstance(key, tuple) else (key,)))
+        if m.size == 0:   # a point not run (NaN padding of a scan): NaN throughout
+            nan = np.full(centres.size, np.nan)
+            part = _result(centres, nan, nan, nan, np.zeros(centres.size, bool), np.full(5, np.nan),
+                           np.full(5, np.nan), np.nan, np.nan, -1, "")
+        elif m.size < 10:
+            raise ValueError(f"samples at {where}: expected at least 10 samples, got {m.size}")
+        else:
+            part = _fit(m, edges, None, min_count, min_barrier, where=where)
+        parts.append(part.assign(n_samples=((), m.size, {"long_name": "samples of the point", "units": "1"})))
+    out = xr.concat(parts, dim="_point")
+    out = out.assign_coords(xr.Coordinates.from_pandas_multiindex(stacked.indexes["_point"], "_point"))
+    out = out.unstack("_point").transpose(*grid, ...)
+    extra = {k: c for k, c in da.coords.items() if k not in out.coords and set(c.dims) <= set(grid)}
+    out = out.assign_coords(extra)
+    for d in grid:
+        if d in da.coords:
+            out[d].attrs = da[d].attrs
+    out.attrs = {"min_barrier": min_barrier, "bins": "shared by every point"}
+    return out
+
+
+def _fit(m, bins, range, min_count, min_barrier, *, where: str = ""):  # noqa: A002
+    """Profile and quartic fit of pooled samples ``m`` (see :func:`landau_fit`); ``where`` names a scan point."""
     centres, counts, F = _profile(m, bins, range)
     with np.errstate(divide="ignore"):
         F_err = 1.0 / np.sqrt(counts)
     F_err[counts == 0] = np.nan
     use = counts >= min_count
     if use.sum() < 6:
-        raise ValueError(f"samples: only {use.sum()} bins hold ≥ {min_count} samples; a quartic fit needs 6 — "
-                         "draw more samples, use fewer bins or lower min_count")
+        at = f" at {where}" if where else ""
+        grid = " (the bin grid is shared by every point: give range= around this point's samples)" if where else ""
+        raise ValueError(f"samples{at}: only {use.sum()} bins hold ≥ {min_count} samples; a quartic fit needs 6 — "
+                         f"draw more samples, use fewer bins or lower min_count{grid}")
     scale = float(np.std(m)) or 1.0
     z = centres[use] / scale
     X = np.stack([z**p for p in np.arange(5)], axis=1) / F_err[use, None]
@@ -159,23 +222,26 @@ def landau_fit(samples, *, var: str | None = None, mode: int | None = None, bins
         if maxima.size:
             barrier = float(poly(maxima).max() - max(poly(minima[0]), poly(minima[-1])))
     verdict = "double well" if minima.size >= 2 and barrier > min_barrier else "single well"
-    names = ["c", "h", "a2", "a3", "a4"]
+    return _result(centres, F, F_err, poly(centres), use, coef, np.sqrt(np.diag(cov)), chi2, barrier,
+                   int(minima.size), verdict)
+
+
+def _result(centres, F, F_err, fit, use, coef, coef_std, chi2, barrier, n_minima, verdict) -> xr.Dataset:
+    """The result layout of :func:`landau_fit` for one point."""
     return xr.Dataset(
         {"profile": ("m", F, {"long_name": "-ln P(m)", "units": "1", "formula": "F(m)/T = -ln P(m)"}),
          "profile_std": ("m", F_err, {"long_name": "Poisson error of -ln P(m), 1/sqrt(count)", "units": "1"}),
-         "fit": ("m", poly(centres), {"long_name": "fitted c + h m + a2 m^2 + a3 m^3 + a4 m^4", "units": "1"}),
+         "fit": ("m", fit, {"long_name": "fitted c + h m + a2 m^2 + a3 m^3 + a4 m^4", "units": "1"}),
          "fitted": ("m", use, {"long_name": "bin used in the fit", "units": "1"}),
          "value": ("coefficient", coef, {"long_name": "fitted coefficient", "units": "1"}),
-         "std": ("coefficient", np.sqrt(np.diag(cov)), {"long_name": "standard error (Poisson weights)",
-                                                         "units": "1"}),
+         "value_std": ("coefficient", coef_std, {"long_name": "standard error of the fitted coefficient "
+                                                               "(Poisson weights)", "units": "1"}),
          "chi2_per_dof": ((), chi2, {"long_name": "weighted chi^2 per degree of freedom", "units": "1"}),
          "barrier": ((), barrier, {"long_name": "barrier between the two minima of the fit", "units": "T"}),
-         "n_minima": ((), int(minima.size), {"long_name": "local minima of the fit in the fitted range",
-                                             "units": "1"}),
+         "n_minima": ((), n_minima, {"long_name": "local minima of the fit in the fitted range", "units": "1"}),
          "verdict": ((), verdict, {"long_name": "single well or double well"})},
         coords={"m": ("m", centres, {"long_name": "order parameter (bin centre)", "units": "1"}),
-                "coefficient": names},
-        attrs={"n_samples": int(m.size), "min_barrier": min_barrier})
+                "coefficient": ["c", "h", "a2", "a3", "a4"]})
 
 
 def _select(samples, var, mode):

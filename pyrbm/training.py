@@ -86,7 +86,25 @@ EXACT_LL_MAX = 24
 DIVERGENCE_SIGMA = 1e4
 #: Fraction of active units below which v @ W is a gather instead of a BLAS product.
 _GATHER_DENSITY = 0.25
-_TAG_INIT, _TAG_CHAINS, _TAG_ORDER, _TAG_MONITOR = 0, 1, 2, 3
+_TAG_INIT, _TAG_CHAINS, _TAG_ORDER, _TAG_MONITOR, _TAG_VALIDATION = 0, 1, 2, 3, 4
+#: Separates the training data's digest from the validation data's in a checkpoint.
+_VALIDATION_MARK = "|validation="
+#: History variables of ``Trainer.fit(validation=...)``: name -> (long_name, description).
+_VALIDATION_VARS = {
+    "validation_pseudo_log_likelihood": (
+        "validation pseudo-log-likelihood (nats)",
+        "N log sigmoid(F(v~) - F(v)) averaged over the validation rows, one fixed flipped unit "
+        "per row (the estimator of pseudo_log_likelihood on held-out data; nats)"),
+    "free_energy_gap": (
+        "free-energy gap, validation - training (k_B T)",
+        "mean F(v) over the validation rows minus mean F(v) over the monitored training rows "
+        "(in units of k_B T at beta = 1); log Z cancels, so it equals the mean log-likelihood "
+        "of the monitored training rows minus that of the validation rows: it grows when "
+        "the model overfits"),
+    "validation_log_likelihood": (
+        "validation log-likelihood (nats)",
+        "exact mean log-likelihood of the validation rows, Trainer(log_likelihood=True) (nats)"),
+}
 
 # Settings that change the trajectory of a run: a resumed run must use the same.
 _DYNAMIC = ("method", "k", "optimizer", "lr", "momentum", "batch_size", "n_chains", "seed",
@@ -231,7 +249,8 @@ class Trainer:
         return "Trainer(" + ", ".join(f"{k}={v!r}" for k, v in s.items()) + ")"
 
     # ------------------------------------------------------------------ fit
-    def fit(self, data, *, n_hidden: int, resume=None, checkpoint=None, init=None, callbacks=()):
+    def fit(self, data, *, n_hidden: int, resume=None, checkpoint=None, init=None, callbacks=(),
+            validation=None):
         r"""Train an RBM on binary data.
 
         Parameters
@@ -259,6 +278,12 @@ class Trainer:
             ``fit(resume=checkpoint)`` continues it bit for bit. Callbacks run before the
             record's checkpoint is written, so a run killed during a callback redoes that
             record when resumed.
+        validation : array_like, shape (n_validation, N), optional
+            Held-out binary rows (not in ``data``). At every record the history then also
+            holds ``validation_pseudo_log_likelihood`` and ``free_energy_gap`` (see Notes),
+            with ``log_likelihood=True`` also the exact ``validation_log_likelihood``, and
+            callbacks see them in ``record``, so that one can stop on them. A resumed
+            run needs the same validation rows. Without it the run is unchanged, bit for bit.
 
         Returns
         -------
@@ -275,7 +300,9 @@ class Trainer:
             ``saddle_energy_total`` (Σ ε), ``n_above_mp`` (modes above the
             Marčenko–Pastur edge of the initialisation), ``n_above_4T`` (σ > 4T),
             ``reconstruction_error``, ``pseudo_log_likelihood``, ``log_likelihood``
-            (exact; only with ``log_likelihood=True``), optionally ``W``, ``a``, ``b``.
+            (exact; only with ``log_likelihood=True``), ``validation_pseudo_log_likelihood``
+            and ``free_energy_gap`` (only with ``validation``), ``validation_log_likelihood``
+            (with both), optionally ``W``, ``a``, ``b``.
 
         Warns
         -----
@@ -288,6 +315,24 @@ class Trainer:
         from its ``W``, ``a``, ``b`` instead of the paper's initialisation; the optimiser
         moments, chains and mode labels start afresh (cannot be combined with ``resume``).
 
+        Validation metrics (the overfitting monitor of Hinton's practical guide, §6): with
+        :math:`\tilde v` the row with one unit flipped (drawn once per validation row from
+        the seed, independently of the training),
+
+        .. math::
+
+            \mathrm{PLL}_\mathrm{val} = \frac{N}{n_\mathrm{val}} \sum_{v \in \mathrm{val}}
+                \ln \sigma\big(F(\tilde v) - F(v)\big),\qquad
+            \Delta F = \langle F \rangle_\mathrm{val} - \langle F \rangle_\mathrm{monitored\ train},
+
+        :math:`\mathrm{PLL}_\mathrm{val}` is an unbiased estimate of the mean
+        pseudo-log-likelihood :math:`\sum_i \ln p(v_i \mid v_{-i})` of the validation
+        rows, directly comparable with ``pseudo_log_likelihood`` of the training rows.
+        ``ΔF`` (``free_energy_gap``) equals the mean log-likelihood of the monitored
+        training rows minus that of the validation rows (log Z cancels); it grows when
+        the model starts to overfit. Cost per record: two free energies of every
+        validation row, :math:`O(n_\mathrm{val} N M)`.
+
         Raises
         ------
         FloatingPointError
@@ -297,6 +342,8 @@ class Trainer:
         data = validate_data(data, name="data")
         n_hidden = check_int("n_hidden", n_hidden, minimum=1)
         n_samples, n_visible = data.shape
+        if validation is not None:
+            validation = validate_data(validation, n_visible=n_visible, name="validation")
         if self.batch_size > n_samples:
             raise ValueError(f"batch_size: {self.batch_size} is larger than the data set "
                              f"({n_samples} samples); lower batch_size")
@@ -315,10 +362,19 @@ class Trainer:
         if checkpoint is not None:
             checkpoint = check_writable(checkpoint, overwrite=True)
         # digest of the data, only needed to write or check a checkpoint (47 MB of MNIST: 0.2 s)
-        fingerprint = data_fingerprint(data) if checkpoint is not None or resume is not None else None
+        fingerprint = None
+        if checkpoint is not None or resume is not None:
+            fingerprint = data_fingerprint(data)
+            if validation is not None:
+                fingerprint += _VALIDATION_MARK + data_fingerprint(validation)
         state = None
         if resume is not None:
             state = load_checkpoint(resume)
+            ours, theirs = (str(f).partition(_VALIDATION_MARK)[2] for f in (fingerprint, state["fingerprint"]))
+            if ours != theirs:
+                raise ValueError(f"validation: the checkpoint {resume} was written "
+                                 + ("without validation rows" if not theirs else "with other validation rows")
+                                 + "; resume with the validation= of the run that wrote it")
             check_resume(state, resume, self, n_samples, n_visible, n_hidden, fingerprint, _DYNAMIC)
 
         if callable(callbacks):
@@ -329,7 +385,7 @@ class Trainer:
             raise TypeError(f"callbacks: expected callables callback(hamiltonian, record, state), got {bad!r}")
 
         with training_threads(max(self.batch_size, self.n_chains), n_visible, n_hidden):
-            run = _Run(self, data, n_hidden, fingerprint, state, init)
+            run = _Run(self, data, n_hidden, fingerprint, state, init, validation)
             run.train(checkpoint, callbacks)
         return run.hamiltonian(), run.history()
 
@@ -374,7 +430,7 @@ class _Run:
     """The mutable state of one training run (parameters, moments, chains, history)."""
 
     def __init__(self, tr: Trainer, data: np.ndarray, n_hidden: int, fingerprint: str, state=None,
-                 init=None):
+                 init=None, validation=None):
         self.tr = tr
         dt = tr.dtype
         self.n_samples, self.N = data.shape
@@ -391,6 +447,11 @@ class _Run:
             else np.arange(self.n_samples)
         self.monitor = np.asarray(data[rows], dtype=np.float64)
         self.flip = mrng.integers(0, self.N, n_mon)
+        self.validation = None
+        if validation is not None:   # held-out rows and their flipped units (own stream)
+            self.validation = np.asarray(validation, dtype=np.float64)
+            vrng = np.random.default_rng(_subseed(tr.seed, _TAG_VALIDATION))
+            self.validation_flip = vrng.integers(0, self.N, self.validation.shape[0])
         self.mp_edge = tr.sigma_w * (np.sqrt(self.N) + np.sqrt(self.M))
 
         B, C, N, M = tr.batch_size, self.C, self.N, self.M
@@ -580,12 +641,9 @@ class _Run:
         mon = self.monitor
         recon = expit(expit(mon @ ham.W + ham.b) @ ham.W.T + ham.a)
         rec_err = float(np.mean((mon - recon) ** 2))
-        free = ham.free_energy(mon)
-        flipped = mon.copy()
-        rows = np.arange(mon.shape[0])
-        flipped[rows, self.flip] = 1.0 - flipped[rows, self.flip]
-        pll = float(self.N * np.mean(-np.logaddexp(0.0, -(ham.free_energy(flipped) - free))))
-        ll = float(np.mean(-free) - float(exact_log_z(ham))) if tr.log_likelihood else np.nan
+        pll, free = _pseudo_log_likelihood(ham, mon, self.flip)
+        log_z = float(exact_log_z(ham)) if tr.log_likelihood else np.nan
+        ll = float(np.mean(-free) - log_z) if tr.log_likelihood else np.nan
         rec = {
             "update": self.update,
             "epoch": self.update / self.updates_per_epoch,
@@ -604,6 +662,12 @@ class _Run:
             "pseudo_log_likelihood": pll,
             "log_likelihood": ll,
         }
+        if self.validation is not None:
+            val_pll, val_free = _pseudo_log_likelihood(ham, self.validation, self.validation_flip)
+            rec.update(validation_pseudo_log_likelihood=val_pll,
+                       free_energy_gap=float(np.mean(val_free) - np.mean(free)))
+            if tr.log_likelihood:
+                rec["validation_log_likelihood"] = float(np.mean(-val_free) - log_z)
         if tr.record_params:
             rec.update(W=ham.W, a=ham.a, b=ham.b)
         self.records.append(rec)
@@ -613,8 +677,13 @@ class _Run:
                            self.b.astype(np.float64))
 
     def history(self) -> xr.Dataset:
-        return history_dataset(self.records, self.tr, self.N, self.M, self.n_samples,
-                                self.updates_per_epoch, self.mp_edge)
+        ds = history_dataset(self.records, self.tr, self.N, self.M, self.n_samples,
+                             self.updates_per_epoch, self.mp_edge)
+        for name, (long_name, description) in _VALIDATION_VARS.items():
+            if name in self.records[0]:
+                ds[name] = ("epoch", np.array([r[name] for r in self.records], dtype=np.float64),
+                            {"long_name": long_name, "units": "1", "description": description})
+        return ds
 
     # -------------------------------------------------------------- checkpoints
     def save(self, path):
@@ -632,3 +701,30 @@ class _Run:
             arrays["rec__" + key] = np.stack([np.asarray(r[key]) for r in self.records])
         write_checkpoint(path, arrays)
 
+
+def _pseudo_log_likelihood(ham: Hamiltonian, rows: np.ndarray, flip: np.ndarray):
+    r"""Stochastic pseudo-log-likelihood of binary rows and their free energies.
+
+    Parameters
+    ----------
+    ham : Hamiltonian
+        Binary model at β = 1.
+    rows : ndarray, shape (n, N)
+        Binary rows (float64).
+    flip : ndarray of int, shape (n,)
+        The unit flipped in each row.
+
+    Returns
+    -------
+    pll : float
+        :math:`N \langle \ln\sigma(F(\tilde v) - F(v)) \rangle_\mathrm{rows}` (nats), an
+        unbiased estimate of :math:`\sum_i \ln p(v_i\mid v_{-i})` averaged over the rows.
+    free : ndarray, shape (n,)
+        :math:`F(v)` of every row (k_B T).
+    """
+    free = ham.free_energy(rows)
+    flipped = rows.copy()
+    idx = np.arange(rows.shape[0])
+    flipped[idx, flip] = 1.0 - flipped[idx, flip]
+    pll = float(rows.shape[1] * np.mean(-np.logaddexp(0.0, -(ham.free_energy(flipped) - free))))
+    return pll, free

@@ -28,7 +28,7 @@ def test_fit_recovers_prescribed_quartic(coef, verdict):
     m = quartic_samples(coef, 400_000, seed=1)
     fit = landau_fit(m, bins=60)
     got = fit["value"].sel(coefficient=["h", "a2", "a3", "a4"]).values
-    err = fit["std"].sel(coefficient=["h", "a2", "a3", "a4"]).values
+    err = fit["value_std"].sel(coefficient=["h", "a2", "a3", "a4"]).values
     assert np.all(np.abs(got - np.array(coef)) < 5 * err + 1e-3), (got, err)
     assert np.all(np.abs(got - np.array(coef)) < 0.06)
     assert str(fit["verdict"].values) == verdict
@@ -40,7 +40,7 @@ def test_gaussian_is_single_well_with_closed_form_coefficients():
     m = np.random.default_rng(2).normal(mu, sd, 300_000)
     fit = landau_fit(m, bins=50)
     # -ln N(m; mu, sd) = m²/(2 sd²) - mu m / sd² + const
-    v, e = fit["value"], fit["std"]
+    v, e = fit["value"], fit["value_std"]
     assert abs(float(v.sel(coefficient="a2")) - 1 / (2 * sd**2)) < 5 * float(e.sel(coefficient="a2"))
     assert abs(float(v.sel(coefficient="h")) + mu / sd**2) < 5 * float(e.sel(coefficient="h"))
     assert abs(float(v.sel(coefficient="a4"))) < 5 * float(e.sel(coefficient="a4"))
@@ -153,3 +153,68 @@ def test_susceptibility_is_the_curie_weiss_response_by_exact_enumeration():
     assert chi == pytest.approx(chi_exact, rel=0.01)
     # the unit-norm projection x = Σ s / √N has χ = β Var(x): the same number, n = 1
     assert susceptibility(m * np.sqrt(N), beta=beta) == pytest.approx(chi, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- scans
+def test_scan_fit_shares_one_bin_grid_grid_dims_first():
+    """Two points with prescribed quartics (one single, one double well) and a missing one: each
+    point recovers its coefficients; profiles on the shared grid equal numpy's histogram there."""
+    coefs = {0.5: ((0.3, 1.0, 0.1, 0.25), "single well"), 1.0: ((0.2, -2.0, 0.0, 0.5), "double well")}
+    values = np.full((3, 2000, 100), np.nan)
+    for i, (coef, _) in enumerate(coefs.values()):
+        values[i] = quartic_samples(coef, 200_000, seed=i + 3).reshape(2000, 100)
+    ds = xr.Dataset({"order_parameter": (("beta", "step", "chain", "mode"), values[..., None])},
+                    coords={"beta": ("beta", [0.5, 1.0, 2.0], {"long_name": "inverse temperature", "units": "1"}),
+                            "mode": [1]})
+    fit = ds.rbm.landau_fit(mode=1, bins=60)
+    xr.testing.assert_identical(fit, landau_fit(ds, var="order_parameter", mode=1, bins=60))
+    assert fit["profile"].dims == ("beta", "m") and fit["value"].dims == ("beta", "coefficient")
+    assert fit["verdict"].dims == ("beta",) and "std" not in fit.data_vars
+    finite = values[np.isfinite(values)]
+    edges = np.linspace(finite.min(), finite.max(), 61)
+    np.testing.assert_allclose(fit["m"].values, 0.5 * (edges[1:] + edges[:-1]), rtol=1e-12, atol=1e-12)
+    assert fit.beta.attrs["long_name"] == "inverse temperature"
+    for i, (beta, (coef, verdict)) in enumerate(coefs.items()):
+        point = fit.sel(beta=beta)
+        counts, _ = np.histogram(values[i].ravel(), bins=edges)
+        with np.errstate(divide="ignore"):
+            ref = -np.log(counts / (counts.sum() * np.diff(edges)))
+        ref[counts == 0] = np.nan
+        np.testing.assert_allclose(point["profile"].values, ref, rtol=1e-12)
+        got = point["value"].sel(coefficient=["h", "a2", "a3", "a4"]).values
+        err = point["value_std"].sel(coefficient=["h", "a2", "a3", "a4"]).values
+        assert np.all(np.abs(got - np.array(coef)) < 5 * err + 1e-3), (beta, got, err)
+        assert str(point["verdict"].values) == verdict and int(point["n_samples"]) == 200_000
+    missing = fit.sel(beta=2.0)
+    assert np.isnan(missing["profile"]).all() and np.isnan(missing["value"]).all()
+    assert int(missing["n_samples"]) == 0 and str(missing["verdict"].values) == ""
+
+
+def test_scan_fit_of_a_two_point_gibbs_scan(tmp_path):
+    """A collected 2-point scan of the built-in gibbs point: the m coordinate is the shared grid
+    (bins values, not the union of every point's centres), each point's profile its own."""
+    scan = pyrbm.scan.Scan(tmp_path / "s", {"beta": [0.5, 1.0]},
+                           fixed={"n_visible": 12, "n_hidden": 6, "sigma_w": 0.3, "n_chains": 100, "n_steps": 50,
+                                  "observables": ["order_parameter:2"]})
+    scan.run("gibbs")
+    ds = scan.collect()
+    fit = ds.rbm.landau_fit(mode=1, bins=20, min_count=5)
+    assert dict(fit["profile"].sizes) == {"beta": 2, "m": 20}
+    assert list(fit["value"].dims) == ["beta", "coefficient"]
+    samples = ds.order_parameter.sel(mode=1)
+    edges = np.linspace(float(samples.min()), float(samples.max()), 21)
+    for beta in (0.5, 1.0):
+        counts, _ = np.histogram(samples.sel(beta=beta).values.ravel(), bins=edges)
+        np.testing.assert_array_equal(np.isnan(fit["profile"].sel(beta=beta).values), counts == 0)
+        assert int(fit["n_samples"].sel(beta=beta)) == 5000
+
+
+def test_scan_fit_refuses_a_point_too_narrow_for_the_shared_grid():
+    rng = np.random.default_rng(0)
+    values = np.stack([rng.normal(0, 1, (200, 50)), rng.normal(0, 1e-3, (200, 50))])
+    ds = xr.Dataset({"m": (("beta", "step", "chain"), values)}, coords={"beta": [1.0, 2.0]})
+    with pytest.raises(ValueError, match=r"samples at beta=2.0: only .* bins .*shared by every point"):
+        landau_fit(ds, var="m", bins=30)
+    values[1, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinite"):
+        landau_fit(xr.Dataset({"m": (("beta", "step", "chain"), values)}), var="m")

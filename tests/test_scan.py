@@ -179,6 +179,51 @@ def test_gibbs_and_langevin_points_equal_the_samplers(tmp_path):
     np.testing.assert_array_equal(lds.u.sel(dt=0.02).values, ref.u.values)
 
 
+def test_gibbs_and_langevin_points_record_named_observables(tmp_path):
+    """observables= of the built-in points: the same numbers as the samplers called with the
+    observable objects, and landau_fit over the scan with no custom point function."""
+    ham = pyrbm.Hamiltonian.random(12, 6, sigma_w=0.2, seed=3)
+    model = pyrbm.save(ham, tmp_path / "model.nc")
+    fixed = {"model": str(model), "n_chains": 50, "n_steps": 40}
+    scan = Scan(tmp_path / "g", {"seed": [0, 1]}, fixed={**fixed, "observables": ["energy", "order_parameter:2",
+                                                                                   "u:2"]})
+    scan.run("gibbs")
+    ds = scan.collect()
+    assert {"energy", "order_parameter", "u"} <= set(ds.data_vars) and "m_visible" not in ds
+    for s in (0, 1):
+        ref, _ = pyrbm.GibbsSampler(n_chains=50, seed=s).run(
+            ham, n_steps=40, progress=False,
+            observables=[pyrbm.Energy(), pyrbm.OrderParameter(modes=2), pyrbm.ModeProjection("u", modes=2)])
+        for name in ("energy", "order_parameter", "u"):
+            np.testing.assert_array_equal(ds[name].sel(seed=s).values, ref[name].values, err_msg=name)
+    fit = ds.rbm.landau_fit(mode=1, bins=12, min_count=5)
+    assert fit.sizes["seed"] == 2 and set(fit["verdict"].values.ravel()) <= {"single well", "double well"}
+    lscan = Scan(tmp_path / "l", {"seed": [0, 1]}, fixed={**fixed, "n_steps": 60, "modes": 2,
+                                                          "observables": ["order_parameter"]})
+    lscan.run("langevin")
+    lds = lscan.collect()
+    assert set(lds.data_vars) == {"order_parameter", "divergence_step"}
+    ref, _ = pyrbm.LangevinSampler(n_chains=50, seed=1).run(ham, n_steps=60, modes=2, progress=False)
+    np.testing.assert_array_equal(lds.order_parameter.sel(seed=1).values, ref.u.values)
+    assert lds.order_parameter.attrs["long_name"] == pyrbm.OrderParameter().attrs["long_name"]
+    assert lds.rbm.landau_fit(mode=1, bins=12, min_count=5).sizes["seed"] == 2
+
+
+@pytest.mark.parametrize("point, bad, match", [
+    ("gibbs", ["energy", "nope"], r"observables\[1\]: expected a built-in observable name"),
+    ("gibbs", ["u:0"], r"observables\[0\]: expected"),
+    ("gibbs", "energy", "observables: expected a non-empty list"),
+    ("gibbs", ["energy", "energy"], "'energy' is listed twice"),
+    ("gibbs", ["order_parameter:7"], "asks for 7 modes, the random model .12 x 6. has 6"),
+    ("gibbs", ["u:2", "x:3"], "need the same number of modes, got 2, 3"),
+    ("langevin", ["u:2"], r"observables\[0\]: expected one of 'x', 'y', 'u', 'w', 'order_parameter'")])
+def test_bad_observables_refused_before_any_point_runs(tmp_path, point, bad, match):
+    scan = Scan(tmp_path / "s", {"seed": [0, 1]}, fixed={"n_visible": 12, "n_hidden": 6, "observables": bad})
+    with pytest.raises(ConfigError, match=match):
+        scan.run(point)
+    assert not (tmp_path / "s").exists()
+
+
 def test_replicas_with_a_data_array_equal_direct_training(tmp_path):
     data = pyrbm.datasets.hierarchical(n_samples=300, n_visible=20, seed=0).data
     trainer = pyrbm.Trainer(n_epochs=2, batch_size=50, seed=99)

@@ -674,3 +674,125 @@ def test_early_stopping_callback_and_bit_exact_resume(planted, tmp_path):
 def test_bad_callbacks_are_refused(planted):
     with pytest.raises(TypeError, match="callbacks: expected callables"):
         _small_trainer().fit(planted.data[:1000], n_hidden=6, callbacks=[3])
+
+
+# --------------------------------------------------------------------------- validation data
+def _brute_log_p(W, a, b, v):
+    """log p(v) (unnormalised by Z) by summing exp(-E(v, h)) over every hidden state (reference)."""
+    M = W.shape[1]
+    h = ((np.arange(2**M)[:, None] >> np.arange(M)) & 1).astype(float)
+    return logsumexp(v @ a[:, None] + h @ b + v @ W @ h.T, axis=-1)
+
+
+def _brute_pseudo_log_likelihood(W, a, b, v):
+    """Mean over rows of sum_i log p(v_i | v_-i), every conditional by enumeration (reference)."""
+    total = np.zeros(v.shape[0])
+    for i in range(v.shape[1]):
+        v0, v1 = v.copy(), v.copy()
+        v0[:, i], v1[:, i] = 0.0, 1.0
+        l0, l1 = _brute_log_p(W, a, b, v0), _brute_log_p(W, a, b, v1)
+        total += np.where(v[:, i] == 1, l1, l0) - np.logaddexp(l0, l1)
+    return total
+
+
+def test_validation_metrics_against_enumeration(planted):
+    """The free-energy gap is exact: mean log p(train) - mean log p(validation) by enumeration;
+    the one-flip pseudo-likelihood estimates the enumerated one within its standard error."""
+    train, held = planted.data[:1000], planted.data[1000:]
+    ham, hist = _small_trainer(monitor_size=1000, log_likelihood=True).fit(train, n_hidden=6, validation=held)
+    assert hist["validation_pseudo_log_likelihood"].attrs["long_name"]
+    W, a, b = hist["W"].values, hist["a"].values, hist["b"].values
+    for t in range(hist.sizes["epoch"]):
+        np.testing.assert_allclose(hist["validation_log_likelihood"].values[t],
+                                   _brute_log_likelihood(W[t], a[t], b[t], held.astype(float)), rtol=1e-9)
+        lp_train = _brute_log_p(W[t], a[t], b[t], train.astype(float))
+        lp_held = _brute_log_p(W[t], a[t], b[t], held.astype(float))
+        np.testing.assert_allclose(hist["free_energy_gap"].values[t], lp_train.mean() - lp_held.mean(),
+                                   rtol=1e-9, atol=1e-9)
+    pl = _brute_pseudo_log_likelihood(W[-1], a[-1], b[-1], held.astype(float))
+    # one-flip estimator N log p(v_i|v_-i), i uniform: its spread per row, by enumeration
+    per_unit = []
+    for i in range(held.shape[1]):
+        v0, v1 = held.astype(float), held.astype(float)
+        v0[:, i], v1[:, i] = 0.0, 1.0
+        l0, l1 = _brute_log_p(W[-1], a[-1], b[-1], v0), _brute_log_p(W[-1], a[-1], b[-1], v1)
+        per_unit.append(held.shape[1] * (np.where(held[:, i] == 1, l1, l0) - np.logaddexp(l0, l1)))
+    se = np.std(np.array(per_unit)) / np.sqrt(held.shape[0])
+    est = hist["validation_pseudo_log_likelihood"].values[-1]
+    assert abs(est - pl.mean()) < 5 * se, (est, pl.mean(), se)
+    # The same estimator on the training rows (its own flips): comparable scales.
+    assert abs(hist["pseudo_log_likelihood"].values[-1] - est) < 20 * se
+
+
+def test_validation_pseudo_likelihood_exact_on_a_symmetric_model():
+    """Every unit equivalent (identical rows of W, equal a; all-0 and all-1 rows): whichever unit
+    is flipped, the estimate is exactly N log p(v_i | v_-i), enumerated here."""
+    rng = np.random.default_rng(0)
+    N, M = 7, 3
+    w = rng.normal(0, 0.5, M)
+    init = training.Hamiltonian(np.tile(w, (N, 1)), np.full(N, -0.3), rng.normal(0, 0.5, M))
+    data = np.array([[0] * N, [1] * N] * 20, dtype=np.uint8)
+    held = np.array([[1] * N, [0] * N, [0] * N], dtype=np.uint8)
+    seen = {}
+
+    def first(ham, record, state):
+        seen.update(record, ham=ham)
+        return True
+
+    _small_trainer(batch_size=8).fit(data, n_hidden=M, init=init, validation=held, callbacks=[first])
+    ham = seen["ham"]   # the initial model in the trainer's float32, as float64
+    np.testing.assert_allclose(ham.W, init.W, rtol=1e-7)
+    pl = _brute_pseudo_log_likelihood(ham.W, ham.a, ham.b, held.astype(float))
+    np.testing.assert_allclose(seen["validation_pseudo_log_likelihood"], pl.mean(), rtol=1e-12)
+    lp = _brute_log_p(ham.W, ham.a, ham.b, np.vstack([data, held]).astype(float))
+    np.testing.assert_allclose(seen["free_energy_gap"], lp[:len(data)].mean() - lp[len(data):].mean(),
+                               rtol=1e-12)
+
+
+def test_validation_leaves_training_unchanged(planted):
+    data, held = planted.data[:1000], planted.data[1000:1300]
+    plain = _small_trainer().fit(data, n_hidden=6)
+    with_val = _small_trainer().fit(data, n_hidden=6, validation=held)
+    assert set(with_val[1].data_vars) - set(plain[1].data_vars) == {"validation_pseudo_log_likelihood",
+                                                                    "free_energy_gap"}
+    assert "validation_log_likelihood" not in with_val[1]   # only with log_likelihood=True
+    _assert_same_run(plain, (with_val[0], with_val[1].drop_vars(["validation_pseudo_log_likelihood",
+                                                                   "free_energy_gap"])))
+
+
+def test_early_stopping_on_the_validation_metric_and_bit_exact_resume(planted, tmp_path):
+    """Stop when the validation pseudo-likelihood has not improved for 2 records (at the latest
+    after update 42); resume from the checkpoint: bit for bit the full run, validation included."""
+    data, held = planted.data[:1000], planted.data[1000:1400]
+    best = {"value": -np.inf, "since": 0}
+
+    def early_stop(ham, record, state):
+        if record["validation_pseudo_log_likelihood"] > best["value"]:
+            best.update(value=record["validation_pseudo_log_likelihood"], since=0)
+        else:
+            best["since"] += 1
+        return best["since"] >= 2 or state.update >= 42
+
+    ck = tmp_path / "ck.npz"
+    _, hist = _small_trainer().fit(data, n_hidden=6, checkpoint=ck, validation=held, callbacks=[early_stop])
+    stopped_at = int(hist["n_updates"].values[-1])
+    assert 0 < stopped_at <= 42 < 75
+    full = _small_trainer().fit(data, n_hidden=6, validation=held)
+    n = hist.sizes["epoch"]
+    np.testing.assert_array_equal(hist["validation_pseudo_log_likelihood"].values,
+                                  full[1]["validation_pseudo_log_likelihood"].values[:n])
+    with pytest.raises(ValueError, match="validation: the checkpoint .* without validation|validation: the "
+                                         "checkpoint .* other validation"):
+        _small_trainer().fit(data, n_hidden=6, resume=ck, validation=held[:-1])
+    with pytest.raises(ValueError, match="validation:"):
+        _small_trainer().fit(data, n_hidden=6, resume=ck)
+    resumed = _small_trainer().fit(data, n_hidden=6, resume=ck, validation=held)
+    _assert_same_run(full, resumed)
+
+
+@pytest.mark.parametrize("bad, match", [(np.zeros((3, 19), np.uint8), "validation"),
+                                        (np.full((3, 20), 2, np.uint8), "validation"),
+                                        (np.zeros((0, 20), np.uint8), "validation")])
+def test_bad_validation_data_is_refused(planted, bad, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        _small_trainer().fit(planted.data[:1000], n_hidden=6, validation=bad)

@@ -18,10 +18,22 @@ Parameter keys of the built-in points (every key has a default unless marked req
 ``gibbs``
     the model: ``model`` (path of a file holding a Hamiltonian, e.g. a training result) or a
     random one (``n_visible``, ``n_hidden``, ``sigma_w``, ``model_seed``); ``beta`` (default:
-    the model's), ``n_chains``, ``n_steps``, ``thin``, ``burn_in``, ``seed``, ``dtype``.
+    the model's), ``n_chains``, ``n_steps``, ``thin``, ``burn_in``, ``seed``, ``dtype``;
+    ``observables``: a list of names (default the sampler's
+    :func:`pyrbm.observables.default_observables`), each a built-in name of
+    :func:`pyrbm.as_observable` (``"energy"``, ``"free_energy"``, ``"m_visible"``,
+    ``"m_hidden"``) or a mode projection ``"kind:n"`` of the top n modes, kind one of
+    ``x``, ``y``, ``u``, ``w`` (:class:`pyrbm.ModeProjection`) or ``order_parameter``
+    (:class:`pyrbm.OrderParameter`), e.g. ``["energy", "order_parameter:3"]``.
 ``langevin``
     as ``gibbs`` plus ``dt``, ``modes`` (count or list of 1-based labels), ``quartic``;
-    ``dtype`` defaults to float64.
+    ``dtype`` defaults to float64; ``observables``: the coordinates kept (default all of
+    ``x``, ``y``, ``u``, ``w``; ``divergence_step`` is always kept), names among those and
+    ``order_parameter`` (u under the name and attributes of :class:`pyrbm.OrderParameter`,
+    so that ``ds.rbm.landau_fit()`` reads Gibbs and Langevin scans alike), for the modes
+    of ``modes``.
+
+Observables are checked with the other keys, before any point runs.
 """
 
 from __future__ import annotations
@@ -33,6 +45,8 @@ import numbers
 from pathlib import Path
 
 import numpy as np
+
+from ..observables import ModeProjection, OrderParameter, as_observable
 
 RESULT = "result.nc"
 
@@ -69,6 +83,9 @@ class Key:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         if self.kind == "modes":
             return "a count of modes (int >= 1) or a list of 1-based mode labels"
+        if self.kind == "observable":
+            return ("a built-in observable name (" + ", ".join(map(repr, _NAMED)) + ") or 'kind:n', "
+                    "the top n >= 1 modes of kind " + ", ".join(map(repr, _PROJECTIONS)))
         text = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
                 "path": "a file path"}[self.kind]
         if self.positive:
@@ -97,6 +114,12 @@ class Key:
                 isinstance(value, (list, tuple)) and value and all(
                     isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in value))
             return None if ok else f"{name}: expected {self.expected()}, got {value!r}"
+        if kind == "observable":
+            try:
+                observable(value)
+            except (TypeError, ValueError):
+                return f"{name}: expected {self.expected()}, got {value!r}"
+            return None
         if kind == "bool":
             return None if isinstance(value, bool) else f"{name}: expected {self.expected()}, got {value!r}"
         if kind in ("str", "path"):
@@ -151,14 +174,82 @@ _MODEL = {
     "seed": Key("int", 0, minimum=0),
 }
 
+#: Built-in observables a Gibbs point records by name (:func:`pyrbm.as_observable`).
+_NAMED = ("energy", "free_energy", "m_visible", "m_hidden")
+#: Mode projections a Gibbs point records as ``"kind:n"`` (the top n modes).
+_PROJECTIONS = ("x", "y", "u", "w", "order_parameter")
+#: Coordinates a Langevin point can keep (``order_parameter``: u, renamed).
+_LANGEVIN_VARS = ("x", "y", "u", "w", "order_parameter")
+
+
+def observable(name: str):
+    """The observable a Gibbs point's ``observables`` entry names.
+
+    Parameters
+    ----------
+    name : str
+        A built-in name (``"energy"``, ``"free_energy"``, ``"m_visible"``, ``"m_hidden"``)
+        or ``"kind:n"``: the top ``n`` modes of the projection ``kind`` (``x``, ``y``,
+        ``u``, ``w``: :class:`pyrbm.ModeProjection`; ``order_parameter``:
+        :class:`pyrbm.OrderParameter`).
+
+    Returns
+    -------
+    pyrbm.observables.Observable
+
+    Raises
+    ------
+    ValueError
+        Any other name.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"observables: expected a name (str), got {type(name).__name__} {name!r}")
+    kind, colon, count = name.partition(":")
+    if not colon:
+        if name not in _NAMED:
+            raise ValueError(f"observables: unknown name {name!r}")
+        return as_observable(name)
+    if kind not in _PROJECTIONS or not count.isdigit() or int(count) < 1:
+        raise ValueError(f"observables: expected 'kind:n' with kind in {_PROJECTIONS} and n >= 1, got {name!r}")
+    return OrderParameter(modes=int(count)) if kind == "order_parameter" else ModeProjection(kind, modes=int(count))
+
+
+def _observable_problems(p: dict) -> list:
+    """Repeated names, projections of different mode counts, counts beyond a random model's modes
+    (a model file is read later)."""
+    names = p["observables"]
+    problems = [f"observables: {n!r} is listed twice; list each once" for n in sorted(set(names))
+                if names.count(n) > 1]
+    counts = sorted({n.partition(":")[2] for n in names if ":" in n}, key=int)
+    if len(counts) > 1:   # the sampler's rule: observables sharing the 'mode' dim share its labels
+        problems.append(f"observables: the mode projections share the 'mode' dimension and need the same "
+                        f"number of modes, got {', '.join(counts)}; use one n, e.g. "
+                        f"{[n.partition(':')[0] + ':' + counts[-1] if ':' in n else n for n in names]}")
+    if p["model"] is None:
+        N, M = p["n_visible"], p["n_hidden"]
+        limit = {"x": N, "y": M}
+        for name in names:
+            kind, _, count = name.partition(":")
+            if count and int(count) > limit.get(kind, min(N, M)):
+                problems.append(f"observables: {name!r} asks for {count} modes, the random model "
+                                f"({N} x {M}) has {limit.get(kind, min(N, M))} of kind {kind!r}; ask for fewer")
+    return problems
+
+
+_OBSERVABLES_HELP = ("names of the recorded observables, e.g. ['energy', 'order_parameter:3'] "
+                     "(default: energy, free_energy, m_visible, m_hidden)")
+
 #: Parameter keys of each built-in point.
 POINTS = {
     "train": {**_DATA, "n_hidden": Key("int", None, minimum=1, required=True, help="hidden units M"), **_TRAINER},
-    "gibbs": {**_MODEL, "dtype": Key("choice", "float32", choices=("float32", "float64"))},
+    "gibbs": {**_MODEL, "dtype": Key("choice", "float32", choices=("float32", "float64")),
+              "observables": Key("observable list", None, help=_OBSERVABLES_HELP)},
     "langevin": {**_MODEL, "dtype": Key("choice", "float64", choices=("float32", "float64")),
                  "dt": Key("float", 0.01, positive=True, help="Euler-Maruyama time step"),
                  "modes": Key("modes", None, help="paired modes to record (default all)"),
-                 "quartic": Key("bool", False, help="add the quartic confinement")},
+                 "quartic": Key("bool", False, help="add the quartic confinement"),
+                 "observables": Key("choice list", None, choices=_LANGEVIN_VARS,
+                                    help="coordinates kept, e.g. ['order_parameter'] (default x, y, u, w)")},
 }
 
 
@@ -196,6 +287,8 @@ def check_params(kind: str, params: dict) -> dict:
             problems.append(problem)
         out[name] = value
     out.update({k: params[k] for k in extra if k in params})
+    if not problems and kind in ("gibbs", "langevin") and out["observables"] is not None:
+        problems += _observable_problems(out)
     if not problems and kind == "train":
         try:  # cross-setting rules (e.g. CD with n_chains) are the Trainer's own
             _trainer(out)
@@ -283,13 +376,14 @@ def _has_group(path) -> bool:
         return "hamiltonian" in nc.groups
 
 
-def _sample(p: dict, out: Path, sampler, **run_kwargs):
+def _sample(p: dict, out: Path, sampler, keep=None, **run_kwargs):
+    """Run ``sampler`` on the point's model; ``keep(ds) -> ds`` selects what is written."""
     from ..io.trajectory import save
 
     ham = _model(p)
     ds, _ = sampler.run(ham, n_steps=p["n_steps"], thin=p["thin"], burn_in=p["burn_in"], progress=False,
                         **run_kwargs)
-    save(ds, Path(out) / RESULT, hamiltonian=ham)
+    save(ds if keep is None else keep(ds), Path(out) / RESULT, hamiltonian=ham)
 
 
 def gibbs(params: dict, out: Path):
@@ -297,7 +391,9 @@ def gibbs(params: dict, out: Path):
     from ..samplers import GibbsSampler
 
     p = check_params("gibbs", params)
-    _sample(p, out, GibbsSampler(p["n_chains"], seed=p["seed"], dtype=np.dtype(p["dtype"]).type))
+    obs = None if p["observables"] is None else [observable(name) for name in p["observables"]]
+    _sample(p, out, GibbsSampler(p["n_chains"], seed=p["seed"], dtype=np.dtype(p["dtype"]).type),
+            observables=obs)
 
 
 def langevin(params: dict, out: Path):
@@ -307,7 +403,17 @@ def langevin(params: dict, out: Path):
     p = check_params("langevin", params)
     sampler = LangevinSampler(p["n_chains"], dt=p["dt"], seed=p["seed"], quartic=p["quartic"],
                               dtype=np.dtype(p["dtype"]).type)
-    _sample(p, out, sampler, modes=p["modes"])
+    names = p["observables"]
+
+    def keep(ds):
+        if names is None:
+            return ds
+        kept = ds[[n for n in ("x", "y", "u", "w", "divergence_step") if n in names or n == "divergence_step"]]
+        if "order_parameter" in names:   # m_k = (dx_k + dy_k)/sqrt(2) = u_k (pyrbm.OrderParameter)
+            kept["order_parameter"] = ds["u"].assign_attrs(OrderParameter().attrs)
+        return kept
+
+    _sample(p, out, sampler, keep=keep, modes=p["modes"])
 
 
 for _name, _func in (("train", train), ("gibbs", gibbs), ("langevin", langevin)):
