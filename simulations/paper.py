@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from pyrbm._optional import MissingDependency, require
+from pyrbm.cli.config import int_at_least
 from pyrbm.experiments import EXPERIMENTS, ConfigError, run_study
 from pyrbm.report import write_report
 
@@ -31,17 +32,6 @@ def check_dependencies(args) -> None:
         require("distributed", purpose=f"--executor {args.executor}")
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--profile", choices=("tiny", "quick", "paper"), default="quick")
@@ -49,7 +39,7 @@ def main(argv=None) -> int:
     p.add_argument("--executor", default="serial",
                    help="'serial', 'processes', 'dask' (a local cluster) or a dask scheduler address "
                         "such as tcp://host:8786 (pyrbm.scan.Scan.run)")
-    p.add_argument("--workers", type=positive_int, default=None, help="worker processes of 'processes' and 'dask'")
+    p.add_argument("--workers", type=int_at_least(1), default=None, help="worker processes of 'processes' and 'dask'")
     p.add_argument("--only", default=",".join(EXPERIMENTS),
                    help=f"comma-separated experiments to run (default all: {','.join(EXPERIMENTS)})")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="EXPERIMENT.KEY=VALUE",

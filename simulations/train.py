@@ -28,13 +28,13 @@ error.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from pyrbm.cli.config import int_at_least, positive_number
 from pyrbm.cli.report import epoch_table
 from pyrbm.datasets import hierarchical, mnist
 from pyrbm.io import save
@@ -108,18 +108,18 @@ def main(argv=None):
     p.add_argument("--data", choices=("auto", "mnist", "synthetic"), default="auto")
     p.add_argument("--download", action=argparse.BooleanOptionalAction, default=True,
                    help="fetch MNIST from the canonical mirrors when it is not found locally")
-    p.add_argument("--samples", type=_count, default=20000, help="training images (0: all)")
-    p.add_argument("--n-hidden", type=_positive, default=100)
+    p.add_argument("--samples", type=int_at_least(0), default=20000, help="training images (0: all)")
+    p.add_argument("--n-hidden", type=int_at_least(1), default=100)
     p.add_argument("--method", choices=("pcd", "cd"), default="pcd")
-    p.add_argument("-k", type=_positive, default=1)
+    p.add_argument("-k", type=int_at_least(1), default=1)
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
-    p.add_argument("--lr", type=_rate, default=0.01)
+    p.add_argument("--lr", type=positive_number, default=0.01)
     p.add_argument("--momentum", type=float, default=0.0)
-    p.add_argument("--batch-size", type=_positive, default=100)
-    p.add_argument("--n-chains", type=_positive, default=None)
-    p.add_argument("--epochs", type=_positive, default=10)
-    p.add_argument("--record-every", type=_positive, default=None, help="updates between records (default: epoch)")
-    p.add_argument("--seed", type=_count, default=0, help="seed of the run (an integer >= 0)")
+    p.add_argument("--batch-size", type=int_at_least(1), default=100)
+    p.add_argument("--n-chains", type=int_at_least(1), default=None)
+    p.add_argument("--epochs", type=int_at_least(1), default=10)
+    p.add_argument("--record-every", type=int_at_least(1), default=None, help="updates between records (default: epoch)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the run (an integer >= 0)")
     p.add_argument("--out", default="runs")
     p.add_argument("--resume", action="store_true",
                    help="continue the run from its checkpoint (error when there is none)")
@@ -172,39 +172,6 @@ def main(argv=None):
         Path(tmp).write_text(text)
     print(text, end="")
     print(f"wrote {out}/history.nc, model.nc, checkpoint.npz, summary.txt")
-
-
-def _count(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {n}")
-    return n
-
-
-def _positive(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {n}")
-    return n
-
-
-def _rate(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not math.isfinite(x) or x <= 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return x
 
 
 def run_name(args, tag: str, n_data: int) -> str:

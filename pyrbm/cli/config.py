@@ -9,6 +9,9 @@ what it accepts; nothing is written when any is found.
 
 from __future__ import annotations
 
+import argparse
+import math
+
 try:  # Python >= 3.11
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10 (setup.cfg requires tomli there)
@@ -21,7 +24,7 @@ from ..scan import POINTS, RESULT, ConfigError, Scan, check_params, load_data
 from ..scan.points import _trainer
 from ..training import EXACT_LL_MAX
 
-__all__ = ["ConfigError", "read_toml", "parse_value", "run_config", "resolve_inputs", "scan_config",
+__all__ = ["ConfigError", "int_at_least", "positive_number", "read_toml", "parse_value", "run_config", "resolve_inputs", "scan_config",
            "COMMAND_POINT", "SCAN_KEYS"]
 
 #: The built-in point behind each run command.
@@ -34,6 +37,32 @@ SCAN_KEYS = {
     "grid": "table: parameter -> list of values (the points are every combination)",
     "fixed": "table: parameters shared by every point",
 }
+
+
+def int_at_least(minimum: int):
+    """An ``argparse`` type: an integer ``>= minimum`` (a bad value exits 2 naming the option)."""
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {n}")
+        return n
+
+    return parse
+
+
+def positive_number(text: str) -> float:
+    """An ``argparse`` type: a finite number > 0."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not math.isfinite(x) or x <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return x
 
 
 def read_toml(path) -> dict:
