@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from conftest import brute_log_p_visible, brute_log_z, tiny_model
 from likmodels import planted, trained_small
+from mnist_available import require_mnist
 from scipy import integrate
 
 import pyrbm
 import pyrbm.freeenergy as fe
 from pyrbm import Hamiltonian
 from pyrbm.freeenergy import (
-from mnist_available import require_mnist
     GaussianValidityWarning,
     LogZ,
     exact_log_z,
