@@ -101,7 +101,8 @@ def figure_10_js_divergence(results, out_path):
 
 def figure_11_likelihood(results, out_path):
     """Test log-likelihood per image against epoch, per hidden size and replica: the interval
-    :func:`pyrbm.test_log_likelihood` defends (band; hatched where it is not defended), forward
+    :func:`pyrbm.test_log_likelihood` gives at each evaluated epoch (a thick bar where it is
+    defended, dotted where it is not), forward
     AIS, reverse AIS, RAISE, the upper bound from the rigorous ln Z bound, and exact when small."""
     plt = pyplot()
     sizes = results["n_hidden"].values
@@ -114,13 +115,12 @@ def figure_11_likelihood(results, out_path):
             if "ll_low" not in rr or not bool(rr["ll_low"].notnull().any()):
                 continue
             ok = rr["ll_interval_valid"].dropna("epoch")
-            low, high = rr["ll_low"].sel(epoch=ok.epoch), rr["ll_high"].sel(epoch=ok.epoch)
-            ax.fill_between(ok.epoch, low, high, color=f"C{j}", alpha=0.25, lw=0,
-                            label="defended interval" if j == 0 else None)
-            bad = ok.epoch[ok.values == 0]
-            if bad.size:
-                ax.vlines(bad, low.sel(epoch=bad), high.sel(epoch=bad), color=f"C{j}", lw=3, alpha=0.5,
-                          label="not defended" if j == 0 else None)
+            for defended, style in ((True, "-"), (False, ":")):
+                at = ok.epoch[(ok.values == 1) == defended]
+                if at.size:
+                    ax.vlines(at, rr["ll_low"].sel(epoch=at), rr["ll_high"].sel(epoch=at), color=f"C{j}",
+                              lw=6 if defended else 2, alpha=0.35 if defended else 0.8, linestyles=style,
+                              label=("defended interval" if defended else "interval not defended") if j == 0 else None)
             for var, style, label in (("ll_ais", "o", "AIS"), ("ll_reverse_ais", "s", "reverse AIS"),
                                       ("ll_raise", "^", "RAISE"), ("ll_lower_bound", "_", "bound (upper)"),
                                       ("ll_exact", "x", "exact")):
