@@ -33,7 +33,6 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.fft
 import scipy.special
-import scipy.stats
 import xarray as xr
 
 __all__ = [
@@ -374,11 +373,30 @@ def _rhat_basic(z: np.ndarray) -> np.ndarray:
         return np.sqrt(var_plus / w)
 
 
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks along the last axis, ties given their average rank; a row holding a NaN is all NaN."""
+    order = np.argsort(x, axis=-1, kind="stable")
+    xs = np.take_along_axis(x, order, axis=-1)
+    n = x.shape[-1]
+    new = np.ones(xs.shape, dtype=bool)
+    new[..., 1:] = xs[..., 1:] != xs[..., :-1]
+    group = np.cumsum(new, axis=-1) - 1                       # tie group of each sorted position
+    pos = np.broadcast_to(np.arange(n, dtype=np.float64), xs.shape)
+    first = np.maximum.accumulate(np.where(new, pos, 0.0), axis=-1)   # first position of the group
+    flat_group = group.reshape(-1, n) + n * np.arange(group.size // n)[:, None]
+    last = np.zeros(flat_group.size)
+    np.maximum.at(last, flat_group.ravel(), pos.reshape(-1))
+    avg = (first + last[flat_group].reshape(xs.shape)) / 2.0 + 1.0
+    ranks = np.empty(x.shape, dtype=np.float64)
+    np.put_along_axis(ranks, order, avg, axis=-1)
+    return np.where(np.isnan(x).any(axis=-1, keepdims=True), np.nan, ranks)
+
+
 def _z_scale(z: np.ndarray) -> np.ndarray:
     """Rank-normalise over all chains and draws (Blom offsets), then probit."""
     shape = z.shape
     flat = z.reshape(*shape[:-2], shape[-2] * shape[-1])
-    ranks = scipy.stats.rankdata(flat, method="average", axis=-1)
+    ranks = _average_ranks(flat)
     s = flat.shape[-1]
     return scipy.special.ndtri((ranks - 0.375) / (s + 0.25)).reshape(shape)
 
@@ -469,7 +487,7 @@ def _blocking_core(arr: np.ndarray, alpha: float):
         terms = np.where(s2 > 0, nk * (gam / s2) ** 2, 0.0).sum(axis=-2)  # pooled over chains
     m_stat = np.cumsum(terms[..., ::-1], axis=-1)[..., ::-1]  # M_j = sum_{k>=j} terms_k
     dof = n_chains * (d - np.arange(d))
-    q = scipy.stats.chi2.ppf(1.0 - alpha, dof)
+    q = scipy.special.chdtri(dof, alpha)   # the chi-square quantile at 1 - alpha
     ok = m_stat < q
     found = ok.any(axis=-1)
     level = np.where(found, np.argmax(ok, axis=-1), d - 1)

@@ -271,3 +271,20 @@ def test_numpy_input_needs_named_axes_files_are_step_chain():
         stats.tau_int(arr, step_axis=0, chain_axis=0)
     with pytest.raises(TypeError, match="step_axis"):
         stats.tau_int(arr, step_axis="step")
+
+
+def test_average_ranks_equal_scipy_rankdata_with_ties_and_nan():
+    """The rank normalisation of R-hat and ESS: pyrbm's ranks against scipy.stats.rankdata."""
+    import scipy.stats
+
+    from pyrbm.stats import _average_ranks
+
+    rng = np.random.default_rng(0)
+    for shape in [(1,), (7,), (3, 50), (2, 4, 33)]:
+        for decimals in (None, 1, 0):
+            x = rng.normal(size=shape)
+            x = x if decimals is None else np.round(x, decimals)
+            np.testing.assert_array_equal(_average_ranks(x), scipy.stats.rankdata(x, method="average", axis=-1))
+    x = rng.normal(size=(3, 10))
+    x[1, 3] = np.nan
+    np.testing.assert_array_equal(_average_ranks(x), scipy.stats.rankdata(x, axis=-1))
