@@ -12,7 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .diffusion import RATE_TOLERANCE, VARIANCE_TOLERANCE
+from .experiments import load_study
+from .figures import FIGURES, draw_all
 from .io.netcdf import atomic_path
+from .spectra import edge_fluctuation, mp_edges
+from .symmetry import fit_kurtosis_scaling, hierarchy
 
 __all__ = ["write_report", "checks", "key_tables", "langevin_checks", "mp_checks", "kurtosis_checks", "js_checks",
            "likelihood_checks"]
@@ -35,7 +40,6 @@ def _table(header, rows) -> str:
 
 
 def _hierarchies(study):
-    from .symmetry import hierarchy
 
     return {key: hierarchy(h) for key, (h, _) in study.get("training", {}).items()}
 
@@ -182,7 +186,6 @@ KURTOSIS_SLOPE_TOLERANCE = 0.25  # relative, against the fit of 3 - 6/(N+2) over
 def mp_checks(mp: dict, histories=None) -> dict:
     """The extreme singular values of random initialisations within 6 Tracy–Widom widths of
     the Marčenko–Pastur edges λ± (and each training history's initial σ₁ below λ+)."""
-    from .spectra import edge_fluctuation, mp_edges
 
     rows, bad = [], []
     for m, ds in sorted(mp.items()):
@@ -244,7 +247,6 @@ def likelihood_checks(results) -> dict:
 def kurtosis_checks(k) -> dict:
     """The 1/N fit of the mean kurtosis: intercept 3 within 0.02, slope within 25 % of the fit of
     the Haar mean 3 − 6/(N+2) over the same sizes (≈ −6)."""
-    from .symmetry import fit_kurtosis_scaling
 
     n = k["n_visible"].values
     theory = fit_kurtosis_scaling(n, 3.0 - 6.0 / (n + 2.0))
@@ -294,7 +296,6 @@ def langevin_checks(langevin: dict) -> dict:
     (= 2|κ_u| to O(Δt)); stable modes: time-averaged Var u within
     :data:`pyrbm.diffusion.VARIANCE_TOLERANCE` of ``1/(κ_u(1 − κ_uΔt/2))``.
     """
-    from .diffusion import RATE_TOLERANCE, VARIANCE_TOLERANCE
 
     rates, variances = [], []
     for b, ds in sorted(langevin.items()):
@@ -327,8 +328,6 @@ def write_report(study_dir, *, out=None) -> Path:
     Path
         The report.
     """
-    from .experiments import load_study
-    from .figures import FIGURES, draw_all
 
     study = load_study(study_dir)
     out = Path(study_dir) / "report.md" if out is None else Path(out)

@@ -22,7 +22,11 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ..diffusion import divergence_rates
 from ..hamiltonian import Hamiltonian
+from ..samplers import DivergenceWarning, LangevinSampler
+from ..spectra import mp_edges
+from ..symmetry import kurtosis
 from ..scan.points import register
 from ..training import _subseed
 from .results import RESULT, _a, _labels, write_dataset
@@ -35,7 +39,6 @@ __all__ = ["marchenko_pastur_point", "kurtosis_point", "training_point",
 # ----------------------------------------------------------------------------- initialisation
 def marchenko_pastur_point(params: dict, out) -> None:
     """Singular values of ``n_init`` random N×M initialisations: ``singular_value(init, mode)``."""
-    from ..spectra import mp_edges
 
     N, M, sw = int(params["n_visible"]), int(params["n_hidden"]), float(params["sigma_w"])
     s = np.stack([Hamiltonian.random(N, M, sigma_w=sw, seed=_subseed(params["seed"], M, i)).modes.s
@@ -55,7 +58,6 @@ def kurtosis_point(params: dict, out) -> None:
     ``n_samples`` uniform configurations. With ``hist=True`` it instead stores x_k of
     uniform configurations for the modes ``hist_modes`` (figure 3).
     """
-    from ..symmetry import kurtosis
 
     N, M, sw = int(params["n_visible"]), int(params["n_hidden"]), float(params["sigma_w"])
     seeds = [int(s) for s in params["seeds"]]
@@ -96,8 +98,6 @@ def divergence_point(params: dict, out) -> None:
     (growth rate of Var u_k before any chain froze against ``2|κ_u|``, stationary variance
     against the Euler–Maruyama value); the result is that dataset.
     """
-    from ..diffusion import divergence_rates
-    from ..samplers import DivergenceWarning, LangevinSampler
 
     sv = params["singular_values"]
     s = np.asarray([float(x) for x in sv.split(",")] if isinstance(sv, str) else sv, dtype=np.float64)

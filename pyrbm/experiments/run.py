@@ -21,7 +21,10 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ..io.history import combine_histories, load_history
 from ..io.netcdf import atomic_path
+from ..scan import Scan
+from ..symmetry import align_replicas, fit_kurtosis_scaling
 from .config import EXPERIMENTS, load_profile
 from .points import POINTS
 from .results import RESULT, read_dataset
@@ -81,7 +84,6 @@ def run_study(out, *, profile: str = "quick", executor="serial", workers: int | 
     RuntimeError
         Some points failed (each failed point keeps its traceback in ``error.txt``).
     """
-    from ..scan import Scan
 
     cfgs = load_profile(profile, config_dir=config_dir, overrides=overrides, experiments=experiments)
     root = Path(out)
@@ -124,8 +126,6 @@ def load_study(root) -> dict:
         ``histories`` (combined, dims n_hidden, replica, epoch, mode; ``replica`` holds the
         seeds), ``results`` (the per-epoch measurements stacked over n_hidden, replica); ``divergence`` {beta: Dataset} (:func:`pyrbm.divergence_rates`).
     """
-    from ..io.history import combine_histories, load_history
-    from ..scan import Scan
 
     root = Path(root)
     if not (root / "study.json").is_file():
@@ -165,7 +165,6 @@ def load_study(root) -> dict:
 
 def _kurtosis_fit(parts) -> xr.Dataset:
     """Stack the kurtosis points over n_visible and fit each replica (:func:`pyrbm.symmetry.fit_kurtosis_scaling`)."""
-    from ..symmetry import fit_kurtosis_scaling
 
     ds = xr.concat(parts, dim="n_visible", combine_attrs="drop")
     n = np.array([p.attrs["n_visible"] for p in parts], dtype=np.int64)
@@ -182,7 +181,6 @@ def _kurtosis_fit(parts) -> xr.Dataset:
 def _stack_results(runs) -> xr.Dataset:
     """Per-epoch measurements stacked over (n_hidden, replica), modes matched and signs fixed
     against the first replica of each size (:func:`pyrbm.symmetry.align_replicas`)."""
-    from ..symmetry import align_replicas
 
     keep = ["u_mean", "u_std", "w_mean", "w_std", "u_saddle", "w_saddle", "u_uniform", "w_uniform", "sign",
             "singular_value", "U", "V", "js", "hamming_probe_top", "hamming_probe_mid"]

@@ -32,10 +32,15 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from .. import datasets
 from ..freeenergy import exact_log_z, log_likelihood
+from ..io.history import save_history
 from ..likelihood import test_log_likelihood
-from ..symmetry import rotation_divergence
-from ..training import _subseed
+from ..observables import Energy
+from ..probing import gaussian_surrogate, probe_modes
+from ..samplers import GibbsSampler
+from ..symmetry import model_order_parameters, rotation_divergence
+from ..training import Trainer, _subseed
 from .results import RESULT, _a, _labels, read_dataset, write_dataset
 
 __all__ = ["training_point"]
@@ -43,7 +48,6 @@ __all__ = ["training_point"]
 
 @functools.lru_cache(maxsize=2)
 def _mnist(n_samples: int, test_images: int):
-    from .. import datasets
 
     train = np.ascontiguousarray(datasets.mnist("train")[:n_samples])
     test, labels = datasets.mnist("test", return_labels=True)
@@ -52,8 +56,6 @@ def _mnist(n_samples: int, test_images: int):
 
 def _gibbs(ham, p, seed):
     """Visible and hidden states of ``gibbs_chains`` chains after ``gibbs_sweeps`` sweeps."""
-    from ..observables import Energy
-    from ..samplers import GibbsSampler
 
     n = int(p["gibbs_sweeps"])
     _, st = GibbsSampler(int(p["gibbs_chains"]), seed=seed).run(ham, n_steps=n, thin=n, observables=[Energy()],
@@ -111,7 +113,6 @@ for _name, _what in _ESTIMATORS.items():
 
 def _epoch(ham, epoch: int, p: dict, train, test, labels, reference) -> xr.Dataset:
     """The measurements of one epoch: library calls composed into one dataset."""
-    from ..symmetry import model_order_parameters
 
     nt = min(int(p["track_modes"]), ham.modes.n_modes)
     digit = test[labels == int(p["test_digit"])]
@@ -132,7 +133,6 @@ def _epoch(ham, epoch: int, p: dict, train, test, labels, reference) -> xr.Datas
 
 
 def _final(ham, p: dict, test, labels) -> xr.Dataset:
-    from ..probing import gaussian_surrogate, probe_modes
 
     md = ham.modes
     K = md.n_modes
@@ -192,8 +192,6 @@ def training_point(params: dict, out) -> None:
     scalar ``n_hidden`` and ``seed``; optionally ``work_dir`` (checkpoint, finished epochs;
     default ``_work`` beside ``out``, i.e. in the scan's root).
     """
-    from ..io.history import save_history
-    from ..training import Trainer
 
     p = dict(params)
     M, seed = int(p["n_hidden"]), int(p["seed"])
