@@ -27,7 +27,7 @@ import numpy as np
 import xarray as xr
 
 from .._checks import check_bool, check_hamiltonian
-from .netcdf import cf_problems, mode_problems, open_verified, provenance_problems, stamp, write
+from .netcdf import cf_problems, checked, mode_problems, open_verified, provenance_problems, stamp, write
 
 __all__ = ["SCHEMA", "history_dataset", "validate", "save_history", "load_history", "combine_histories"]
 
@@ -133,13 +133,7 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
     ``units`` on every variable and coordinate, 1-based ``mode`` labels, an ``epoch``
     dimension, the settings ``n_visible``, ``n_hidden``, ``seed`` (integers).
     """
-    if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"ds: expected an xarray.Dataset, got {type(ds).__name__}")
-    problems = _problems(ds)
-    if problems:
-        raise ValueError(f"ds: not a valid {SCHEMA} dataset ({len(problems)} problem(s)):\n  - "
-                         + "\n  - ".join(problems))
-    return ds
+    return checked(ds, SCHEMA, _problems)
 
 
 def _to_file_form(ds: xr.Dataset) -> xr.Dataset:

@@ -78,7 +78,7 @@ from xarray.backends import NetCDF4DataStore
 
 from .._meta import ENERGY_UNIT_NOTE, __version__
 
-__all__ = ["NETCDF_LOCK", "netcdf_serialised", "check_writable", "atomic_path", "write_failed",
+__all__ = ["NETCDF_LOCK", "checked", "netcdf_serialised", "check_writable", "atomic_path", "write_failed",
            "sweep_stale_temporaries", "STALE_AGE_S", "deferred_interrupt", "interrupt_at_safe_points",
            "Terminated", "TemporaryFile", "directory_lock", "CONVENTIONS", "CHECKSUM_ATTR", "IntegrityError",
            "stamp", "provenance_problems", "cf_problems", "mode_problems", "is_flat_attr", "ContentHash",
@@ -835,6 +835,21 @@ def read_group(path, group: str, hint: str = "") -> xr.Dataset:
         raise
     ds.close()
     return ds.encoding["groups"][group]
+
+
+def checked(ds, schema: str, problems_of) -> xr.Dataset:
+    """Return ``ds`` if ``problems_of(ds)`` lists nothing, else raise ``ValueError`` listing every problem.
+
+    The one shape of every schema's ``validate``: a ``TypeError`` for anything but a Dataset,
+    then all of the schema's problems in one message.
+    """
+    if not isinstance(ds, xr.Dataset):
+        raise TypeError(f"ds: expected an xarray.Dataset, got {type(ds).__name__}")
+    problems = problems_of(ds)
+    if problems:
+        raise ValueError(f"ds: not a valid {schema} dataset ({len(problems)} problem(s)):\n  - "
+                         + "\n  - ".join(problems))
+    return ds
 
 
 def is_flat_attr(value) -> bool:

@@ -22,7 +22,8 @@ from pathlib import Path
 import xarray as xr
 
 from .._checks import check_bool
-from .netcdf import cf_problems, is_flat_attr, mode_problems, open_verified, provenance_problems, stamp, write
+from .netcdf import (cf_problems, checked, is_flat_attr, mode_problems, open_verified, provenance_problems, stamp,
+                     write)
 
 __all__ = ["SCHEMA", "validate", "save_result", "load_result"]
 
@@ -48,13 +49,7 @@ def _problems(ds: xr.Dataset) -> list[str]:
 
 def validate(ds: xr.Dataset) -> xr.Dataset:
     """Check a result dataset against the schema; return it, or raise ``ValueError`` listing every problem."""
-    if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"ds: expected an xarray.Dataset, got {type(ds).__name__}")
-    problems = _problems(ds)
-    if problems:
-        raise ValueError(f"ds: not a valid {SCHEMA} dataset ({len(problems)} problem(s)):\n  - "
-                         + "\n  - ".join(problems))
-    return ds
+    return checked(ds, SCHEMA, _problems)
 
 
 def save_result(ds: xr.Dataset, path, *, overwrite: bool = False) -> Path:
