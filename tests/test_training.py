@@ -647,17 +647,24 @@ def test_callbacks_see_every_record_and_do_not_change_the_run(planted):
         np.testing.assert_array_equal(W, hist["W"].isel(epoch=t).values)
 
 
-def test_early_stopping_callback_and_bit_exact_resume(planted, tmp_path):
-    """Stop when the monitored pseudo-likelihood has not improved for 2 records; resume to the end."""
-    data = planted.data[:1000]
+def _patience(metric: str, records: int = 2, last_update: int = 42):
+    """A callback: stop when ``metric`` has not improved for ``records`` records, or after ``last_update``."""
     best = {"value": -np.inf, "since": 0}
 
     def early_stop(ham, record, state):
-        if record["pseudo_log_likelihood"] > best["value"]:
-            best.update(value=record["pseudo_log_likelihood"], since=0)
+        if record[metric] > best["value"]:
+            best.update(value=record[metric], since=0)
         else:
             best["since"] += 1
-        return best["since"] >= 2 or state.update >= 42  # stop at the latest after update 42
+        return best["since"] >= records or state.update >= last_update
+
+    return early_stop
+
+
+def test_early_stopping_callback_and_bit_exact_resume(planted, tmp_path):
+    """Stop when the monitored pseudo-likelihood has not improved for 2 records; resume to the end."""
+    data = planted.data[:1000]
+    early_stop = _patience("pseudo_log_likelihood")  # stop at the latest after update 42
 
     ck = tmp_path / "ck.npz"
     ham, hist = _small_trainer().fit(data, n_hidden=6, checkpoint=ck, callbacks=[early_stop])
@@ -764,14 +771,7 @@ def test_early_stopping_on_the_validation_metric_and_bit_exact_resume(planted, t
     """Stop when the validation pseudo-likelihood has not improved for 2 records (at the latest
     after update 42); resume from the checkpoint: bit for bit the full run, validation included."""
     data, held = planted.data[:1000], planted.data[1000:1400]
-    best = {"value": -np.inf, "since": 0}
-
-    def early_stop(ham, record, state):
-        if record["validation_pseudo_log_likelihood"] > best["value"]:
-            best.update(value=record["validation_pseudo_log_likelihood"], since=0)
-        else:
-            best["since"] += 1
-        return best["since"] >= 2 or state.update >= 42
+    early_stop = _patience("validation_pseudo_log_likelihood")
 
     ck = tmp_path / "ck.npz"
     _, hist = _small_trainer().fit(data, n_hidden=6, checkpoint=ck, validation=held, callbacks=[early_stop])

@@ -423,9 +423,10 @@ CONTINUE = textwrap.dedent(
 )
 
 
-def _start_and_signal(path, sig):
-    proc = subprocess.Popen([sys.executable, "-c", CONTINUE, str(path), str(Path(__file__).parent)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _signal_when_recording(args, sig):
+    """Run ``python -c args...``; once it prints "recording", send ``sig``; return its stderr."""
+    proc = subprocess.Popen([sys.executable, "-c", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "recording", proc.stderr.read()
         proc.send_signal(sig)
@@ -435,6 +436,10 @@ def _start_and_signal(path, sig):
             proc.kill()
             proc.wait()
     return err
+
+
+def _start_and_signal(path, sig):
+    return _signal_when_recording([CONTINUE, path, Path(__file__).parent], sig)
 
 
 def test_continuation_killed_between_and_during_parts_equals_one_long_run(tmp_path, ham, fixed_clock):
@@ -526,17 +531,7 @@ STREAM = textwrap.dedent(
 
 def _stream_and_signal(path, sig, at_record, sync_seconds=5.0):
     """Start a streamed run with pyrbm's default buffers, signal it once it made ``at_record`` records."""
-    proc = subprocess.Popen([sys.executable, "-c", STREAM, str(path), str(Path(__file__).parent), str(at_record),
-                             str(sync_seconds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "recording", proc.stderr.read()
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return err
+    return _signal_when_recording([STREAM, path, Path(__file__).parent, at_record, sync_seconds], sig)
 
 
 @pytest.mark.parametrize("sig, raised", [(signal.SIGINT, "KeyboardInterrupt"), (signal.SIGTERM, "Terminated")])
