@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -42,7 +44,7 @@ try:
 except ImportError:  # pragma: no cover - optional dependency
     ThreadpoolController = None
 
-__all__ = ["blas_serial", "idle_workers", "run_tiles", "sampler_threads", "training_threads", "workers",
+__all__ = ["blas_serial", "idle_workers", "own_load", "run_tiles", "sampler_threads", "training_threads", "workers",
            "PARALLEL_WORK"]
 
 #: Multiply-adds per matrix product below which the training kernels run single-threaded.
@@ -87,16 +89,45 @@ def workers() -> int:
     return max(1, min(numba.get_num_threads(), cpus))
 
 
-def idle_workers() -> int:
-    """:func:`workers` less the cores other processes keep busy (1-minute load average), at least 1.
+#: Time constant (seconds) of the kernel's 1-minute load average, which :func:`own_load` mirrors.
+LOAD_TAU = 60.0
 
-    For loops whose threads meet at a barrier after every short parallel step (the
-    training update): a thread that waits for a core stalls all the others, so such loops
-    use only the cores that are idle. (Tiles, which meet once per call, use all
-    :func:`workers`.)
+# (monotonic seconds, process CPU seconds, estimate) at the last call of own_load.
+_own = [time.monotonic(), time.process_time(), 0.0]
+
+
+def own_load() -> float:
+    """This process's share of the 1-minute load average: its running threads, averaged the same way.
+
+    The kernel's load average counts this process's threads too, so right after this
+    process kept both cores busy (a previous fit, a benchmark's previous contender) the
+    load average says "busy" although no other process runs. The estimate follows the
+    load average's exponential decay, :math:`\ell \leftarrow \ell e^{-\Delta t/\tau} +
+    r (1 - e^{-\Delta t/\tau})`, with :math:`r` = process CPU seconds per wall second
+    since the previous call and :math:`\tau` = :data:`LOAD_TAU`.
+    """
+    with _lock:
+        now, cpu = time.monotonic(), time.process_time()
+        then, cpu_then, est = _own
+        dt = now - then
+        if dt > 0.0:
+            decay = math.exp(-dt / LOAD_TAU)
+            est = est * decay + max(0.0, cpu - cpu_then) / dt * (1.0 - decay)
+            _own[:] = [now, cpu, est]
+        return est
+
+
+def idle_workers() -> int:
+    """:func:`workers` less the cores other processes keep busy, at least 1.
+
+    Other processes' load: the 1-minute load average less this process's own share of it
+    (:func:`own_load`), rounded. For loops whose threads meet at a barrier after every
+    short parallel step (the training update): a thread that waits for a core stalls all
+    the others, so such loops use only the cores that are idle. (Tiles, which meet once
+    per call, use all :func:`workers`.)
     """
     try:
-        busy = int(os.getloadavg()[0] + 0.5)
+        busy = int(max(0.0, os.getloadavg()[0] - own_load()) + 0.5)
     except (AttributeError, OSError):  # pragma: no cover - not Unix
         busy = 0
     cpus = os.cpu_count() or 1

@@ -125,6 +125,7 @@ def test_training_threads_leave_the_cores_of_other_processes_alone(monkeypatch):
 
     from pyrbm import _threads
 
+    monkeypatch.setattr(_threads, "own_load", lambda: 0.0)  # the load is other processes'
     monkeypatch.setattr(os, "getloadavg", lambda: (float(os.cpu_count()), 0.0, 0.0))  # every core busy
     with _threads.training_threads(1000, 784, 500):
         assert numba.get_num_threads() == 1
@@ -132,4 +133,27 @@ def test_training_threads_leave_the_cores_of_other_processes_alone(monkeypatch):
     with _threads.training_threads(1000, 784, 500):
         assert numba.get_num_threads() == _threads.workers()
     with _threads.training_threads(10, 10, 10):  # tiny products: one thread whatever the load
+        assert numba.get_num_threads() == 1
+
+
+def test_own_load_is_not_taken_for_other_processes(monkeypatch):
+    """A load average made by this process's own threads (a previous fit) leaves every core to the next fit."""
+    import os
+    import time
+
+    import numba
+
+    from pyrbm import _threads
+
+    n = os.cpu_count()
+    monkeypatch.setattr(os, "getloadavg", lambda: (float(n), 0.0, 0.0))
+    # this process ran n threads for the last two minutes: its own load equals the load average
+    monkeypatch.setattr(_threads, "_own", [time.monotonic() - 120.0, time.process_time() - 120.0 * n, float(n)])
+    assert abs(_threads.own_load() - n) < 0.05 * n
+    with _threads.training_threads(1000, 784, 500):
+        assert numba.get_num_threads() == _threads.workers()
+    # and an idle process that has done nothing for minutes has no share of the load average
+    monkeypatch.setattr(_threads, "_own", [time.monotonic() - 600.0, time.process_time(), float(n)])
+    assert _threads.own_load() < 0.01 * n
+    with _threads.training_threads(1000, 784, 500):
         assert numba.get_num_threads() == 1
