@@ -53,10 +53,12 @@ continuous time series.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import warnings
 
+import numba
 import numpy as np
 import xarray as xr
 from scipy.special import expit
@@ -74,7 +76,7 @@ from .freeenergy import exact_log_z
 from .hamiltonian import _LOGIT_CLIP, Hamiltonian
 from .modetracking import ModeTracker
 from .spectra import count_outliers
-from ._threads import training_threads
+from ._threads import Team, training_threads
 from .io.history import history_dataset
 
 __all__ = ["Trainer", "TrainingState", "load_checkpoint"]
@@ -86,6 +88,10 @@ EXACT_LL_MAX = 24
 DIVERGENCE_SIGMA = 1e4
 #: Fraction of active units below which v @ W is a gather instead of a BLAS product.
 _GATHER_DENSITY = 0.25
+#: Multiply-adds of the product h Wᵀ from which a sparse update is shared by a thread team
+#: (measured on 2 cores, time against numba's threads: 784 x 500 with 500 chains 0.78 x,
+#: with 100 chains 1.08 x, so kept on numba's threads).
+TEAM_WORK = 1 << 26
 _TAG_INIT, _TAG_CHAINS, _TAG_ORDER, _TAG_MONITOR, _TAG_VALIDATION = 0, 1, 2, 3, 4
 #: Separates the training data's digest from the validation data's in a checkpoint.
 _VALIDATION_MARK = "|validation="
@@ -386,7 +392,8 @@ class Trainer:
 
         with training_threads(max(self.batch_size, self.n_chains), n_visible, n_hidden):
             run = _Run(self, data, n_hidden, fingerprint, state, init, validation)
-            run.train(checkpoint, callbacks)
+            with run.parallel():
+                run.train(checkpoint, callbacks)
         return run.hamiltonian(), run.history()
 
 
@@ -502,8 +509,10 @@ class _Run:
         self.field_v = np.empty((C, N), dtype=dt)
         if self.gather:
             self.work = _kt.gather_work(N, B + C)
+            self.grad_a = np.empty(N, dtype=dt)
         else:
             self.G = np.empty((N, M), dtype=dt)
+        self.team, self.parts = Team(1), [(0, B, 0, C, 0, N)]   # one part until parallel()
         self._order_epoch = -1
         self._order = None
         self._warned = False
@@ -526,6 +535,35 @@ class _Run:
             np.matmul(v, self.W, out=p)
             _kt.prob_scaled(p, self.b, p, ps, s)
 
+    @contextlib.contextmanager
+    def parallel(self):
+        """The threads of the updates for the block (inside :func:`pyrbm._threads.training_threads`).
+
+        Sparse runs whose product ``hWᵀ`` has at least :data:`TEAM_WORK` multiply-adds
+        share every update between numba's thread count of threads (a
+        :class:`pyrbm._threads.Team`: BLAS and the kernels of a part on one thread each,
+        no numba thread pool; a hand-off costs about 70 µs, so smaller updates gain
+        nothing); the others keep BLAS on the calling thread and the numba kernels on
+        numba's threads.
+        """
+        B, C, N = self.tr.batch_size, self.C, self.N
+        n = numba.get_num_threads() if self.gather and C * N * self.M >= TEAM_WORK else 1
+        # Parts: batch rows and chains split alike (CD pairs chain c with batch row c), and
+        # the visible units of the product h Wᵀ in blocks of 16 columns, which BLAS computes
+        # exactly as in one product.
+        cols = [min(N, 16 * -(-N * t // (16 * n))) for t in range(n)] + [N]
+        self.parts = [(B * t // n, B * (t + 1) // n, C * t // n, C * (t + 1) // n, cols[t], cols[t + 1])
+                      for t in range(n)]
+        old = numba.get_num_threads()
+        with Team(n) as self.team:
+            if n > 1:
+                numba.set_num_threads(1)   # all parallel work is in the team's parts
+            try:
+                yield
+            finally:
+                numba.set_num_threads(old)
+                self.team, self.parts = Team(1), [(0, B, 0, C, 0, N)]
+
     def step(self):
         """One CD-k/PCD-k parameter update on the next batch.
 
@@ -533,12 +571,20 @@ class _Run:
         product ``hWᵀ``, the fused visible sampling and ``σ(b + v⁻W)``; one BLAS product
         ``G = [v⁺; v⁻]ᵀ[p⁺/B; −p⁻/C]`` for the whole weight gradient; then one fused pass
         for weight decay, bias gradients and the optimiser step. Products ``vW`` with
-        binary rows are gathers over the active units when the data are sparse.
+        binary rows are gathers over the active units when the data are sparse, and the
+        update is then shared by the threads of :meth:`parallel` (:meth:`_sparse_step`).
         """
         tr = self.tr
         B, C = tr.batch_size, self.C
         rows = self._rows(self.update)
         self.v_pos[:] = self.data[rows]
+        hp = _kt.hyper(tr.dtype, B, C, tr.lr, tr.momentum, tr.weight_decay, tr.beta1, tr.beta2,
+                       tr.eps, t=self.update + 1,
+                       opt=_kt.OPT_ADAM if tr.optimizer == "adam" else _kt.OPT_SGD)
+        if self.team.n > 1:
+            self._sparse_step(hp)
+            self.update += 1
+            return
         self._hidden(self.v_pos, self.p_pos, self.P2s[:B], self._s_pos)
         _kt.bernoulli(self.p_pos if tr.method == "cd" else self.p_neg, self.streams, self.h)
         for sweep in range(tr.k):
@@ -547,15 +593,52 @@ class _Run:
             self._hidden(self.v_neg, self.p_neg, self.P2s[B:], self._s_neg)
             if sweep + 1 < tr.k:
                 _kt.bernoulli(self.p_neg, self.streams, self.h)
-        hp = _kt.hyper(tr.dtype, B, C, tr.lr, tr.momentum, tr.weight_decay, tr.beta1, tr.beta2,
-                       tr.eps, t=self.update + 1,
-                       opt=_kt.OPT_ADAM if tr.optimizer == "adam" else _kt.OPT_SGD)
         if self.gather:
             _kt.update_sparse(self.W, self.a, self.b, self.V2, self.P2s, self.mom, hp, self.work)
         else:
             np.matmul(self.V2.T, self.P2s, out=self.G)
             _kt.update_dense(self.W, self.a, self.b, self.G, self.V2, self.P2s, self.mom, hp)
         self.update += 1
+
+    def _sparse_step(self, hp):
+        """The update of sparse data in parts, each phase shared by the team's threads.
+
+        Phases: (rows) ``p⁺`` of the part's batch rows and the first hidden sample of its
+        chains; per sweep (columns) the part's visible units of ``hWᵀ``, then (rows) the
+        visible sample, ``p⁻`` and the next hidden sample of its chains; (weights) the
+        gathered gradient and optimiser step of every n-th weight row. Each row, column
+        and weight row is computed as in one piece: the result does not depend on the
+        number of parts.
+        """
+        tr, team, parts = self.tr, self.team, self.parts
+        B, k, n = tr.batch_size, tr.k, team.n
+        W, b = self.W, self.b
+        first = self.p_pos if tr.method == "cd" else self.p_neg
+
+        def start(t):
+            p0, p1, c0, c1 = parts[t][:4]
+            _kt.binary_prob_scaled(self.v_pos[p0:p1], W, b, self.p_pos[p0:p1], self.P2s[p0:p1], self._s_pos)
+            _kt.bernoulli(first[c0:c1], self.streams[c0:c1], self.h[c0:c1])
+
+        def product(t):
+            i0, i1 = parts[t][4:]
+            np.matmul(self.h, W[i0:i1].T, out=self.field_v[:, i0:i1])
+
+        def sweep(t, last):
+            c0, c1 = parts[t][2:4]
+            streams, p_neg = self.streams[c0:c1], self.p_neg[c0:c1]
+            sample_layer(self.field_v[c0:c1], self.a, 1.0, False, streams, self.v_neg[c0:c1])
+            _kt.binary_prob_scaled(self.v_neg[c0:c1], W, b, p_neg, self.P2s[B + c0:B + c1], self._s_neg)
+            if not last:
+                _kt.bernoulli(p_neg, streams, self.h[c0:c1])
+
+        team.run(start)
+        for s in range(k):
+            team.run(product)
+            team.run(lambda t: sweep(t, s + 1 == k))
+        _kt.gather_columns(self.V2, self.work)
+        team.run(lambda t: _kt.update_sparse_rows(W, self.P2s, self.mom, hp, self.work, self.grad_a, t, n))
+        _kt.update_biases(self.a, b, self.grad_a, self.P2s, self.mom, hp)
 
     # -------------------------------------------------------------- loop
     def _is_record(self, update: int) -> bool:

@@ -415,6 +415,30 @@ def test_result_does_not_depend_on_the_number_of_threads(monkeypatch):
     _assert_same_run(threaded, tr.fit(data, n_hidden=64))
 
 
+@pytest.mark.parametrize("method", ["pcd", "cd"])
+def test_team_update_equals_the_one_thread_update(monkeypatch, method):
+    """The update shared by a thread team (rows, 16-column blocks of h Wᵀ, weight rows) is the one-thread update, bit for bit."""
+    import pyrbm.training as training
+
+    rng = np.random.default_rng(5)
+    data = (rng.random((480, 100)) < 0.2).astype(np.uint8)   # sparse: gathers; N = 100 splits at 64
+    chains = {"pcd": 90, "cd": None}[method]
+    tr = Trainer(method=method, batch_size=60, n_chains=chains, n_epochs=2, k=2, seed=6, monitor_size=50,
+                 optimizer="adam", record_params=True, progress=False)
+    monkeypatch.setattr(_threads, "idle_workers", lambda: 2)
+    monkeypatch.setattr(_threads, "PARALLEL_WORK", 0)           # threads for this small model
+    monkeypatch.setattr(training, "TEAM_WORK", 0)               # every sparse update by the team
+    seen = []
+    original = training._Run._sparse_step
+    monkeypatch.setattr(training._Run, "_sparse_step", lambda self, hp: seen.append(self.team.n) or original(self, hp))
+    team = tr.fit(data, n_hidden=40)
+    assert set(seen) == ({2} if _threads.workers() >= 2 else set())
+    monkeypatch.setattr(_threads, "PARALLEL_WORK", 1 << 62)   # everything on one thread, no team
+    seen.clear()
+    _assert_same_run(team, tr.fit(data, n_hidden=40))
+    assert not seen
+
+
 def test_simulation_script_writes_history_and_summary(tmp_path, monkeypatch, capsys):
     import importlib.util
     from pathlib import Path

@@ -2,6 +2,8 @@
 against the plain gradient formula in float64, the Bernoulli draws, and the named-tuple
 arguments (one compiled specialisation per dtype, bit-identical to the array layout)."""
 
+import os
+
 import numpy as np
 import pytest
 from scipy.special import expit
@@ -125,6 +127,7 @@ def test_training_threads_leave_the_cores_of_other_processes_alone(monkeypatch):
 
     from pyrbm import _threads
 
+    monkeypatch.setattr(_threads, "others_running", lambda: None)  # the load average's path
     monkeypatch.setattr(_threads, "own_load", lambda: 0.0)  # the load is other processes'
     monkeypatch.setattr(os, "getloadavg", lambda: (float(os.cpu_count()), 0.0, 0.0))  # every core busy
     with _threads.training_threads(1000, 784, 500):
@@ -146,6 +149,7 @@ def test_own_load_is_not_taken_for_other_processes(monkeypatch):
     from pyrbm import _threads
 
     n = os.cpu_count()
+    monkeypatch.setattr(_threads, "others_running", lambda: None)  # the load average's path
     monkeypatch.setattr(os, "getloadavg", lambda: (float(n), 0.0, 0.0))
     # this process ran n threads for the last two minutes: its own load equals the load average
     monkeypatch.setattr(_threads, "_own", [time.monotonic() - 120.0, time.process_time() - 120.0 * n, float(n)])
@@ -157,3 +161,25 @@ def test_own_load_is_not_taken_for_other_processes(monkeypatch):
     assert _threads.own_load() < 0.01 * n
     with _threads.training_threads(1000, 784, 500):
         assert numba.get_num_threads() == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="Linux /proc only")
+def test_other_processes_running_now_are_counted_and_ended_ones_are_not():
+    """Competing CPU-bound processes are seen at once, and forgotten as soon as they end."""
+    import subprocess
+    import sys
+    import time
+
+    from pyrbm import _threads
+
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        time.sleep(0.3)
+        assert _threads.others_running(samples=9) >= 1
+        assert _threads.idle_workers() <= max(1, (os.cpu_count() or 1) - 1)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    # this process alone (pytest's threads sleep): nothing else runs; the load average would still say busy
+    assert _threads.others_running(samples=9) <= 1

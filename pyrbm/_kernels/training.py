@@ -15,7 +15,9 @@ gradient ``[v⁺; v⁻]ᵀ [p⁺/B; −p⁻/C]``) and does everything else here,
   momentum (:math:`m \leftarrow \mu m + \eta g,\ \theta \leftarrow \theta + m`) or Adam
   (bias-corrected moments), in one pass over the parameters;
 * :func:`update_sparse`: the same with the weight gradient gathered over the active units
-  of the binary rows (no ``G`` product).
+  of the binary rows (no ``G`` product); its parts :func:`gather_columns`,
+  :func:`update_sparse_rows` (any subset of the weight rows, ``nogil``) and
+  :func:`update_biases` let the threads of a training update share it.
 
 The update kernels take their state as named tuples (typed by numba as named tuples, so
 one specialisation is compiled per dtype whatever the values): :class:`Moments` (the
@@ -38,6 +40,7 @@ from .ieee import sigmoid
 from .rng import mix64, row_start, u32_to_unit32, u64_to_unit64, unit32_pair
 
 __all__ = ["binary_prob_scaled", "prob_scaled", "bernoulli", "update_dense", "update_sparse",
+           "gather_columns", "update_sparse_rows", "update_biases",
            "hyper", "moments", "gather_work", "Hyper", "Moments", "GatherWork",
            "OPT_SGD", "OPT_ADAM"]
 
@@ -87,7 +90,7 @@ Moments = _named_tuple("Moments", "W1 W2 a1 a2 b1 b2", "Optimiser moments.")
 GatherWork = _named_tuple("GatherWork", "act col blk", "Work arrays of update_sparse.")
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _bernoulli_f32(p, streams, out):
     C, n = p.shape
     m = n // 2
@@ -108,7 +111,7 @@ def _bernoulli_f32(p, streams, out):
         streams[c, 2] = n0 + np.uint64(m + odd)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _bernoulli_f64(p, streams, out):
     C, n = p.shape
     for c in range(C):
@@ -308,7 +311,8 @@ def _gather_row(v, W, bias, o, q, s, act):
         q[j] = x * s
 
 
-@numba.njit(cache=True, parallel=True, error_model="numpy")
+# nogil: the threads of a training update (pyrbm._threads.Team) run it side by side.
+@numba.njit(cache=True, parallel=True, nogil=True, error_model="numpy")
 def binary_prob_scaled(V, W, bias, p, ps, s):
     r"""Hidden probabilities of binary rows by a gather over their active units.
 
@@ -336,32 +340,21 @@ def binary_prob_scaled(V, W, bias, p, ps, s):
             _gather_row(V[r], W, bias, p[r], ps[r], s, act)
 
 
-@numba.njit(cache=True, parallel=True, error_model="numpy")
-def update_sparse(W, a, b, V2, P2s, mom, hp, work):
-    r"""Weight gradient by a gather over active units, fused with the optimiser step.
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def gather_columns(V2, work):
+    r"""List, for every visible unit ``i``, the rows ``r`` of ``V2`` with ``V2[r, i] != 0``.
 
-    Same result as ``G = V2ᵀ P2s`` followed by :func:`update_dense`, without forming
-    ``G``: for every visible unit ``i`` the rows ``r`` of ``V2`` with ``V2[r, i] = 1``
-    are listed (a transpose of the active units), and
-
-    .. math::  G_{ij} = \sum_{r:\,V2_{ri}=1} P2s_{rj},
-
-    summed four rows at a time in increasing ``r``; the row of ``W`` is updated at once.
-    Costs ``nnz(V2)·M`` additions instead of ``(B + C)·N·M``.
+    A transpose of the active units (a counting sort): afterwards the rows of unit ``i``
+    are ``work.blk[work.col[i]:work.col[i + 1]]``, in increasing ``r``. The first step of
+    :func:`update_sparse`; :func:`update_sparse_rows` reads it.
 
     Parameters
     ----------
-    work : :class:`GatherWork`   int64 work arrays (:func:`gather_work`)
-    Other parameters as in :func:`update_dense`.
+    V2 : ndarray (R, N)   stacked binary visible rows
+    work : :class:`GatherWork`   int64 work arrays (:func:`gather_work`), filled in place
     """
-    N, M = W.shape
-    R = V2.shape[0]
-    n_pos = hp.n_pos
-    wd = hp.weight_decay
-    inv_b = hp.inv_pos
-    inv_c = hp.inv_neg
+    R, N = V2.shape
     act, col, blk = work.act, work.col, work.blk
-    # Transpose the active units: rows of each column, in increasing order.
     for i in range(N + 1):
         col[i] = 0
     for r in range(R):
@@ -381,21 +374,79 @@ def update_sparse(W, a, b, V2, P2s, mom, hp, work):
             i = act[k]
             blk[fill[i]] = r
             fill[i] += 1
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _sparse_row(W, P2s, mom, hp, work, ga, g, i):
+    """Gradient of row ``i`` of ``W`` gathered over its active rows, its optimiser step, and ``ga[i]``."""
+    col, blk = work.col, work.blk
+    k0 = col[i]
+    k1 = col[i + 1]
+    w = W[i]
+    wd = hp.weight_decay
+    for j in range(W.shape[1]):
+        g[j] = -wd * w[j]
+    _add_rows(g, P2s, blk, k0, k1)
+    _step(w, g, mom.W1[i], mom.W2[i], hp)
+    n_p = 0
+    for k in range(k0, k1):
+        n_p += blk[k] < hp.n_pos
+    ga[i] = n_p * hp.inv_pos - (k1 - k0 - n_p) * hp.inv_neg
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def update_sparse_rows(W, P2s, mom, hp, work, ga, start, step):
+    r"""The weight rows ``start, start + step, ...`` of :func:`update_sparse`, in place.
+
+    For each such row ``i``: :math:`g_j = -\lambda W_{ij} + \sum_{r \in A_i} P2s_{rj}`
+    (``A_i`` from :func:`gather_columns`, four rows at a time in increasing ``r``), the
+    optimiser step of ``W[i]`` and its moments, and the visible-bias gradient ``ga[i]``.
+    Rows are independent, so any split of the rows between threads gives the same
+    result; ``nogil``, for the threads of a training update.
+
+    Parameters
+    ----------
+    ga : ndarray (N,)   receives the visible-bias gradient of the rows done
+    start, step : int   the rows ``range(start, N, step)``
+    Other parameters as in :func:`update_sparse`.
+    """
+    g = np.empty(W.shape[1], dtype=W.dtype)
+    for i in range(start, W.shape[0], step):
+        _sparse_row(W, P2s, mom, hp, work, ga, g, i)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def update_biases(a, b, ga, P2s, mom, hp):
+    """The optimiser steps of the biases: ``a`` with gradient ``ga``, ``b`` with the column sums of ``P2s``."""
+    _step(a, ga, mom.a1, mom.a2, hp)
+    _step(b, _column_sums(P2s, b), mom.b1, mom.b2, hp)
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy")
+def update_sparse(W, a, b, V2, P2s, mom, hp, work):
+    r"""Weight gradient by a gather over active units, fused with the optimiser step.
+
+    Same result as ``G = V2ᵀ P2s`` followed by :func:`update_dense`, without forming
+    ``G``: for every visible unit ``i`` the rows ``r`` of ``V2`` with ``V2[r, i] = 1``
+    are listed (:func:`gather_columns`), and
+
+    .. math::  G_{ij} = \sum_{r:\,V2_{ri}=1} P2s_{rj},
+
+    summed four rows at a time in increasing ``r``; the row of ``W`` is updated at once
+    (as :func:`update_sparse_rows`), then the biases (:func:`update_biases`).
+    Costs ``nnz(V2)·M`` additions instead of ``(B + C)·N·M``.
+
+    Parameters
+    ----------
+    work : :class:`GatherWork`   int64 work arrays (:func:`gather_work`)
+    Other parameters as in :func:`update_dense`.
+    """
+    N, M = W.shape
+    gather_columns(V2, work)
     ga = np.empty(N, dtype=W.dtype)
     n_blocks = min(N, 64)
     for blk_i in prange(n_blocks):
         g = np.empty(M, dtype=W.dtype)
         for i in range(blk_i * N // n_blocks, (blk_i + 1) * N // n_blocks):
-            k0 = col[i]
-            k1 = col[i + 1]
-            w = W[i]
-            for j in range(M):
-                g[j] = -wd * w[j]
-            _add_rows(g, P2s, blk, k0, k1)
-            _step(w, g, mom.W1[i], mom.W2[i], hp)
-            n_p = 0
-            for k in range(k0, k1):
-                n_p += blk[k] < n_pos
-            ga[i] = n_p * inv_b - (k1 - k0 - n_p) * inv_c
-    _step(a, ga, mom.a1, mom.a2, hp)
-    _step(b, _column_sums(P2s, W), mom.b1, mom.b2, hp)
+            _sparse_row(W, P2s, mom, hp, work, ga, g, i)
+    update_biases(a, b, ga, P2s, mom, hp)
