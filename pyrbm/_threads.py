@@ -15,8 +15,10 @@ in exactly one of two ways, decided here:
   all the steps of a call. Threads meet once per call, not once per product, so a thread
   that loses its core delays only its own tiles.
 * **training** (:func:`training_threads`): BLAS on the calling thread, the numba kernels
-  take the cores that other processes leave idle; tiny models run everything on the
-  calling thread.
+  take the cores that other processes leave idle (:func:`idle_workers`); tiny models run
+  everything on the calling thread, and large sparse updates are shared by a
+  :class:`Team` of threads (BLAS and the kernels of a part on one thread each, no numba
+  thread pool), woken by a lock for each phase of an update.
 
 Results never depend on the choice: chains are independent and draw from their own
 streams, the tile split depends only on the shapes, and the numba kernels split their
