@@ -183,3 +183,30 @@ def test_other_processes_running_now_are_counted_and_ended_ones_are_not():
             p.wait()
     # this process alone (pytest's threads sleep): nothing else runs; the load average would still say busy
     assert _threads.others_running(samples=9) <= 1
+
+
+def test_team_runs_every_part_once_on_its_own_thread_and_reraises():
+    """Team: part i on thread i for every run, the first exception of any part re-raised, helpers ended on exit."""
+    import threading
+
+    from pyrbm._threads import Team
+
+    with Team(3) as team:
+        for k in range(300):   # many short hand-offs, spin and lock paths alike
+            seen = {}
+            team.run(lambda p: seen.__setitem__(p, (k, threading.get_ident())))
+            assert sorted(seen) == [0, 1, 2] and {v[0] for v in seen.values()} == {k}
+            assert len({v[1] for v in seen.values()}) == 3 and seen[0][1] == threading.get_ident()
+        for failing in (0, 2):
+            def fn(p, failing=failing):
+                if p == failing:
+                    raise ValueError(f"part {failing}")
+            with pytest.raises(ValueError, match=f"part {failing}"):
+                team.run(fn)
+        team.run(lambda p: None)   # usable after a failure
+        helpers = list(team._threads)
+    assert helpers and not any(t.is_alive() for t in helpers)
+    one = Team(1)
+    calls = []
+    one.run(calls.append)
+    assert calls == [0] and one._threads == []
