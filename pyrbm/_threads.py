@@ -125,7 +125,11 @@ def others_running(samples: int = 5) -> int | None:
     The kernel's count of runnable threads (``/proc/loadavg``) less this process's
     threads in state R (``/proc/self/task/*/stat``); the median of ``samples`` readings
     0.5 ms apart. Unlike the 1-minute load average it forgets a process that has just
-    ended (a previous run of a scan) and sees one that has just started.
+    ended (a previous run of a scan) and sees one that has just started. This process's
+    threads never count, so the BLAS and numba pools that spin for a while after a call
+    do not pass for other work; fits run side by side in threads of one process (a dask
+    cluster with ``processes=False``) therefore each take every core: run concurrent
+    fits in processes.
     """
     counts = []
     try:
