@@ -206,8 +206,8 @@ def _executor(n: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def run_tiles(fn, n_tiles: int) -> None:
-    """Call ``fn(tile, slot)`` for every ``tile`` in ``range(n_tiles)``, on up to :func:`workers` threads.
+def run_tiles(fn, n_tiles: int, threads: int | None = None) -> None:
+    """Call ``fn(tile, slot)`` for every ``tile`` in ``range(n_tiles)``, on up to ``threads`` threads.
 
     Each thread takes the next tile not yet taken until none is left (dynamic balance: a
     thread that loses its core to another process takes fewer tiles); ``slot`` in
@@ -224,8 +224,10 @@ def run_tiles(fn, n_tiles: int) -> None:
         ``fn(tile: int, slot: int) -> None``.
     n_tiles : int
         Number of tiles (>= 0).
+    threads : int, optional
+        Most threads (default and at most :func:`workers`).
     """
-    n = min(workers(), n_tiles)
+    n = min(workers() if threads is None else max(1, min(threads, workers())), n_tiles)
     if n > 1 and not _layer_is_threadsafe():  # pragma: no cover - numba without OpenMP or TBB
         n = 1
     tiles = itertools.count()  # next() is atomic under the GIL

@@ -76,7 +76,7 @@ from .freeenergy import exact_log_z
 from .hamiltonian import _LOGIT_CLIP, Hamiltonian
 from .modetracking import ModeTracker
 from .spectra import count_outliers
-from ._threads import Team, training_threads
+from ._threads import Team, run_tiles, training_threads
 from .io.history import history_dataset
 
 __all__ = ["Trainer", "TrainingState", "load_checkpoint"]
@@ -513,6 +513,7 @@ class _Run:
         else:
             self.G = np.empty((N, M), dtype=dt)
         self.team, self.parts = Team(1), [(0, B, 0, C, 0, N)]   # one part until parallel()
+        self.record_threads = 1
         self._order_epoch = -1
         self._order = None
         self._warned = False
@@ -554,7 +555,7 @@ class _Run:
         cols = [min(N, 16 * -(-N * t // (16 * n))) for t in range(n)] + [N]
         self.parts = [(B * t // n, B * (t + 1) // n, C * t // n, C * (t + 1) // n, cols[t], cols[t + 1])
                       for t in range(n)]
-        old = numba.get_num_threads()
+        old = self.record_threads = numba.get_num_threads()
         with Team(n) as self.team:
             if n > 1:
                 numba.set_num_threads(1)   # all parallel work is in the team's parts
@@ -563,6 +564,7 @@ class _Run:
             finally:
                 numba.set_num_threads(old)
                 self.team, self.parts = Team(1), [(0, B, 0, C, 0, N)]
+                self.record_threads = 1
 
     def step(self):
         """One CD-k/PCD-k parameter update on the next batch.
@@ -711,20 +713,37 @@ class _Run:
                           f"lower lr (now {tr.lr:g})", RuntimeWarning, stacklevel=5)
 
     def record(self):
+        """Append a record of the model now (history variables of :mod:`pyrbm.io.history`).
+
+        Its two independent halves -- the SVD of W with the mode tracking, and the float64
+        monitors of the monitored (and validation) rows -- run side by side when training
+        has more than one thread (:func:`pyrbm._threads.run_tiles`), each on one BLAS
+        thread as before, so the recorded numbers do not depend on it.
+        """
         tr = self.tr
         self._check_divergence()
         ham = self.hamiltonian()
+        out = {}
+
+        def modes():
+            md = ham.modes
+            out["match"], out["eps"] = self.tracker(md), md.saddle()[2]
+
+        def monitors():
+            mon = self.monitor
+            recon = expit(expit(mon @ ham.W + ham.b) @ ham.W.T + ham.a)
+            out["rec_err"] = float(np.mean((mon - recon) ** 2))
+            out["pll"], out["free"] = _pseudo_log_likelihood(ham, mon, self.flip)
+            if self.validation is not None:
+                out["validation"] = _pseudo_log_likelihood(ham, self.validation, self.validation_flip)
+
+        run_tiles(lambda t, slot: (modes, monitors)[t](), 2, self.record_threads)
         md = ham.modes
         K, s = self.K, md.s
         self._check_divergence(float(s[0]))
-        match = self.tracker(md)
+        match, rec_err, pll, free = out["match"], out["rec_err"], out["pll"], out["free"]
         idx, sign = match.index, match.sign
-        _, _, eps = md.saddle()
-        eps = np.where(np.isfinite(eps), eps, np.nan)
-        mon = self.monitor
-        recon = expit(expit(mon @ ham.W + ham.b) @ ham.W.T + ham.a)
-        rec_err = float(np.mean((mon - recon) ** 2))
-        pll, free = _pseudo_log_likelihood(ham, mon, self.flip)
+        eps = np.where(np.isfinite(out["eps"]), out["eps"], np.nan)
         log_z = float(exact_log_z(ham)) if tr.log_likelihood else np.nan
         ll = float(np.mean(-free) - log_z) if tr.log_likelihood else np.nan
         rec = {
@@ -746,7 +765,7 @@ class _Run:
             "log_likelihood": ll,
         }
         if self.validation is not None:
-            val_pll, val_free = _pseudo_log_likelihood(ham, self.validation, self.validation_flip)
+            val_pll, val_free = out["validation"]
             rec.update(validation_pseudo_log_likelihood=val_pll,
                        free_energy_gap=float(np.mean(val_free) - np.mean(free)))
             if tr.log_likelihood:
