@@ -46,8 +46,8 @@ try:
 except ImportError:  # pragma: no cover - optional dependency
     ThreadpoolController = None
 
-__all__ = ["Team", "blas_serial", "idle_workers", "others_running", "own_load", "run_tiles", "sampler_threads", "training_threads", "workers",
-           "PARALLEL_WORK"]
+__all__ = ["Team", "blas_serial", "idle_workers", "others_running", "own_load", "run_tiles", "sampler_threads",
+           "training_threads", "workers", "PARALLEL_WORK"]
 
 #: Multiply-adds per matrix product below which the training kernels run single-threaded.
 PARALLEL_WORK = 1 << 20
@@ -99,7 +99,7 @@ _own = [time.monotonic(), time.process_time(), 0.0]
 
 
 def own_load() -> float:
-    """This process's share of the 1-minute load average: its running threads, averaged the same way.
+    r"""This process's share of the 1-minute load average: its running threads, averaged the same way.
 
     The kernel's load average counts this process's threads too, so right after this
     process kept both cores busy (a previous fit, a benchmark's previous contender) the
