@@ -397,14 +397,15 @@ def test_continued_run_equals_one_long_run(tmp_path, ham, fixed_clock):
     assert temporaries(tmp_path) == []
 
 
-CONTINUE = textwrap.dedent(
+RUN_AND_SIGNAL = textwrap.dedent(
     """
-    import os, sys, time
+    import ast, os, sys, time
     import numpy as np
     import pyrbm, pyrbm.io.storage
-    sys.path.insert(0, sys.argv[2])
+    path, here, at_record, n_steps, setting, value = sys.argv[1:7]
+    sys.path.insert(0, here)
     from test_trajectory import gibbs_run, CFEnergy
-    pyrbm.io.storage.BUFFER_BYTES = 1                 # flush every record
+    setattr(pyrbm.io.storage, setting, ast.literal_eval(value))
     pyrbm.io.netcdf.now = lambda: "2026-01-01T00:00:00+00:00"
     rng = np.random.default_rng(11)
     ham = pyrbm.Hamiltonian(rng.normal(0, 0.7, (6, 4)), rng.normal(0, 0.3, 6), rng.normal(0, 0.3, 4), beta=0.8)
@@ -412,15 +413,17 @@ CONTINUE = textwrap.dedent(
     count = [0]
     def slow(self, ham, v, h):
         count[0] += 1
-        if count[0] == 5:
+        if count[0] == int(at_record):
             print("recording", flush=True)
         time.sleep(0.02)
         return real(self, ham, v, h)
     CFEnergy.compute = slow
-    state = pyrbm.load_state(sys.argv[1]) if os.path.exists(sys.argv[1]) else None
-    gibbs_run(ham, 4000, sys.argv[1], state=state)
+    state = pyrbm.load_state(path) if os.path.exists(path) else None
+    gibbs_run(ham, int(n_steps), path, state=state)
     """
 )
+"""A child process that runs (or continues) a slow recorded run of the module's model into ``path``,
+prints "recording" at record ``at_record`` and sets one setting of ``pyrbm.io.storage`` first."""
 
 
 def _signal_when_recording(args, sig):
@@ -439,7 +442,8 @@ def _signal_when_recording(args, sig):
 
 
 def _start_and_signal(path, sig):
-    return _signal_when_recording([CONTINUE, path, Path(__file__).parent], sig)
+    """Continue (or start) a 4,000-step run flushed at every record; signal it at record 5."""
+    return _signal_when_recording([RUN_AND_SIGNAL, path, Path(__file__).parent, 5, 4000, "BUFFER_BYTES", 1], sig)
 
 
 def test_continuation_killed_between_and_during_parts_equals_one_long_run(tmp_path, ham, fixed_clock):
@@ -505,33 +509,10 @@ def test_streamed_run_file_describes_itself(tmp_path, ham):
 
 
 # ---------------------------------------------------------------------- bounded loss on interruption
-STREAM = textwrap.dedent(
-    """
-    import os, sys, time
-    import numpy as np
-    import pyrbm, pyrbm.io.storage
-    sys.path.insert(0, sys.argv[2])
-    from test_trajectory import gibbs_run, CFEnergy
-    pyrbm.io.storage.SYNC_SECONDS = float(sys.argv[4])
-    rng = np.random.default_rng(11)
-    ham = pyrbm.Hamiltonian(rng.normal(0, 0.7, (6, 4)), rng.normal(0, 0.3, 6), rng.normal(0, 0.3, 4), beta=0.8)
-    real = CFEnergy.compute
-    count = [0]
-    def slow(self, ham, v, h):
-        count[0] += 1
-        if count[0] == int(sys.argv[3]):
-            print("recording", flush=True)
-        time.sleep(0.02)
-        return real(self, ham, v, h)
-    CFEnergy.compute = slow
-    gibbs_run(ham, 100000, sys.argv[1])
-    """
-)
-
-
 def _stream_and_signal(path, sig, at_record, sync_seconds=5.0):
     """Start a streamed run with pyrbm's default buffers, signal it once it made ``at_record`` records."""
-    return _signal_when_recording([STREAM, path, Path(__file__).parent, at_record, sync_seconds], sig)
+    return _signal_when_recording([RUN_AND_SIGNAL, path, Path(__file__).parent, at_record, 100000, "SYNC_SECONDS",
+                                   sync_seconds], sig)
 
 
 @pytest.mark.parametrize("sig, raised", [(signal.SIGINT, "KeyboardInterrupt"), (signal.SIGTERM, "Terminated")])
