@@ -512,8 +512,7 @@ class _Run:
             self.grad_a = np.empty(N, dtype=dt)
         else:
             self.G = np.empty((N, M), dtype=dt)
-        self.team, self.parts = Team(1), [(0, B, 0, C, 0, N)]   # one part until parallel()
-        self.record_threads = 1
+        self._one_thread()   # until parallel()
         self._order_epoch = -1
         self._order = None
         self._warned = False
@@ -536,6 +535,10 @@ class _Run:
             np.matmul(v, self.W, out=p)
             _kt.prob_scaled(p, self.b, p, ps, s)
 
+    def _one_thread(self):
+        """Updates in one part and records on one thread (outside :meth:`parallel`)."""
+        self.team, self.parts, self.record_threads = Team(1), [(0, self.tr.batch_size, 0, self.C, 0, self.N)], 1
+
     @contextlib.contextmanager
     def parallel(self):
         """The threads of the updates for the block (inside :func:`pyrbm._threads.training_threads`).
@@ -545,7 +548,7 @@ class _Run:
         :class:`pyrbm._threads.Team`: BLAS and the kernels of a part on one thread each,
         no numba thread pool; a hand-off costs about 70 µs, so smaller updates gain
         nothing); the others keep BLAS on the calling thread and the numba kernels on
-        numba's threads.
+        numba's threads. Records use as many threads (:meth:`record`).
         """
         B, C, N = self.tr.batch_size, self.C, self.N
         n = numba.get_num_threads() if self.gather and C * N * self.M >= TEAM_WORK else 1
@@ -563,8 +566,7 @@ class _Run:
                 yield
             finally:
                 numba.set_num_threads(old)
-                self.team, self.parts = Team(1), [(0, B, 0, C, 0, N)]
-                self.record_threads = 1
+                self._one_thread()
 
     def step(self):
         """One CD-k/PCD-k parameter update on the next batch.
